@@ -1,0 +1,1 @@
+//! Stage: build. (Filled in by its issue.)

@@ -1,0 +1,226 @@
+//! `dist/manifest.json`: the contract between the stages.
+//!
+//! `package` and `build` write it; `upload`, `verify`, `publish` and `release`
+//! read it. Adding one target's artifact to an existing dist/ replaces that
+//! target's entry and rewrites `SHA256SUMS`, so targets built on different
+//! machines can be merged. Field reference: README.md, "manifest.json".
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// File name of the manifest inside a dist directory.
+pub const MANIFEST: &str = "manifest.json";
+/// File name of the release checksum list inside a dist directory.
+pub const SHA256SUMS: &str = "SHA256SUMS";
+/// Current schema number.
+pub const SCHEMA: u32 = 1;
+
+/// The tool that wrote a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for ToolInfo {
+    fn default() -> Self {
+        ToolInfo { name: env!("CARGO_PKG_NAME").to_string(), version: env!("CARGO_PKG_VERSION").to_string() }
+    }
+}
+
+/// Where the release's source came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceInfo {
+    /// File or directory name (`valkey-8.1.1.tar.gz`, `valkey`).
+    pub name: String,
+    /// `archive`, `git`, `directory`, `url`, or `unknown` when `package` was given a build tree.
+    pub kind: String,
+    /// URL it was downloaded from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// sha256 of the archive (for GitHub's tag archive: the digest valkey-hashes publishes);
+    /// for a directory, a digest of its sorted file list and contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Commit of a git checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// The `source_sha` a dispatch asked for, recorded as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha: Option<String>,
+}
+
+/// One file inside an artifact tarball.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path inside the tarball, e.g. `valkey-8.1.1-jammy-x86_64/bin/valkey-server`.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Octal mode string (`0755`, `0644`).
+    pub mode: String,
+    /// For a file stored as a hard link: the path it links to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_to: Option<String>,
+}
+
+/// Facts about how an artifact was built, checked before packaging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BuildInfo {
+    /// Image ID of the builder image.
+    pub builder_image: String,
+    /// Builder image tag (digest of its definition).
+    #[serde(default)]
+    pub builder_tag: String,
+    /// `native` or `cross`.
+    pub mode: String,
+    /// ELF machine of the binaries (`x86_64`, `aarch64`).
+    pub elf_machine: String,
+    /// The newest GLIBC_x.y version the binaries need, e.g. `2.34`.
+    pub glibc_required: String,
+    /// The target distro's glibc (limit), from targets.toml.
+    pub glibc_limit: String,
+    /// Shared libraries the binaries need (DT_NEEDED), sorted.
+    pub needed_libs: Vec<String>,
+    /// What `valkey-server --version` printed.
+    pub reported_version: String,
+    /// The make command line that was run.
+    #[serde(default)]
+    pub make_command: Vec<String>,
+    /// Seconds the build took.
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// One release artifact (a tarball).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// `<distro>-<arch>`.
+    pub target: String,
+    pub distro: String,
+    pub arch: String,
+    /// Tarball file name, relative to the dist directory.
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The `.sha256` file beside it.
+    pub checksum_file: String,
+    /// Files inside the tarball, in archive order.
+    pub files: Vec<FileEntry>,
+    /// Present when the artifact came from `build` (absent for `package` of a given tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildInfo>,
+}
+
+/// The release manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub tool: ToolInfo,
+    /// Release version (validated).
+    pub version: String,
+    pub source_date_epoch: i64,
+    pub source: SourceInfo,
+    /// Sorted by file name.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Manifest {
+    /// A new, empty manifest.
+    pub fn new(version: &str, source_date_epoch: i64, source: SourceInfo) -> Manifest {
+        Manifest {
+            schema: SCHEMA,
+            tool: ToolInfo::default(),
+            version: version.to_string(),
+            source_date_epoch,
+            source,
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// Path of the manifest in `dist`.
+    pub fn path(dist: &Path) -> PathBuf {
+        dist.join(MANIFEST)
+    }
+
+    /// Read `dist/manifest.json`; errors name the file and the field.
+    pub fn load(dist: &Path) -> Result<Manifest> {
+        let p = Manifest::path(dist);
+        Manifest::load_file(&p)
+    }
+
+    /// Read a manifest file.
+    pub fn load_file(p: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, "read manifest", e))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::input(format!("{}:{}:{}: invalid manifest: {e}", p.display(), e.line(), e.column())))?;
+        if m.schema != SCHEMA {
+            return Err(Error::input(format!("{}: schema {} is not supported (this tool reads schema {SCHEMA})", p.display(), m.schema)));
+        }
+        crate::version::Version::parse(&m.version).map_err(|e| e.context(format!("{}: field \"version\"", p.display())))?;
+        Ok(m)
+    }
+
+    /// Read `dist/manifest.json` if present.
+    pub fn load_if_present(dist: &Path) -> Result<Option<Manifest>> {
+        if Manifest::path(dist).exists() {
+            Manifest::load(dist).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Is `other` a manifest of the same release (version, source, SOURCE_DATE_EPOCH)?
+    /// Returns a message naming the first field that differs.
+    pub fn compatible(&self, other: &Manifest) -> std::result::Result<(), String> {
+        if self.version != other.version {
+            return Err(format!("version {} vs {}", self.version, other.version));
+        }
+        if self.source_date_epoch != other.source_date_epoch {
+            return Err(format!("source_date_epoch {} vs {}", self.source_date_epoch, other.source_date_epoch));
+        }
+        if self.source.sha256.is_some() && other.source.sha256.is_some() && self.source.sha256 != other.source.sha256 {
+            return Err(format!(
+                "source sha256 {} vs {}",
+                self.source.sha256.as_deref().unwrap_or(""),
+                other.source.sha256.as_deref().unwrap_or("")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Add or replace the artifact of `a.target`, keeping artifacts sorted by file name.
+    pub fn upsert(&mut self, a: Artifact) {
+        self.artifacts.retain(|x| x.target != a.target);
+        self.artifacts.push(a);
+        self.artifacts.sort_by(|x, y| x.file.cmp(&y.file));
+    }
+
+    /// The `SHA256SUMS` text: `<hex>  <file>\n` per artifact, sorted by name.
+    pub fn sha256sums(&self) -> String {
+        let mut lines: Vec<(&str, &str)> = self.artifacts.iter().map(|a| (a.file.as_str(), a.sha256.as_str())).collect();
+        lines.sort();
+        lines.iter().map(|(f, h)| format!("{h}  {f}\n")).collect()
+    }
+
+    /// Write `manifest.json` and `SHA256SUMS` into `dist`, each atomically.
+    pub fn save(&self, dist: &Path) -> Result<()> {
+        let mut json = serde_json::to_string_pretty(self).map_err(|e| Error::external(format!("serializing manifest: {e}")))?;
+        json.push('\n');
+        fsutil::write_atomic(&dist.join(SHA256SUMS), self.sha256sums().as_bytes())?;
+        fsutil::write_atomic(&Manifest::path(dist), json.as_bytes())?;
+        Ok(())
+    }
+
+    /// Find an artifact by target name.
+    pub fn artifact(&self, target: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.target == target)
+    }
+}
+
+/// The `.sha256` file text for a file, as `sha256sum` prints it.
+pub fn checksum_line(hex: &str, file_name: &str) -> String {
+    format!("{hex}  {file_name}\n")
+}

@@ -1,0 +1,1 @@
+//! Stage: publish. (Filled in by its issue.)

@@ -1,0 +1,1 @@
+//! Stage: release. (Filled in by its issue.)

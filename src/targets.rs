@@ -1,0 +1,477 @@
+//! `targets.toml`: the release matrix as data.
+//!
+//! The file says how artifacts are named, what goes in them, how to call make
+//! (with version-dependent flags), which builder image each distro uses and,
+//! per target, whether it is cross-compiled and with which tools. It is loaded
+//! and validated here; every error names the file, line and column.
+
+use crate::error::{Error, Result};
+use crate::version::Version;
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The `targets.toml` shipped with the tool, used when no file is given and
+/// none is in the current directory.
+pub const EMBEDDED: &str = include_str!("../targets.toml");
+
+/// An architecture as it appears in artifact names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Arch {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The name used in artifact names (`x86_64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// Debian/Docker architecture name (`amd64`, `arm64`).
+    pub fn debian(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// Docker platform string (`linux/amd64`).
+    pub fn platform(self) -> String {
+        format!("linux/{}", self.debian())
+    }
+    /// The architecture of the machine this runs on.
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a builder image is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderMethod {
+    /// `docker build` of `builders/<name>/Dockerfile` through the Engine API (needs a registry for FROM).
+    Dockerfile,
+    /// Offline: mmdebstrap writes a rootfs tarball with the packages, imported through the API.
+    Mmdebstrap,
+}
+
+/// `[artifact]`: naming and content of each tarball.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSpec {
+    /// Name template; keys `{version}`, `{distro}`, `{arch}`.
+    pub name: Spanned<String>,
+    /// File names of the binaries that go into `bin/`, taken from the build's `src/`.
+    pub binaries: Vec<String>,
+    /// The license file at the top of the source tree, stored as `share/LICENSE`.
+    pub license: String,
+    /// Key prefix in the bucket, e.g. `releases/`.
+    pub s3_prefix: String,
+    /// Public base URL the prefix is served at.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+}
+
+fn default_public_url() -> String {
+    "https://download.valkey.io/releases/".to_string()
+}
+
+/// `[source]`: where a version's source comes from by default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// GitHub's tag archive; key `{version}`.
+    pub tag_url: Spanned<String>,
+    /// The archive of the unstable branch.
+    pub unstable_url: String,
+}
+
+/// Extra make flags for versions from `since` on (and `unstable`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalFlags {
+    pub flags: Vec<String>,
+    /// `M.m`: applies to versions >= this, and to `unstable`.
+    pub since: Spanned<String>,
+}
+
+/// `[make]`: the make invocation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakeSpec {
+    /// Arguments after `make -jN`, e.g. `["-C", "src", "all"]`.
+    pub args: Vec<String>,
+    /// Flags always passed.
+    pub flags: Vec<String>,
+    #[serde(default)]
+    pub conditional: Vec<ConditionalFlags>,
+}
+
+/// `[builders.<name>]`: one builder image, one per distro.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderSpec {
+    pub method: BuilderMethod,
+    /// The distribution suite (`bookworm`, `jammy`).
+    pub suite: String,
+    /// glibc version of the distro: binaries must not need a newer one.
+    pub glibc: Spanned<String>,
+    /// Debian architectures installed in the image (first is the image's own).
+    pub architectures: Vec<String>,
+    /// Packages installed in the image.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// For `dockerfile`: path of the Dockerfile, relative to the targets.toml directory.
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// For `mmdebstrap`: the mirror; empty means the host's apt configuration.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// For `mmdebstrap`: components (default `main`).
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// For `mmdebstrap`: pin snapshot.debian.org to this timestamp (`20250520T000000Z`) for a reproducible builder.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}
+
+/// Cross-compilation settings of a target.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossSpec {
+    /// GNU triple, e.g. `aarch64-linux-gnu`; passed as `DEB_HOST_GNU_TYPE`.
+    pub triple: String,
+    /// Make variables naming the cross tools (CC, CXX, AR, RANLIB, PKG_CONFIG).
+    pub tools: BTreeMap<String, String>,
+    /// Command prefix that runs a target binary on the builder (qemu-user).
+    #[serde(default)]
+    pub runner: Vec<String>,
+}
+
+/// `[[target]]`: one artifact of the release.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub distro: Spanned<String>,
+    pub arch: Spanned<Arch>,
+    pub builder: Spanned<String>,
+    /// Published by the official release process (jammy and noble today).
+    #[serde(default)]
+    pub official: bool,
+    /// Present for a target cross-compiled on a builder of another arch.
+    #[serde(default)]
+    pub cross: Option<CrossSpec>,
+    /// Docker engine for this target (e.g. `tcp://arm64-host:2375`); default: DOCKER_HOST / local.
+    #[serde(default)]
+    pub engine: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    artifact: ArtifactSpec,
+    source: SourceSpec,
+    make: MakeSpec,
+    builders: BTreeMap<String, Spanned<BuilderSpec>>,
+    #[serde(rename = "target")]
+    targets: Vec<Spanned<TargetSpec>>,
+}
+
+/// One target after validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// `<distro>-<arch>`, the name used on the command line.
+    pub name: String,
+    pub distro: String,
+    pub arch: Arch,
+    pub builder: String,
+    pub official: bool,
+    pub cross: Option<CrossSpec>,
+    pub engine: Option<String>,
+    /// The distro's glibc (from its builder): the newest GLIBC_x.y the binaries may need.
+    pub glibc: String,
+}
+
+impl Target {
+    /// Is this target cross-compiled?
+    pub fn is_cross(&self) -> bool {
+        self.cross.is_some()
+    }
+}
+
+/// The validated release matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    /// Where it was loaded from (`<embedded>` for the built-in copy).
+    pub path: PathBuf,
+    /// Directory that relative paths (Dockerfiles) resolve against; `None` for the embedded copy.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+    pub artifact: ArtifactSpec,
+    pub source: SourceSpec,
+    pub make: MakeSpec,
+    pub builders: BTreeMap<String, BuilderSpec>,
+    pub targets: Vec<Target>,
+}
+
+/// Line and column (1-based) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+fn at(path: &Path, text: &str, span: std::ops::Range<usize>, msg: impl std::fmt::Display) -> Error {
+    let (l, c) = line_col(text, span.start);
+    Error::input(format!("{}:{l}:{c}: {msg}", path.display()))
+}
+
+/// Check that a template uses only the allowed `{keys}`.
+fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str], field: &str) -> Result<()> {
+    let s = t.get_ref();
+    let mut rest = s.as_str();
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| {
+            at(path, text, t.span(), format!("{field}: unclosed '{{' in template {s:?}"))
+        })?;
+        let key = &after[..close];
+        if !allowed.contains(&key) {
+            let keys: Vec<String> = allowed.iter().map(|k| format!("{{{k}}}")).collect();
+            return Err(at(
+                path,
+                text,
+                t.span(),
+                format!("{field}: unknown template key {{{key}}} in {s:?}; allowed keys: {}", keys.join(", ")),
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+fn parse_major_minor(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+impl Matrix {
+    /// Load from an explicit path, or `./targets.toml`, or the embedded copy.
+    pub fn load(explicit: Option<&Path>) -> Result<Matrix> {
+        if let Some(p) = explicit {
+            return Matrix::load_file(p);
+        }
+        let local = Path::new("targets.toml");
+        if local.is_file() {
+            return Matrix::load_file(local);
+        }
+        Matrix::parse(EMBEDDED, Path::new("<embedded targets.toml>"), None)
+    }
+
+    /// Load and validate a file.
+    pub fn load_file(path: &Path) -> Result<Matrix> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read targets file", e))?;
+        let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
+        Matrix::parse(&text, path, base)
+    }
+
+    /// Parse and validate text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path, base_dir: Option<PathBuf>) -> Result<Matrix> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim_end().to_string();
+            match e.span() {
+                Some(sp) => at(path, text, sp, msg),
+                None => Error::input(format!("{}: {msg}", path.display())),
+            }
+        })?;
+
+        check_template(path, text, &raw.artifact.name, &["version", "distro", "arch"], "artifact.name")?;
+        check_template(path, text, &raw.source.tag_url, &["version"], "source.tag_url")?;
+        if raw.artifact.binaries.is_empty() {
+            return Err(Error::input(format!("{}: artifact.binaries: list at least one binary", path.display())));
+        }
+        if !raw.artifact.s3_prefix.is_empty() && !raw.artifact.s3_prefix.ends_with('/') {
+            return Err(Error::input(format!(
+                "{}: artifact.s3_prefix {:?} must end with '/' (e.g. \"releases/\")",
+                path.display(),
+                raw.artifact.s3_prefix
+            )));
+        }
+        for c in &raw.make.conditional {
+            if parse_major_minor(c.since.get_ref()).is_none() {
+                return Err(at(path, text, c.since.span(), format!("make.conditional.since: {:?} is not M.m (e.g. \"8.1\")", c.since.get_ref())));
+            }
+        }
+        let mut builders = BTreeMap::new();
+        for (name, b) in &raw.builders {
+            let spec = b.get_ref();
+            if spec.glibc.get_ref().split('.').count() != 2 || parse_major_minor(spec.glibc.get_ref()).is_none() {
+                return Err(at(path, text, spec.glibc.span(), format!("builders.{name}.glibc: {:?} is not a glibc version like \"2.36\"", spec.glibc.get_ref())));
+            }
+            if spec.method == BuilderMethod::Dockerfile && spec.dockerfile.is_none() {
+                return Err(at(path, text, b.span(), format!("builders.{name}: method \"dockerfile\" needs a `dockerfile = \"builders/{name}/Dockerfile\"` field")));
+            }
+            if spec.architectures.is_empty() {
+                return Err(at(path, text, b.span(), format!("builders.{name}.architectures: list at least one (e.g. [\"amd64\"])")));
+            }
+            builders.insert(name.clone(), spec.clone());
+        }
+
+        let mut targets: Vec<Target> = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &raw.targets {
+            let spec = t.get_ref();
+            let distro = spec.distro.get_ref().clone();
+            if distro.is_empty() || !distro.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
+                return Err(at(path, text, spec.distro.span(), format!("target.distro: {distro:?} must be a plain name like \"jammy\"")));
+            }
+            let arch = *spec.arch.get_ref();
+            let name = format!("{distro}-{arch}");
+            if let Some(first) = seen.get(&name) {
+                let (l, _) = line_col(text, *first);
+                return Err(at(path, text, t.span(), format!("duplicate target {name} (first defined at line {l})")));
+            }
+            seen.insert(name.clone(), t.span().start);
+            let bname = spec.builder.get_ref();
+            let builder = builders.get(bname).ok_or_else(|| {
+                let known: Vec<&String> = builders.keys().collect();
+                at(path, text, spec.builder.span(), format!("target {name}: unknown builder {bname:?}; defined builders: {known:?}"))
+            })?;
+            targets.push(Target {
+                name,
+                distro,
+                arch,
+                builder: bname.clone(),
+                official: spec.official,
+                cross: spec.cross.clone(),
+                engine: spec.engine.clone(),
+                glibc: builder.glibc.get_ref().clone(),
+            });
+        }
+        if targets.is_empty() {
+            return Err(Error::input(format!("{}: no [[target]] defined", path.display())));
+        }
+        Ok(Matrix {
+            path: path.to_path_buf(),
+            base_dir,
+            artifact: raw.artifact,
+            source: raw.source,
+            make: raw.make,
+            builders,
+            targets,
+        })
+    }
+
+    /// Look a target up by `<distro>-<arch>`; the error lists the known names.
+    pub fn target(&self, name: &str) -> Result<&Target> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+            Error::input(format!("unknown target {name:?}; targets in {}: {}", self.path.display(), names.join(", ")))
+        })
+    }
+
+    /// Resolve a list of names (empty = all targets), keeping file order, without duplicates.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Target>> {
+        if names.is_empty() {
+            return Ok(self.targets.iter().collect());
+        }
+        for n in names {
+            self.target(n)?;
+        }
+        Ok(self.targets.iter().filter(|t| names.iter().any(|n| n == &t.name)).collect())
+    }
+
+    /// The artifact base name (no extension), e.g. `valkey-8.1.1-jammy-x86_64`.
+    pub fn artifact_name(&self, version: &Version, target: &Target) -> String {
+        self.artifact
+            .name
+            .get_ref()
+            .replace("{version}", version.as_str())
+            .replace("{distro}", &target.distro)
+            .replace("{arch}", target.arch.as_str())
+    }
+
+    /// The tarball file name, e.g. `valkey-8.1.1-jammy-x86_64.tar.gz`.
+    pub fn tarball_name(&self, version: &Version, target: &Target) -> String {
+        format!("{}.tar.gz", self.artifact_name(version, target))
+    }
+
+    /// The default source URL of a version (GitHub's tag archive, or the unstable branch archive).
+    pub fn source_url(&self, version: &Version) -> String {
+        if version.is_unstable() {
+            self.source.unstable_url.clone()
+        } else {
+            self.source.tag_url.get_ref().replace("{version}", version.as_str())
+        }
+    }
+
+    /// Make flags for a version: the fixed ones plus conditional ones that apply.
+    pub fn make_flags(&self, version: &Version) -> Vec<String> {
+        let mut flags = self.make.flags.clone();
+        for c in &self.make.conditional {
+            if let Some((a, b)) = parse_major_minor(c.since.get_ref()) {
+                if version.at_least(a, b) {
+                    flags.extend(c.flags.iter().cloned());
+                }
+            }
+        }
+        flags
+    }
+
+    /// The whole make command for a target: `make -jN <args> <flags> [cross tools, DEB_HOST_GNU_TYPE]`.
+    pub fn make_command(&self, version: &Version, target: &Target, jobs: usize) -> Vec<String> {
+        let mut cmd = vec!["make".to_string(), format!("-j{}", jobs.max(1))];
+        cmd.extend(self.make.args.iter().cloned());
+        cmd.extend(self.make_flags(version));
+        if let Some(c) = &target.cross {
+            for (k, v) in &c.tools {
+                cmd.push(format!("{k}={v}"));
+            }
+            cmd.push(format!("DEB_HOST_GNU_TYPE={}", c.triple));
+        }
+        cmd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_loads() {
+        let m = Matrix::parse(EMBEDDED, Path::new("targets.toml"), None).unwrap();
+        let names: Vec<&str> = m.targets.iter().map(|t| t.name.as_str()).collect();
+        for n in ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64", "bookworm-x86_64", "bookworm-arm64", "trixie-x86_64", "trixie-arm64"] {
+            assert!(names.contains(&n), "{n} missing");
+        }
+        let v = Version::parse("8.1.1").unwrap();
+        let t = m.target("jammy-x86_64").unwrap();
+        assert_eq!(m.tarball_name(&v, t), "valkey-8.1.1-jammy-x86_64.tar.gz");
+        assert!(m.make_flags(&v).contains(&"USE_FAST_FLOAT=yes".to_string()));
+        assert!(!m.make_flags(&Version::parse("8.0.4").unwrap()).contains(&"USE_FAST_FLOAT=yes".to_string()));
+        assert!(m.make_flags(&Version::parse("unstable").unwrap()).contains(&"USE_FAST_FLOAT=yes".to_string()));
+    }
+
+    #[test]
+    fn line_col_counts() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab", 0), (1, 1));
+    }
+}

@@ -1,0 +1,1 @@
+//! Stage: upload. (Filled in by its issue.)
