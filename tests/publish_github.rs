@@ -371,3 +371,39 @@ fn the_token_never_appears_in_output() {
     assert!(!all.contains(TOKEN), "the token leaked:\n{all}");
     assert!(!all.contains("TESTTOKEN"));
 }
+
+#[test]
+fn handoff_without_token_reads_github_anonymously() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = rt.block_on(async {
+        let s = MockServer::start().await;
+        mount_ref(&s, "valkey-io.github.io", "main", "web1").await;
+        mount_files(&s, "valkey-io.github.io", "web1", &repo_fixture("valkey-io.github.io")).await;
+        mount_ref(&s, "valkey-container", "mainline", "cont1").await;
+        mount_files(&s, "valkey-container", "cont1", &repo_fixture("valkey-container")).await;
+        mount_fallback_404(&s).await;
+        s
+    });
+    let dist = home.join("dist");
+    write_manifest(&dist, "9.1.0-rc2", OFFICIAL, None);
+    let out = home.join("handoff");
+    let mut c = bin(home);
+    c.args(["publish", "website", "--version", "9.1.0-rc2", "--date", "2026-04-28", "--json"])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--handoff")
+        .arg(&out)
+        .env("GITHUB_API_URL", s.uri());
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["state"], "handoff-written");
+    assert_eq!(j["branch"], "update-website-9.1.0-rc2");
+    // Tags from valkey-container's versions.json 9.1 entry (trixie, 3.23): the real rc page.
+    assert_eq!(read(&out.join("valkey-io.github.io/files/content/download/releases/v9-1-0-rc2.md")), page("v9-1-0-rc2.md"));
+    let reqs = rt.block_on(s.received_requests()).unwrap();
+    assert!(!reqs.is_empty());
+    assert!(reqs.iter().all(|r| r.method.as_str() == "GET" && r.headers.get("authorization").is_none()));
+}
