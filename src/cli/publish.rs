@@ -160,19 +160,25 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     for w in &out.warnings {
         crate::progress::line("publish", &format!("warning: {w}"));
     }
+    // Results on stdout; a closed pipe (`| head`) is not an error worth a panic.
+    use std::io::Write;
+    let mut text = String::new();
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::external(format!("JSON: {e}")))?);
-        return Ok(());
+        text = serde_json::to_string_pretty(&out).map_err(|e| Error::external(format!("JSON: {e}")))?;
+        text.push('\n');
+    } else {
+        if opts.dry_run && !out.diff.is_empty() {
+            text.push_str(&out.diff);
+        }
+        text.push_str(&format!("{}\n", out.summary()));
+        for n in &out.notes {
+            text.push_str(&format!("  - {n}\n"));
+        }
+        for f in &out.handoff_files {
+            text.push_str(&format!("  wrote {}\n", f.display()));
+        }
     }
-    if opts.dry_run && !out.diff.is_empty() {
-        print!("{}", out.diff);
-    }
-    println!("{}", out.summary());
-    for n in &out.notes {
-        println!("  - {n}");
-    }
-    for f in &out.handoff_files {
-        println!("  wrote {}", f.display());
-    }
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(text.as_bytes()).and_then(|_| so.flush());
     Ok(())
 }

@@ -172,15 +172,19 @@ impl Client {
         j.pointer("/object/sha").and_then(|x| x.as_str()).map(|s| Some(s.to_string())).ok_or_else(|| Error::external("GitHub: ref without object.sha"))
     }
 
-    /// Recursive listing of a commit's tree: (tree sha, entries).
-    pub async fn get_tree(&self, repo: &RepoId, sha: &str) -> Result<(String, Vec<TreeEntry>)> {
+    /// Recursive listing of a commit's tree: (tree sha, entries, truncated).
+    pub async fn get_tree(&self, repo: &RepoId, sha: &str) -> Result<(String, Vec<TreeEntry>, bool)> {
         let path = format!("/repos/{}/{}/git/trees/{sha}?recursive=1", repo.owner, repo.name);
         let r = self.request(Method::GET, &path, None).await?;
         let j = self.expect(&format!("listing {} at {sha}", repo.full()), r, &[200])?;
         let tree_sha = j.get("sha").and_then(|x| x.as_str()).unwrap_or_default().to_string();
         let entries: Vec<TreeEntry> = serde_json::from_value(j.get("tree").cloned().unwrap_or(Value::Array(vec![])))
             .map_err(|e| Error::external(format!("GitHub: tree listing of {}: {e}", repo.full())))?;
-        Ok((tree_sha, entries))
+        let truncated = j.get("truncated").and_then(|x| x.as_bool()).unwrap_or(false);
+        if truncated {
+            tracing::warn!("GitHub: the tree listing of {} at {sha} is truncated; reading files one by one", repo.full());
+        }
+        Ok((tree_sha, entries, truncated))
     }
 
     /// A file's text at `rev` (contents API); None when absent.

@@ -7,13 +7,14 @@ use super::RepoId;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// Files of a directory (`.git` ignored).
     Dir(PathBuf),
     /// `git show REV:path` in a local checkout.
     GitRev { dir: PathBuf, rev: String },
     /// GitHub, at commit `sha` of `repo` (its tree listed once).
-    GitHub { client: Client, repo: RepoId, sha: String, tree_sha: String, tree: Vec<TreeEntry> },
+    GitHub { client: Client, repo: RepoId, sha: String, tree_sha: String, tree: Vec<TreeEntry>, truncated: bool },
 }
 
 impl Source {
@@ -29,8 +30,8 @@ impl Source {
                 Error::input(format!("GitHub: {} has no branch {:?} (check the owner/repo/branch settings)", repo.full(), repo.branch))
             })?,
         };
-        let (tree_sha, tree) = client.get_tree(&repo, &sha).await?;
-        Ok(Source::GitHub { client, repo, sha, tree_sha, tree })
+        let (tree_sha, tree, truncated) = client.get_tree(&repo, &sha).await?;
+        Ok(Source::GitHub { client, repo, sha, tree_sha, tree, truncated })
     }
 
     /// The commit a GitHub source is at.
@@ -73,8 +74,9 @@ impl Source {
                 let text = super::git::git_raw(dir, &["show", &format!("{rev}:{path}")])?;
                 Ok(Some(RepoFile { text, mode }))
             }
-            Source::GitHub { client, repo, sha, tree, .. } => {
-                if !tree.iter().any(|e| e.path == path && e.kind == "blob") {
+            Source::GitHub { client, repo, sha, tree, truncated, .. } => {
+                // A truncated listing (huge repositories) cannot prove absence: ask the contents API.
+                if !*truncated && !tree.iter().any(|e| e.path == path && e.kind == "blob") {
                     return Ok(None);
                 }
                 let text = client.get_contents(repo, path, sha).await?;
