@@ -407,3 +407,40 @@ fn handoff_without_token_reads_github_anonymously() {
     assert!(!reqs.is_empty());
     assert!(reqs.iter().all(|r| r.method.as_str() == "GET" && r.headers.get("authorization").is_none()));
 }
+
+#[tokio::test]
+async fn hashes_via_pr_and_persistent_5xx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    let repo = "valkey-hashes";
+    let s = MockServer::start().await;
+    mount_ref(&s, repo, "main", "base1").await;
+    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_no_ref(&s, repo, "update-hash-9.1.2").await;
+    writes(&s, repo, 1, 1, 1, 1).await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&s).await;
+    mount_fallback_404(&s).await;
+    let mut o = opts(&s, "9.1.2", &dist);
+    o.source_sha256 = Some(SHA_A.into());
+    o.via_pr = true;
+    let out = publish::publish(Kind::Hashes, &o).await.unwrap();
+    assert_eq!(out.state, State::PrOpened);
+    assert_eq!(out.branch.as_deref(), Some("update-hash-9.1.2"));
+    let posts = requests(&s, "POST").await;
+    assert_eq!(posts[2].1, json!({"ref": "refs/heads/update-hash-9.1.2", "sha": "newcommit"}));
+    assert_eq!(posts[3].1["title"], "Update hash for 9.1.2");
+    assert_eq!(posts[3].1["base"], "main");
+    drop(s);
+
+    // A server that keeps failing: a clear error (exit 3) after the attempts, nothing written.
+    let s = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"}))).expect(3).mount(&s).await;
+    let mut o = opts(&s, "9.1.2", &dist);
+    o.source_sha256 = Some(SHA_A.into());
+    o.github.max_attempts = 3;
+    let err = publish::publish(Kind::Hashes, &o).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let msg = err.to_string();
+    assert!(msg.contains("HTTP 503") && msg.contains("3 attempts") && msg.contains("/git/ref/heads/main"), "{msg}");
+    assert!(!msg.contains(TOKEN));
+}
