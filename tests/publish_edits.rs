@@ -25,9 +25,8 @@ fn hashes_ga_patch_appends_exactly_one_line() {
     let old = hashes_readme();
     let e = edit_hashes(&old, &v("9.1.2"), SHA_A, false).unwrap();
     assert_eq!(e.action, HashesAction::Appended);
-    let expected = format!(
-        "{old}hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n"
-    );
+    let expected =
+        format!("{old}hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n");
     assert_eq!(e.text, expected);
     // The existing 8.0.4 duplicate is reported, not crashed on.
     assert!(e.warnings.iter().any(|w| w.contains("valkey-8.0.4.tar.gz has 2 lines")), "{:?}", e.warnings);
@@ -68,7 +67,10 @@ fn hashes_retag_is_refused_then_replaced_in_place() {
     assert_eq!(a.len(), b.len());
     let diffs: Vec<usize> = (0..a.len()).filter(|i| a[*i] != b[*i]).collect();
     assert_eq!(diffs.len(), 1);
-    assert_eq!(b[diffs[0]], format!("hash valkey-9.1.1.tar.gz sha256 {SHA_B} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.1.tar.gz"));
+    assert_eq!(
+        b[diffs[0]],
+        format!("hash valkey-9.1.1.tar.gz sha256 {SHA_B} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.1.tar.gz")
+    );
 }
 
 #[test]
@@ -96,10 +98,7 @@ struct Repo {
 
 impl Repo {
     fn fixture() -> Repo {
-        let files = tree(&repo_fixture("valkey-container"))
-            .into_iter()
-            .map(|(p, (text, mode))| (p, RepoFile { text, mode }))
-            .collect();
+        let files = tree(&repo_fixture("valkey-container")).into_iter().map(|(p, (text, mode))| (p, RepoFile { text, mode })).collect();
         Repo { files }
     }
     fn text(&self, p: &str) -> &str {
@@ -150,7 +149,10 @@ fn container_ga_patch_updates_the_entry_in_place() {
         let c = change(&e.changes, d).unwrap_or_else(|| panic!("{d} not changed"));
         let expected = repo
             .text(d)
-            .replace("https://github.com/valkey-io/valkey/archive/refs/tags/9.1.0.tar.gz", "https://github.com/valkey-io/valkey/archive/refs/tags/9.1.1.tar.gz")
+            .replace(
+                "https://github.com/valkey-io/valkey/archive/refs/tags/9.1.0.tar.gz",
+                "https://github.com/valkey-io/valkey/archive/refs/tags/9.1.1.tar.gz",
+            )
             .replace("7789fe1df257774457bafb4c1d56c9f7020c3879a7f5b4234af9030b2bd82dfd", SHA_911)
             .replace("9.1.0", "9.1.1");
         assert_eq!(c.new, expected);
@@ -210,7 +212,10 @@ fn container_rc_of_a_new_minor_adds_the_entry_and_leaves_aliases() {
     assert!(d.old.is_none());
     let expected = repo
         .text("9.1/debian/Dockerfile")
-        .replace("https://github.com/valkey-io/valkey/archive/refs/tags/9.1.0.tar.gz", "https://github.com/valkey-io/valkey/archive/refs/tags/9.2.0-rc1.tar.gz")
+        .replace(
+            "https://github.com/valkey-io/valkey/archive/refs/tags/9.1.0.tar.gz",
+            "https://github.com/valkey-io/valkey/archive/refs/tags/9.2.0-rc1.tar.gz",
+        )
         .replace("7789fe1df257774457bafb4c1d56c9f7020c3879a7f5b4234af9030b2bd82dfd", SHA_A)
         .replace("9.1.0", "9.2.0-rc1");
     assert_eq!(d.new, expected);
@@ -295,7 +300,14 @@ fn website_rc_page_equals_the_real_page() {
 fn website_lists_only_what_was_built() {
     let ver = v("9.2.0");
     let tags = website::tags(&ver, "trixie", "3.23").unwrap();
-    let page = website::render_page(&template(), &ver, "2026-09-01", &tags, &pairs(&[("noble", "x86_64"), ("bookworm", "arm64"), ("noble", "arm64")])).unwrap();
+    let page = website::render_page(
+        &template(),
+        &ver,
+        "2026-09-01",
+        &tags,
+        &pairs(&[("noble", "x86_64"), ("bookworm", "arm64"), ("noble", "arm64")]),
+    )
+    .unwrap();
     let expected_block = "    artifacts:\n        -   distro: bookworm\n            arch:\n                -   arm64\n        -   distro: noble\n            arch:\n                -   arm64\n                -   x86_64\n---\n";
     assert!(page.contains(expected_block), "{page}");
     assert!(!page.contains("jammy"));

@@ -30,7 +30,10 @@ fn hashes_commit_signed_off_pushed_and_idempotent() {
     assert!(log.contains("Signed-off-by: valkey-release <noreply@valkey.io>"), "{log}");
     let readme = git(home, &remote, &["show", "main:README"]);
     let old = read(&repo_fixture("valkey-hashes").join("README"));
-    assert_eq!(readme, format!("{old}hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n"));
+    assert_eq!(
+        readme,
+        format!("{old}hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n")
+    );
 
     // Re-run: nothing to change, no commit.
     let mut c = bin(home);
@@ -134,7 +137,8 @@ fn container_apply_templates_runs_the_repositorys_script() {
     assert_eq!(files, "9.1/debian/Dockerfile\nversions.json\n");
     // Without --checkout it is refused.
     let mut c = bin(home);
-    c.args(["publish", "container", "--version", "9.1.1", "--source-sha256", SHA_911, "--apply-templates", "--handoff"]).arg(home.join("h"));
+    c.args(["publish", "container", "--version", "9.1.1", "--source-sha256", SHA_911, "--apply-templates", "--handoff"])
+        .arg(home.join("h"));
     assert_eq!(run(c).code, 2);
 }
 
@@ -147,13 +151,24 @@ fn website_handoff_patch_applies_with_git_am() {
     let out = home.join("handoff");
     let base = repo_fixture("valkey-io.github.io");
     let args = |c: &mut std::process::Command| {
-        c.args(["publish", "website", "--version", "9.1.1", "--date", "2026-07-21", "--debian-suite", "trixie", "--alpine-version", "3.24"])
-            .arg("--dist")
-            .arg(&dist)
-            .arg("--base")
-            .arg(&base)
-            .arg("--handoff")
-            .arg(&out);
+        c.args([
+            "publish",
+            "website",
+            "--version",
+            "9.1.1",
+            "--date",
+            "2026-07-21",
+            "--debian-suite",
+            "trixie",
+            "--alpine-version",
+            "3.24",
+        ])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--base")
+        .arg(&base)
+        .arg("--handoff")
+        .arg(&out);
     };
     let mut c = bin(home);
     args(&mut c);
@@ -226,7 +241,12 @@ fn nowhere_to_apply_and_bad_input_exit_2() {
     let r = run(c);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--checkout") && r.stderr.contains("--handoff"), "{}", r.stderr);
-    for bad in [vec!["--version", "unstable"], vec!["--version", "9.1"], vec!["--version", "9.1.2", "--date", "21-07-2026"], vec!["--version", "9.1.2", "--source-sha256", "xyz"]] {
+    for bad in [
+        vec!["--version", "unstable"],
+        vec!["--version", "9.1"],
+        vec!["--version", "9.1.2", "--date", "21-07-2026"],
+        vec!["--version", "9.1.2", "--source-sha256", "xyz"],
+    ] {
         let mut c = bin(home);
         c.args(["publish", "hashes", "--handoff"]).arg(home.join("h")).arg("--base").arg(repo_fixture("valkey-hashes")).args(&bad);
         let r = run(c);

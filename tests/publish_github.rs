@@ -84,12 +84,15 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     // Exactly: one tree with the three files, one commit on mainline's head, one ref, one PR.
     let posts = requests(&s, "POST").await;
     let paths: Vec<&str> = posts.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, vec![
-        "/repos/valkey-io/valkey-container/git/trees",
-        "/repos/valkey-io/valkey-container/git/commits",
-        "/repos/valkey-io/valkey-container/git/refs",
-        "/repos/valkey-io/valkey-container/pulls",
-    ]);
+    assert_eq!(
+        paths,
+        vec![
+            "/repos/valkey-io/valkey-container/git/trees",
+            "/repos/valkey-io/valkey-container/git/commits",
+            "/repos/valkey-io/valkey-container/git/refs",
+            "/repos/valkey-io/valkey-container/pulls",
+        ]
+    );
     let tree = &posts[0].1;
     assert_eq!(tree["base_tree"], "tree-of-base1");
     let files = tree_contents(tree);
@@ -106,7 +109,10 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     assert_eq!(pr["head"], "update-9.1.1");
     assert_eq!(pr["base"], "mainline");
     let body = pr["body"].as_str().unwrap();
-    assert!(body.contains("versions.json") && body.contains("https://download.valkey.io/releases/valkey-9.1.1-jammy-x86_64.tar.gz"), "{body}");
+    assert!(
+        body.contains("versions.json") && body.contains("https://download.valkey.io/releases/valkey-9.1.1-jammy-x86_64.tar.gz"),
+        "{body}"
+    );
     // Authenticated.
     let reqs = s.received_requests().await.unwrap();
     assert!(reqs.iter().all(|r| r.headers.get("authorization").map(|v| v.to_str().unwrap() == format!("Bearer {TOKEN}")).unwrap_or(false)));
@@ -171,7 +177,13 @@ async fn existing_pr_422_is_found_and_updated() {
         .expect(1)
         .mount(&s)
         .await;
-    pr_list(&s, repo, "update-website-9.1.1", json!([{"number": 7, "html_url": "https://github.com/valkey-io/valkey-io.github.io/pull/7"}])).await;
+    pr_list(
+        &s,
+        repo,
+        "update-website-9.1.1",
+        json!([{"number": 7, "html_url": "https://github.com/valkey-io/valkey-io.github.io/pull/7"}]),
+    )
+    .await;
     Mock::given(method("PATCH"))
         .and(path(format!("{}/pulls/7", base(repo))))
         .and(body_partial_json(json!({"title": "Add download page for Valkey 9.1.1"})))
@@ -250,7 +262,12 @@ async fn hashes_commit_straight_to_main_with_retries() {
         .expect(1)
         .mount(&s)
         .await;
-    Mock::given(method("POST")).and(path(format!("{}/pulls", base(repo)))).respond_with(ResponseTemplate::new(500)).expect(0).mount(&s).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{}/pulls", base(repo))))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&s)
+        .await;
     mount_fallback_404(&s).await;
 
     let mut o = opts(&s, "9.1.2", &dist);
@@ -263,7 +280,9 @@ async fn hashes_commit_straight_to_main_with_retries() {
     let trees: Vec<_> = posts.iter().filter(|(p, _)| p.ends_with("/git/trees")).collect();
     assert_eq!(trees.len(), 2, "403 then retried");
     let readme = &tree_contents(&trees[1].1)["README"];
-    assert!(readme.ends_with(&format!("hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n")));
+    assert!(readme.ends_with(&format!(
+        "hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n"
+    )));
     assert_eq!(requests(&s, "PATCH").await.len(), 2, "503 then retried");
     let gets = requests(&s, "GET").await;
     assert_eq!(gets.iter().filter(|(p, _)| p.ends_with("/git/ref/heads/main")).count(), 2, "502 then retried");
@@ -305,7 +324,12 @@ async fn hashes_digest_from_manifest_or_download() {
         &dist,
         "9.1.2",
         OFFICIAL,
-        Some(valkey_release::manifest::SourceInfo { name: "valkey-9.1.2.tar.gz".into(), kind: "archive".into(), sha256: Some(SHA_B.into()), ..Default::default() }),
+        Some(valkey_release::manifest::SourceInfo {
+            name: "valkey-9.1.2.tar.gz".into(),
+            kind: "archive".into(),
+            sha256: Some(SHA_B.into()),
+            ..Default::default()
+        }),
     );
     let mut o = opts(&s, "9.1.2", &dist);
     o.dry_run = true;
@@ -317,12 +341,21 @@ async fn hashes_digest_from_manifest_or_download() {
         &dist,
         "9.1.2",
         OFFICIAL,
-        Some(valkey_release::manifest::SourceInfo { name: "valkey".into(), kind: "directory".into(), sha256: Some(SHA_B.into()), ..Default::default() }),
+        Some(valkey_release::manifest::SourceInfo {
+            name: "valkey".into(),
+            kind: "directory".into(),
+            sha256: Some(SHA_B.into()),
+            ..Default::default()
+        }),
     );
     o.source_url = Some(format!("{}/archive/9.1.2.tar.gz", s.uri()));
     let out = publish::publish(Kind::Hashes, &o).await.unwrap();
     // sha256("hello")
-    assert!(out.diff.contains("+hash valkey-9.1.2.tar.gz sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 "), "{}", out.diff);
+    assert!(
+        out.diff.contains("+hash valkey-9.1.2.tar.gz sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 "),
+        "{}",
+        out.diff
+    );
     assert!(requests(&s, "POST").await.is_empty());
 }
 
@@ -434,7 +467,11 @@ async fn hashes_via_pr_and_persistent_5xx() {
 
     // A server that keeps failing: a clear error (exit 3) after the attempts, nothing written.
     let s = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"}))).expect(3).mount(&s).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"})))
+        .expect(3)
+        .mount(&s)
+        .await;
     let mut o = opts(&s, "9.1.2", &dist);
     o.source_sha256 = Some(SHA_A.into());
     o.github.max_attempts = 3;

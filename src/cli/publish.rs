@@ -110,7 +110,8 @@ fn parse_identity(s: &str) -> Result<Identity> {
 
 fn parse_repo(s: &str) -> Result<RepoId> {
     let (repo, branch) = s.split_once('@').unwrap_or((s, "mainline"));
-    let (owner, name) = repo.split_once('/').ok_or_else(|| Error::input(format!("--container-repo {s:?}: expected owner/name[@branch]")))?;
+    let (owner, name) =
+        repo.split_once('/').ok_or_else(|| Error::input(format!("--container-repo {s:?}: expected owner/name[@branch]")))?;
     Ok(RepoId { owner: owner.into(), name: name.into(), branch: branch.into() })
 }
 
@@ -132,11 +133,8 @@ pub fn options(a: &Args) -> Result<Options> {
         o.github.retry_base = Duration::from_millis(ms);
     }
     let def = a.kind.default_repo();
-    o.repo = Some(RepoId {
-        owner: a.owner.clone(),
-        name: a.repo.clone().unwrap_or(def.name),
-        branch: a.branch.clone().unwrap_or(def.branch),
-    });
+    o.repo =
+        Some(RepoId { owner: a.owner.clone(), name: a.repo.clone().unwrap_or(def.name), branch: a.branch.clone().unwrap_or(def.branch) });
     if let Some(c) = &a.container_repo {
         o.container_repo = Some(parse_repo(c)?);
     }

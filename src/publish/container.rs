@@ -144,9 +144,7 @@ pub fn replace_version_token(text: &str, old: &str, new: &str) -> String {
         let end = start + old.len();
         let before_ok = start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'.');
         let after_ok = end >= b.len()
-            || !(b[end].is_ascii_alphanumeric()
-                || b[end] == b'-'
-                || (b[end] == b'.' && end + 1 < b.len() && b[end + 1].is_ascii_digit()));
+            || !(b[end].is_ascii_alphanumeric() || b[end] == b'-' || (b[end] == b'.' && end + 1 < b.len() && b[end + 1].is_ascii_digit()));
         if before_ok && after_ok {
             out.push_str(&text[last..start]);
             out.push_str(new);
@@ -195,7 +193,15 @@ fn parse_aliases(text: &str) -> Option<(usize, usize, Vec<Alias>)> {
 /// Apply the aliases rule (see SPEC.md and docs/publish.md) to `generate-stackbrew-library.sh`.
 ///
 /// `existing_ga`: the `M.m` key already exists with a GA version. `others`: the other `M.m` keys.
-fn edit_aliases(text: &str, version: &Version, mm: &str, existing_ga: bool, others: &[(u64, u64)], notes: &mut Vec<String>, warnings: &mut Vec<String>) -> String {
+fn edit_aliases(
+    text: &str,
+    version: &Version,
+    mm: &str,
+    existing_ga: bool,
+    others: &[(u64, u64)],
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> String {
     if version.is_rc() {
         return text.to_string();
     }
@@ -290,7 +296,10 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
             )));
         }
         let existing_ga = !old_v.is_rc();
-        let e = map.get_mut(&mm).and_then(|e| e.as_object_mut()).ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: entry \"{mm}\" is not an object")))?;
+        let e = map
+            .get_mut(&mm)
+            .and_then(|e| e.as_object_mut())
+            .ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: entry \"{mm}\" is not an object")))?;
         e.insert("version".into(), new.version.clone().into());
         e.insert("url".into(), new.url.clone().into());
         e.insert("sha256".into(), new.sha256.clone().into());

@@ -127,13 +127,19 @@ impl Client {
             if (status == 403 || status == 429) && !last {
                 if let Some(wait) = rate_limit_wait(&headers) {
                     let wait = wait.min(self.max_wait);
-                    crate::progress::line("publish", &format!("GitHub {method} {path}: HTTP {status} (rate limited), retrying in {}s", wait.as_secs()));
+                    crate::progress::line(
+                        "publish",
+                        &format!("GitHub {method} {path}: HTTP {status} (rate limited), retrying in {}s", wait.as_secs()),
+                    );
                     tokio::time::sleep(wait).await;
                     continue;
                 }
             }
             if status >= 500 {
-                return Err(Error::external(format!("GitHub API {method} {path}: HTTP {status} after {attempt} attempts: {}", self.scrub(r.message()))));
+                return Err(Error::external(format!(
+                    "GitHub API {method} {path}: HTTP {status} after {attempt} attempts: {}",
+                    self.scrub(r.message())
+                )));
             }
             return Ok(r);
         }
@@ -169,7 +175,10 @@ impl Client {
             return Ok(None);
         }
         let j = self.expect(&format!("reading branch {branch} of {}", repo.full()), r, &[200])?;
-        j.pointer("/object/sha").and_then(|x| x.as_str()).map(|s| Some(s.to_string())).ok_or_else(|| Error::external("GitHub: ref without object.sha"))
+        j.pointer("/object/sha")
+            .and_then(|x| x.as_str())
+            .map(|s| Some(s.to_string()))
+            .ok_or_else(|| Error::external("GitHub: ref without object.sha"))
     }
 
     /// Recursive listing of a commit's tree: (tree sha, entries, truncated).
@@ -207,9 +216,9 @@ impl Client {
         let path = format!("/repos/{}/{}/pulls?head={}:{branch}&state=open", repo.owner, repo.name, repo.owner);
         let r = self.request(Method::GET, &path, None).await?;
         let j = self.expect(&format!("listing PRs of {}", repo.full()), r, &[200])?;
-        Ok(j.as_array().and_then(|a| a.first()).and_then(|p| {
-            Some((p.get("number")?.as_u64()?, p.get("html_url").and_then(|x| x.as_str()).unwrap_or_default().to_string()))
-        }))
+        Ok(j.as_array()
+            .and_then(|a| a.first())
+            .and_then(|p| Some((p.get("number")?.as_u64()?, p.get("html_url").and_then(|x| x.as_str()).unwrap_or_default().to_string()))))
     }
 }
 
@@ -327,9 +336,7 @@ pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
         }
     }
     let path = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
-    let r = client
-        .request(Method::POST, &path, Some(&json!({"title": title, "head": branch, "base": repo.branch, "body": body})))
-        .await?;
+    let r = client.request(Method::POST, &path, Some(&json!({"title": title, "head": branch, "base": repo.branch, "body": body}))).await?;
     let (state, number, url) = if r.status == 201 {
         let j = r.json();
         (State::PrOpened, j.get("number").and_then(|x| x.as_u64()), j.get("html_url").and_then(|x| x.as_str()).map(str::to_string))
@@ -361,8 +368,17 @@ fn notes_text(edit: &super::Edit) -> String {
 }
 
 /// One commit on top of `parent` holding every changed file: POST git/trees, POST git/commits.
-async fn commit_files(client: &Client, opts: &Options, repo: &RepoId, edit: &super::Edit, base_tree: &str, parent: &str, message: &str) -> Result<String> {
-    let entries: Vec<Value> = edit.changes.iter().map(|c| json!({"path": c.path, "mode": c.mode, "type": "blob", "content": c.new})).collect();
+async fn commit_files(
+    client: &Client,
+    opts: &Options,
+    repo: &RepoId,
+    edit: &super::Edit,
+    base_tree: &str,
+    parent: &str,
+    message: &str,
+) -> Result<String> {
+    let entries: Vec<Value> =
+        edit.changes.iter().map(|c| json!({"path": c.path, "mode": c.mode, "type": "blob", "content": c.new})).collect();
     let path = format!("/repos/{}/{}/git/trees", repo.owner, repo.name);
     let r = client.request(Method::POST, &path, Some(&json!({"base_tree": base_tree, "tree": entries}))).await?;
     let j = client.expect(&format!("creating a tree in {}", repo.full()), r, &[201])?;

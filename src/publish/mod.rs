@@ -187,7 +187,9 @@ impl Outcome {
             State::PrOpened => format!("opened {}: a person must review and merge it", self.pr_url.as_deref().unwrap_or("a PR")),
             State::PrUpdated => format!("updated {}: a person must review and merge it", self.pr_url.as_deref().unwrap_or("the PR")),
             State::PrOpen => format!("already open, nothing written: {} (a person must merge it)", self.pr_url.as_deref().unwrap_or("PR")),
-            State::HandoffWritten => format!("patch written for review: {}", self.handoff_files.first().map(|p| p.display().to_string()).unwrap_or_default()),
+            State::HandoffWritten => {
+                format!("patch written for review: {}", self.handoff_files.first().map(|p| p.display().to_string()).unwrap_or_default())
+            }
         };
         format!("{} {} ({}): {what}", self.kind.name(), self.version, self.repo)
     }
@@ -395,7 +397,9 @@ pub async fn compute(kind: Kind, opts: &Options, src: &Source) -> Result<Edit> {
             let e = hashes::edit_hashes(&old.text, &opts.version, &hex, opts.replace)?;
             let mut edit = Edit { warnings: e.warnings, ..Default::default() };
             match &e.action {
-                hashes::HashesAction::Appended => edit.notes.push(format!("README: added {} (sha256 from {origin})", hashes::archive_name(opts.version.as_str()))),
+                hashes::HashesAction::Appended => {
+                    edit.notes.push(format!("README: added {} (sha256 from {origin})", hashes::archive_name(opts.version.as_str())))
+                }
                 hashes::HashesAction::Replaced { old_sha256 } => edit.notes.push(format!(
                     "README: replaced the line for {} (sha256 {old_sha256} -> {hex}, --replace)",
                     hashes::archive_name(opts.version.as_str())
@@ -560,7 +564,9 @@ pub async fn resolve_suites(opts: &Options) -> Result<(String, String)> {
             let src = Source::github(client, repo.clone(), None).await?;
             src.read_required(container::VERSIONS_JSON)
                 .await
-                .map_err(|e| e.context(format!("reading {} (or give --debian-suite and --alpine-version, or --container-checkout DIR)", repo.full())))?
+                .map_err(|e| {
+                    e.context(format!("reading {} (or give --debian-suite and --alpine-version, or --container-checkout DIR)", repo.full()))
+                })?
                 .text
         }
     };

@@ -87,7 +87,9 @@ impl Source {
 
     /// Read a file that must exist; the error names it and the repository.
     pub async fn read_required(&self, path: &str) -> Result<RepoFile> {
-        self.read(path).await?.ok_or_else(|| Error::input(format!("{path} not found in {} (is this the right repository?)", self.describe())))
+        self.read(path)
+            .await?
+            .ok_or_else(|| Error::input(format!("{path} not found in {} (is this the right repository?)", self.describe())))
     }
 
     /// Files (not directories) under `prefix` (ending in `/`), sorted.

@@ -145,7 +145,11 @@ pub struct Run {
 
 pub fn run(mut c: Command) -> Run {
     let o = c.output().unwrap();
-    Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
 }
 
 pub mod gh {
@@ -166,7 +170,10 @@ pub mod gh {
     pub async fn mount_ref(s: &MockServer, repo: &str, branch: &str, sha: &str) {
         Mock::given(method("GET"))
             .and(path(format!("{}/git/ref/heads/{branch}", base(repo))))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ref": format!("refs/heads/{branch}"), "object": {"sha": sha, "type": "commit"}})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ref": format!("refs/heads/{branch}"), "object": {"sha": sha, "type": "commit"}})),
+            )
             .mount(s)
             .await;
     }
@@ -187,7 +194,9 @@ pub mod gh {
         Mock::given(method("GET"))
             .and(path(format!("{}/git/trees/{sha}", base(repo))))
             .and(query_param("recursive", "1"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"sha": format!("tree-of-{sha}"), "tree": entries, "truncated": false})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"sha": format!("tree-of-{sha}"), "tree": entries, "truncated": false})),
+            )
             .mount(s)
             .await;
         for (p, (text, _)) in files {
@@ -202,7 +211,9 @@ pub mod gh {
         Mock::given(method("GET"))
             .and(path(format!("{}/contents/{file}", base(repo))))
             .and(query_param("ref", sha))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": file, "encoding": "base64", "content": wrapped})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": file, "encoding": "base64", "content": wrapped})),
+            )
             .mount(s)
             .await;
     }
