@@ -335,6 +335,15 @@ pub async fn publish_website(opts: &Options) -> Result<Outcome> {
     publish(Kind::Website, opts).await
 }
 
+/// Is the hand-off already done? Runs it as a dry run (reads only, writes nothing): the
+/// outcome's state is `unchanged` (line present / change merged), `pr-open` (GitHub: the PR
+/// branch holds the change and a PR is open) or `would-change`; see [`Outcome::done`].
+pub async fn check(kind: Kind, opts: &Options) -> Result<Outcome> {
+    let mut o = opts.clone();
+    o.dry_run = true;
+    publish(kind, &o).await
+}
+
 /// Compute the edit for `kind` and apply it as `opts.apply` says.
 pub async fn publish(kind: Kind, opts: &Options) -> Result<Outcome> {
     if opts.version.is_unstable() {
