@@ -1,0 +1,1 @@
+//! Artifact checks (filled in below).
