@@ -509,27 +509,29 @@ struct BuildLock {
     _file: std::fs::File,
 }
 
-async fn lock_image(tag: &str) -> Result<BuildLock> {
+async fn lock_image(tag: &str, progress: &Item) -> Result<BuildLock> {
+    use std::os::unix::io::AsRawFd;
     let safe: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     let path = std::env::temp_dir().join(format!("valkey-release-image-{safe}.lock"));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, "open image lock", e))?;
-        use std::os::unix::io::AsRawFd;
-        loop {
-            // SAFETY: flock on a file descriptor we own; released when the file is closed.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if r == 0 {
-                return Ok(BuildLock { _file: file });
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::io(&path, "lock", err));
-            }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open image lock", e))?;
+    // SAFETY: flock on a file descriptor we own; the lock is released when the file is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(BuildLock { _file: file });
+    }
+    progress.set("waiting for another process that is making this image");
+    tokio::task::spawn_blocking(move || loop {
+        // SAFETY: as above; blocking wait.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(BuildLock { _file: file });
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io(&path, "lock", err));
         }
     })
     .await
@@ -623,8 +625,7 @@ pub async fn ensure_image<E: ImageEngine>(
             return Ok(info(id, true));
         }
     }
-    progress.set("waiting for the image lock");
-    let _lock = lock_image(&tag).await?;
+    let _lock = lock_image(&tag, progress).await?;
     if !opts.force {
         if let Some(id) = engine.image_id(&tag).await? {
             // Another process built it while we waited.
