@@ -586,7 +586,8 @@ impl BuildLog {
     }
 }
 
-/// Kills the process group of a child if dropped before it finished (Ctrl-C).
+/// Terminates the process group of a child if dropped before it finished (Ctrl-C).
+/// SIGTERM only: mmdebstrap then unmounts and removes its own chroot before exiting.
 struct KillGroup(Option<i32>);
 impl Drop for KillGroup {
     fn drop(&mut self) {
@@ -673,7 +674,7 @@ async fn build_mmdebstrap<E: ImageEngine>(
     let logf = std::fs::OpenOptions::new().append(true).open(&log.path).map_err(|e| Error::io(&log.path, "open log", e))?;
     let logf2 = logf.try_clone().map_err(|e| Error::io(&log.path, "open log", e))?;
     let mut cmd = tokio::process::Command::new("mmdebstrap");
-    cmd.args(&args).stdin(std::process::Stdio::null()).stdout(logf).stderr(logf2).process_group(0).kill_on_drop(true);
+    cmd.args(&args).stdin(std::process::Stdio::null()).stdout(logf).stderr(logf2).process_group(0);
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::external(format!(

@@ -39,7 +39,11 @@ pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let matrix = g.matrix()?;
     let opts = crate::build::image::ImagesOptions { targets: a.targets, force: a.force, log_dir: Some(a.log_dir) };
     let progress = crate::progress::Progress::new();
-    let report = crate::build::image::prepare_images(&matrix, &opts, &progress).await?;
+    // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
+    let report = tokio::select! {
+        r = crate::build::image::prepare_images(&matrix, &opts, &progress) => r?,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    };
     if g.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing the report: {e}")))?;
         println!("{text}");
