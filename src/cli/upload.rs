@@ -53,6 +53,14 @@ pub struct Args {
     pub part_size_mib: u64,
 }
 
+/// Print a line on stdout; a closed pipe (`| head`) is not an error.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let env = Environment::parse(&a.environment)?;
     let matrix = g.matrix()?;
@@ -68,19 +76,18 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.part_size = a.part_size_mib * 1024 * 1024;
     opts.multipart_threshold = opts.part_size;
     if opts.force_overwrite {
-        tracing::warn!("--force-overwrite: objects with different content will be replaced");
         crate::progress::line("upload", "--force-overwrite given: objects with different content will be replaced");
     }
     let progress = crate::progress::Progress::new();
     let report = run_upload(&opts, &progress).await?;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?);
+        outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?);
     } else {
-        print!("{}", report.table());
+        outln!("{}", report.table().trim_end());
         let n = |s: crate::upload::ObjectState| report.objects.iter().filter(|o| o.state == s).count();
         use crate::upload::ObjectState as S;
         if report.dry_run {
-            println!(
+            outln!(
                 "dry run: {} to upload, {} to overwrite, {} already there, into {}",
                 n(S::WouldUpload),
                 n(S::WouldOverwrite),
@@ -88,7 +95,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
                 report.store
             );
         } else {
-            println!(
+            outln!(
                 "{}: {} uploaded, {} overwritten, {} skipped (already there), {} failed, {} refused; {} bytes in {:.1}s",
                 report.store,
                 n(S::Uploaded),

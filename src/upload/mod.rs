@@ -590,7 +590,7 @@ async fn put_one(
     if overwrite {
         let why = if opts.environment == Environment::Prod { "prod, --force-overwrite" } else { "dev" };
         let msg = format!("upload: overwriting {} with different content ({why})", store.uri(&p.key));
-        tracing::warn!("{msg}");
+        tracing::info!("{msg}");
         progress.println(&msg);
     }
     let req = PutRequest { key: p.key.clone(), body: p.body.clone(), size: p.size, sha256: p.sha256.clone(), create_only: opts.environment == Environment::Prod && !overwrite };

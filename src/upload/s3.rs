@@ -108,26 +108,26 @@ where
                 "{what}: access denied (HTTP 403){detail}. The credentials are wrong, or lack s3:ListBucket/s3:GetObject/s3:PutObject on this bucket"
             )),
             (_, "NoSuchBucket") => Error::input(format!("{what}: the bucket does not exist{detail}. Check the bucket name (--bucket, AWS_S3_BUCKET, AWS_TEST_BUCKET)")),
-            (Some(s), _) if s >= 500 => Error::external(format!("{what}: the S3 server kept failing (HTTP {s}{detail}) after {attempts} attempts; re-run later to complete the upload")),
+            (Some(s), _) if s >= 500 => Error::external(format!("{what}: the S3 server kept failing (HTTP {s}{detail}) after {attempts} attempt{}; re-run later to complete the upload", plural(attempts))),
             (Some(s), _) if s >= 300 || !detail.is_empty() => Error::external(format!("{what}: S3 answered HTTP {s}{detail}")),
-            (Some(s), _) => Error::external(format!("{what}: unexpected answer (HTTP {s}): {}", format!("{}", DisplayErrorContext(e)).chars().take(600).collect::<String>())),
-            (None, _) => Error::external(format!("{what}: {}", DisplayErrorContext(e))),
+            (Some(s), _) => Error::external(format!("{what}: unexpected answer (HTTP {s}): {}", cause_chain(e))),
+            (None, _) => Error::external(format!("{what}: {}", cause_chain(e))),
         },
-        SdkError::TimeoutError(_) => Error::external(format!("{what}: timed out after {attempts} attempts; is the S3 endpoint reachable?")),
+        SdkError::TimeoutError(_) => Error::external(format!("{what}: timed out after {attempts} attempt{}; is the S3 endpoint reachable?", plural(attempts))),
         SdkError::DispatchFailure(d) => {
-            let text = format!("{}", DisplayErrorContext(e));
+            let text = cause_chain(e);
             if text.contains("credentials") || text.contains("identity") {
                 Error::external(format!(
                     "{what}: no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE"
                 ))
             } else if d.is_io() || d.is_timeout() {
-                Error::external(format!("{what}: cannot reach the S3 endpoint after {attempts} attempts ({})", short_cause(&text)))
+                Error::external(format!("{what}: cannot reach the S3 endpoint after {attempts} attempt{} ({})", plural(attempts), short_cause(&text)))
             } else {
-                Error::external(format!("{what}: request failed after {attempts} attempts ({})", short_cause(&text)))
+                Error::external(format!("{what}: request failed after {attempts} attempt{} ({})", plural(attempts), short_cause(&text)))
             }
         }
         _ => {
-            let text = format!("{}", DisplayErrorContext(e));
+            let text = cause_chain(e);
             if text.contains("credentials") || text.contains("identity") {
                 Error::external(format!(
                     "{what}: no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE ({})",
@@ -140,11 +140,28 @@ where
     }
 }
 
-/// The innermost causes of an error chain, kept short.
+/// The causes of an error as one short line (Display of each source, no debug dumps).
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        let t = x.to_string();
+        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = x.source();
+    }
+    let s = parts.join(": ");
+    s.chars().take(300).collect()
+}
+
+/// The short cause of an SDK error.
 fn short_cause(text: &str) -> String {
-    let parts: Vec<&str> = text.split(": ").collect();
-    let tail = if parts.len() > 3 { parts[parts.len() - 3..].join(": ") } else { text.to_string() };
-    tail.chars().take(300).collect()
+    text.chars().take(300).collect()
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn b64(digest: &[u8]) -> String {
