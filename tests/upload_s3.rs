@@ -384,3 +384,35 @@ fn verify_remote_catches_an_object_corrupted_on_the_server() {
     let e = block_on(valkey_release::verify::remote::verify_remote(&remote, &Version::parse("9.9.9").unwrap(), false)).unwrap_err();
     assert_eq!(e.exit_code(), 1);
 }
+
+#[test]
+fn interrupted_multipart_upload_is_aborted() {
+    let moto = Moto::start();
+    block_on(moto.create_bucket(BUCKET));
+    let proxy = FaultProxy::start_slow(&moto.url, std::time::Duration::from_millis(1500));
+    let aws = AwsEnv::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    make_dist(&dist, "8.1.1", &[("jammy-x86_64", 40 * 1024 * 1024)], 12);
+    let mut c = cli(&aws, &proxy.url);
+    c.args(["upload", "--bucket", BUCKET, "--concurrency", "1", "--part-size-mib", "5", "--dist"]).arg(&dist);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Wait until a multipart upload is open on the server, then Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while block_on(moto.multipart_uploads(BUCKET)) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no multipart upload started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0, "multipart upload left open:\n{stderr}");
+    // The tarball is not there (only its small .sha256 may have been sent), nor the manifest.
+    let keys = block_on(moto.keys(BUCKET));
+    assert!(keys.iter().all(|k| k.ends_with(".sha256")), "{keys:?}");
+}

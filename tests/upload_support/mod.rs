@@ -260,6 +260,15 @@ impl FaultProxy {
 
     /// Like [`FaultProxy::start`]; with `writes_only`, only PUT/POST requests are counted and failed.
     pub fn start_with(upstream: &str, every: usize, writes_only: bool) -> FaultProxy {
+        FaultProxy::start_full(upstream, every, writes_only, std::time::Duration::ZERO)
+    }
+
+    /// A proxy that fails nothing but holds every PUT/POST for `delay` (to interrupt uploads mid-way).
+    pub fn start_slow(upstream: &str, delay: std::time::Duration) -> FaultProxy {
+        FaultProxy::start_full(upstream, 0, true, delay)
+    }
+
+    fn start_full(upstream: &str, every: usize, writes_only: bool, delay: std::time::Duration) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -281,7 +290,7 @@ impl FaultProxy {
                             let (client, upstream, seen, failed) = (client.clone(), upstream.clone(), s2.clone(), f2.clone());
                             tokio::spawn(async move {
                                 let svc = hyper::service::service_fn(move |req| {
-                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), every, writes_only)
+                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), every, writes_only, delay)
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -317,6 +326,7 @@ async fn handle(
     failed: Arc<AtomicUsize>,
     every: usize,
     writes_only: bool,
+    delay: std::time::Duration,
 ) -> Result<Resp, std::io::Error> {
     use http_body_util::BodyExt;
     let counted = !writes_only || req.method() == hyper::Method::PUT || req.method() == hyper::Method::POST;
@@ -333,6 +343,9 @@ async fn handle(
             .header("content-type", "application/xml")
             .body(http_body_util::Full::new(b))
             .unwrap());
+    }
+    if counted && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
