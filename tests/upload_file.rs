@@ -160,5 +160,16 @@ fn verify_remote_over_http() {
         let e = valkey_release::verify::remote::verify_remote(&remote, &Version::parse("7.2.9").unwrap(), false).await.unwrap_err();
         assert_eq!(e.exit_code(), 1);
         assert!(e.to_string().contains("valkey-7.2.9.manifest.json"), "{e}");
+        // A release of the old process (no manifest): official targets checked against their .sha256.
+        let old = b"old tarball bytes".to_vec();
+        let sha = valkey_release::fsutil::sha256_reader(&old[..]).unwrap().0;
+        serve("valkey-8.0.4-jammy-x86_64.tar.gz".into(), old.clone()).mount(&server).await;
+        serve("valkey-8.0.4-jammy-x86_64.tar.gz.sha256".into(), format!("{sha}  valkey-8.0.4-jammy-x86_64.tar.gz\n").into_bytes()).mount(&server).await;
+        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap()).await.unwrap();
+        assert!(rep.ok && rep.files.len() == 1, "{rep:?}");
+        serve("valkey-8.0.4-noble-x86_64.tar.gz".into(), b"tampered".to_vec()).mount(&server).await;
+        serve("valkey-8.0.4-noble-x86_64.tar.gz.sha256".into(), format!("{sha}  valkey-8.0.4-noble-x86_64.tar.gz\n").into_bytes()).mount(&server).await;
+        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap()).await.unwrap();
+        assert!(!rep.ok && rep.files.len() == 2, "{rep:?}");
     });
 }

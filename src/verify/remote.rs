@@ -221,9 +221,9 @@ pub async fn check_remote(remote: &str, version: &Version) -> Result<RemoteRepor
     let r = Remote::open(remote).await?;
     let v = version.as_str();
     let mname = format!("valkey-{v}.manifest.json");
-    let mbytes = r.get_small(&mname).await?.ok_or_else(|| {
-        Error::check(format!("{}: not found; was valkey {v} published with valkey-release (or is the prefix wrong)?", r.url(&mname)))
-    })?;
+    let Some(mbytes) = r.get_small(&mname).await? else {
+        return check_without_manifest(&r, remote, version).await;
+    };
     let manifest: Manifest = serde_json::from_slice(&mbytes)
         .map_err(|e| Error::check(format!("{}: invalid manifest: {e}", r.url(&mname))))?;
     if manifest.version != v {
@@ -264,6 +264,54 @@ pub async fn check_remote(remote: &str, version: &Version) -> Result<RemoteRepor
         Err(e) => sums.detail = Some(e.to_string()),
     }
     files.push(sums);
+    let ok = files.iter().all(|f| f.ok);
+    Ok(RemoteReport { remote: remote.to_string(), version: v.to_string(), ok, files })
+}
+
+/// A release published before manifests existed (the old process): check the official targets
+/// of the matrix whose `.sha256` is published, against that `.sha256` only (no size known).
+async fn check_without_manifest(r: &Remote, remote: &str, version: &Version) -> Result<RemoteReport> {
+    let v = version.as_str();
+    let matrix = crate::targets::Matrix::load(None)?;
+    let mut files = Vec::new();
+    let progress = crate::progress::Progress::new();
+    let item = progress.spinner("verify");
+    for t in matrix.targets.iter().filter(|t| t.official) {
+        let file = matrix.tarball_name(version, t);
+        let cfile = format!("{file}.sha256");
+        let Some(text) = r.get_small(&cfile).await? else { continue };
+        let mut res = RemoteFileResult { file: file.clone(), url: r.url(&file), size: 0, sha256: String::new(), actual_size: None, actual_sha256: None, ok: false, detail: None };
+        match parse_checksum_line(&text) {
+            None => res.detail = Some(format!("{cfile} is not a sha256sum line")),
+            Some((h, name)) => {
+                res.sha256 = h.clone();
+                item.set(&format!("downloading {file}"));
+                match r.hash(&file, &item).await? {
+                    None => res.detail = Some("missing (its .sha256 is published)".into()),
+                    Some((sha, n)) => {
+                        res.size = n;
+                        res.actual_size = Some(n);
+                        res.actual_sha256 = Some(sha.clone());
+                        res.ok = sha == h && name == file;
+                        if sha != h {
+                            res.detail = Some(format!("sha256 is {sha}, {cfile} says {h}"));
+                        } else if name != file {
+                            res.detail = Some(format!("{cfile} names {name:?}"));
+                        }
+                    }
+                }
+            }
+        }
+        files.push(res);
+    }
+    item.finish("done");
+    if files.is_empty() {
+        return Err(Error::check(format!(
+            "{}: not found, and no .sha256 of an official target either; is the version or the prefix wrong?",
+            r.url(&format!("valkey-{v}.manifest.json"))
+        )));
+    }
+    crate::progress::line("verify", &format!("no valkey-{v}.manifest.json at {remote}: checked the official targets against their .sha256 files only"));
     let ok = files.iter().all(|f| f.ok);
     Ok(RemoteReport { remote: remote.to_string(), version: v.to_string(), ok, files })
 }
