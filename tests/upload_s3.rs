@@ -416,3 +416,35 @@ fn interrupted_multipart_upload_is_aborted() {
     let keys = block_on(moto.keys(BUCKET));
     assert!(keys.iter().all(|k| k.ends_with(".sha256")), "{keys:?}");
 }
+
+#[test]
+fn web_identity_role_credentials_work() {
+    // No keys at all: only AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (a GitHub OIDC role's shape).
+    // aws-config calls STS AssumeRoleWithWebIdentity (moto's, through AWS_ENDPOINT_URL) for keys.
+    let moto = Moto::start();
+    block_on(moto.create_bucket(BUCKET));
+    let aws = AwsEnv::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    small_dist(&dist, 13);
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZXBvOnZhbGtleS1pby92YWxrZXkifQ.c2lnbmF0dXJl").unwrap();
+    let mut c = cli(&aws, &moto.url);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/valkey-release")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .args(["--json", "upload", "--bucket", BUCKET, "--dist"])
+        .arg(&dist);
+    let o = run(c);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(json(&o)["complete"], true);
+    // Without any credentials: a clear message naming the ways to provide them.
+    let mut c = cli(&aws, &moto.url);
+    c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
+    let o = run(c);
+    o.assert_clean();
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{}", o.stderr);
+}
