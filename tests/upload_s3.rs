@@ -448,3 +448,23 @@ fn web_identity_role_credentials_work() {
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert!(o.stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{}", o.stderr);
 }
+
+#[test]
+fn prod_on_a_server_without_conditional_writes_falls_back_to_head_checks() {
+    let moto = Moto::start();
+    block_on(moto.create_bucket(BUCKET));
+    let proxy = FaultProxy::start_no_conditional(&moto.url);
+    let aws = AwsEnv::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    make_dist(&dist, "8.1.1", &[("jammy-x86_64", 17 * 1024 * 1024), ("noble-arm64", 1000)], 14);
+    let mut c = cli(&aws, &proxy.url);
+    c.env("AWS_S3_BUCKET", BUCKET).args(["--json", "upload", "--environment", "prod", "--dist"]).arg(&dist);
+    let o = run(c);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(states(&json(&o)).iter().all(|s| s == "uploaded"), "{}", o.stdout);
+    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 2, "no conditional write was attempted");
+    assert_eq!(block_on(moto.keys(BUCKET)), expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"]));
+    assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
+}

@@ -597,6 +597,9 @@ async fn put_one(
     match store.put(&req, bar).await {
         Ok(PutOutcome::Written) => {
             row.state = if overwrite { ObjectState::Overwritten } else { ObjectState::Uploaded };
+            if !crate::progress::fancy() {
+                progress.println(&format!("upload: {} {} ({} bytes)", row.state.as_str(), row.uri, p.size));
+            }
             Ok((row, p.size))
         }
         Ok(PutOutcome::Exists) => {

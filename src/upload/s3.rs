@@ -87,6 +87,11 @@ fn status<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<
     e.raw_response().map(|r| r.status().as_u16())
 }
 
+/// Did the server refuse a conditional write as unsupported (501 / NotImplemented)?
+fn not_implemented<E: ProvideErrorMetadata>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    status(e) == Some(501) || e.code() == Some("NotImplemented")
+}
+
 /// Turn an SDK error into a one-line message for a person: what failed, on which key, and what to check.
 /// Never includes credentials.
 pub(crate) fn describe<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>, what: &str, attempts: u32) -> Error
@@ -228,26 +233,45 @@ impl S3Store {
             return Err(refused_changed(&req.body, &req.key, &req.sha256, &hexd));
         }
         let n = data.len() as u64;
-        let mut op = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&req.key)
-            .content_length(n as i64)
-            .checksum_sha256(b64(&digest))
-            .metadata(META_SHA256, &hexd)
-            .body(ByteStream::from(data));
-        if req.key.ends_with(".json") {
-            op = op.content_type("application/json");
+        let content_type = if req.key.ends_with(".json") {
+            "application/json"
         } else if req.key.ends_with(".tar.gz") {
-            op = op.content_type("application/gzip");
+            "application/gzip"
         } else {
-            op = op.content_type("text/plain; charset=utf-8");
-        }
-        if req.create_only {
-            op = op.if_none_match("*");
-        }
-        match op.send().await {
+            "text/plain; charset=utf-8"
+        };
+        let checksum = b64(&digest);
+        let build = |conditional: bool| {
+            let op = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&req.key)
+                .content_length(n as i64)
+                .checksum_sha256(checksum.clone())
+                .metadata(META_SHA256, &hexd)
+                .content_type(content_type)
+                .body(ByteStream::from(data.clone()));
+            if conditional {
+                op.if_none_match("*")
+            } else {
+                op
+            }
+        };
+        let op = build(req.create_only);
+        let fallback = build(false);
+        let r = match op.send().await {
+            Err(e) if req.create_only && not_implemented(&e) => {
+                // The server lacks conditional writes: check by HEAD just before writing instead.
+                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
+                if self.head(&req.key).await?.is_some() {
+                    return Ok(PutOutcome::Exists);
+                }
+                fallback.send().await
+            }
+            other => other,
+        };
+        match r {
             Ok(_) => {
                 progress.inc(n);
                 Ok(PutOutcome::Written)
@@ -361,10 +385,22 @@ impl S3Store {
             .key(&req.key)
             .upload_id(upload_id)
             .multipart_upload(done);
+        let fallback = op.clone();
         if req.create_only {
             op = op.if_none_match("*");
         }
-        match op.send().await {
+        let r = match op.send().await {
+            Err(e) if req.create_only && not_implemented(&e) => {
+                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
+                if self.head(&req.key).await?.is_some() {
+                    self.abort(&req.key, upload_id).await;
+                    return Ok(PutOutcome::Exists);
+                }
+                fallback.send().await
+            }
+            other => other,
+        };
+        match r {
             Ok(_) => Ok(PutOutcome::Written),
             Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => {
                 self.abort(&req.key, upload_id).await;

@@ -269,6 +269,16 @@ impl FaultProxy {
     }
 
     fn start_full(upstream: &str, every: usize, writes_only: bool, delay: std::time::Duration) -> FaultProxy {
+        FaultProxy::start_cfg(upstream, ProxyCfg { every, writes_only, delay, no_conditional: false })
+    }
+
+    /// A proxy that answers 501 NotImplemented to conditional writes (If-None-Match), like
+    /// S3-compatible servers without them; everything else is forwarded.
+    pub fn start_no_conditional(upstream: &str) -> FaultProxy {
+        FaultProxy::start_cfg(upstream, ProxyCfg { every: 0, writes_only: true, delay: std::time::Duration::ZERO, no_conditional: true })
+    }
+
+    fn start_cfg(upstream: &str, cfg: ProxyCfg) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -290,7 +300,7 @@ impl FaultProxy {
                             let (client, upstream, seen, failed) = (client.clone(), upstream.clone(), s2.clone(), f2.clone());
                             tokio::spawn(async move {
                                 let svc = hyper::service::service_fn(move |req| {
-                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), every, writes_only, delay)
+                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), cfg)
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -316,6 +326,14 @@ impl Drop for FaultProxy {
     }
 }
 
+#[derive(Clone, Copy)]
+struct ProxyCfg {
+    every: usize,
+    writes_only: bool,
+    delay: std::time::Duration,
+    no_conditional: bool,
+}
+
 type Resp = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
 async fn handle(
@@ -324,11 +342,15 @@ async fn handle(
     upstream: String,
     seen: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
-    every: usize,
-    writes_only: bool,
-    delay: std::time::Duration,
+    cfg: ProxyCfg,
 ) -> Result<Resp, std::io::Error> {
     use http_body_util::BodyExt;
+    let ProxyCfg { every, writes_only, delay, no_conditional } = cfg;
+    if no_conditional && req.headers().contains_key("if-none-match") && req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        failed.fetch_add(1, Ordering::SeqCst);
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>";
+        return Ok(hyper::Response::builder().status(501).header("content-type", "application/xml").body(http_body_util::Full::new(bytes::Bytes::from(xml))).unwrap());
+    }
     let counted = !writes_only || req.method() == hyper::Method::PUT || req.method() == hyper::Method::POST;
     let n = if counted { seen.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
     let (parts, body) = req.into_parts();
