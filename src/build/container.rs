@@ -229,6 +229,8 @@ pub struct Labeled {
     pub running: bool,
     pub pid: Option<i32>,
     pub host: Option<String>,
+    /// Creation time (unix seconds).
+    pub created: i64,
 }
 
 /// Every container carrying the run label (of any run, or of `run_id`).
@@ -257,28 +259,29 @@ pub async fn list_labeled(docker: &Docker, run_id: Option<&str>) -> Result<Vec<L
                 ),
                 pid: labels.get(LABEL_PID).and_then(|p| p.parse().ok()),
                 host: labels.get(LABEL_HOST).cloned(),
+                created: c.created.unwrap_or(0),
             })
         })
         .collect())
 }
 
-/// Is this container a stray: not running, or running for a driver on this host that is gone?
-pub fn is_stray(c: &Labeled, this_host: &str) -> bool {
-    if !c.running {
-        return true;
-    }
+/// Is this container a stray of an earlier run? On this host: its driver process is gone.
+/// Made elsewhere (a shared remote engine): it is not running and older than an hour (a
+/// younger stopped one may be a live run's container between create and start).
+pub fn is_stray(c: &Labeled, this_host: &str, now: i64) -> bool {
     match (c.pid, c.host.as_deref()) {
         (Some(pid), Some(h)) if h == this_host => pid != std::process::id() as i32 && !pid_alive(pid),
-        _ => false,
+        _ => !c.running && now - c.created > 3600,
     }
 }
 
 /// Remove strays left by earlier runs; returns how many were removed.
 pub async fn remove_strays(docker: &Docker) -> Result<usize> {
     let host = host_name();
+    let now = chrono::Utc::now().timestamp();
     let mut n = 0;
     for c in list_labeled(docker, None).await? {
-        if is_stray(&c, &host) {
+        if is_stray(&c, &host, now) {
             tracing::info!("removing stray container {} (run {}, target {})", c.id, c.run, c.target);
             remove(docker, &c.id).await?;
             n += 1;
@@ -301,15 +304,20 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<usize> {
 mod tests {
     use super::*;
     fn lab(running: bool, pid: Option<i32>, host: Option<&str>) -> Labeled {
-        Labeled { id: "x".into(), run: "r".into(), target: "t".into(), running, pid, host: host.map(str::to_string) }
+        Labeled { id: "x".into(), run: "r".into(), target: "t".into(), running, pid, host: host.map(str::to_string), created: 1000 }
     }
     #[test]
     fn strays() {
-        assert!(is_stray(&lab(false, None, None), "h"));
-        assert!(!is_stray(&lab(true, None, None), "h"));
-        assert!(!is_stray(&lab(true, Some(std::process::id() as i32), Some("h")), "h"));
-        assert!(is_stray(&lab(true, Some(i32::MAX - 7), Some("h")), "h"));
-        assert!(!is_stray(&lab(true, Some(i32::MAX - 7), Some("other")), "h"));
+        // made elsewhere: only stopped and old
+        assert!(is_stray(&lab(false, None, None), "h", 10_000));
+        assert!(!is_stray(&lab(false, None, None), "h", 2000));
+        assert!(!is_stray(&lab(true, None, None), "h", 10_000));
+        assert!(!is_stray(&lab(true, Some(i32::MAX - 7), Some("other")), "h", 10_000));
+        // this host: by the driver's pid
+        assert!(!is_stray(&lab(true, Some(std::process::id() as i32), Some("h")), "h", 10_000));
+        assert!(!is_stray(&lab(false, Some(1), Some("h")), "h", 10_000));
+        assert!(is_stray(&lab(true, Some(i32::MAX - 7), Some("h")), "h", 0));
+        assert!(is_stray(&lab(false, Some(i32::MAX - 7), Some("h")), "h", 0));
     }
     #[test]
     fn env_has_no_host_secrets() {
