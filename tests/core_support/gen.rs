@@ -1,6 +1,5 @@
 //! Generated valkey-like build trees, for tests (small) and benchmarks (valkey-sized).
 //! Shared by tests/core_*.rs (through core_support) and benches/{package,verify}.rs (by path).
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::Path;
