@@ -299,3 +299,32 @@ fn library_package_tree_and_add_to_dist() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains(&"a".repeat(64)) && e.to_string().contains(&"b".repeat(64)), "{e}");
 }
+
+#[test]
+fn merge_dist_from_separate_runners() {
+    use valkey_release::package::merge_dist;
+    let t = tempfile::tempdir().unwrap();
+    let (r1, r2, all) = (t.path().join("r1"), t.path().join("r2"), t.path().join("all"));
+    assert_code(&package(&fixture_tree(), &r1, "8.1.1", "jammy-x86_64"), 0);
+    assert_code(&package(&fixture_tree(), &r2, "8.1.1", "noble-arm64"), 0);
+    merge_dist(&r1, &all).unwrap();
+    let m = merge_dist(&r2, &all).unwrap();
+    assert_eq!(m.artifacts.len(), 2);
+    let o = run(cmd().arg("verify").arg(&all));
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).lines().count(), 2);
+    // A runner's dist with a corrupted tarball is refused (exit 1) and not copied.
+    let r3 = t.path().join("r3");
+    assert_code(&package(&fixture_tree(), &r3, "8.1.1", "trixie-x86_64"), 0);
+    let f = r3.join("valkey-8.1.1-trixie-x86_64.tar.gz");
+    let mut b = std::fs::read(&f).unwrap();
+    b[40] ^= 1;
+    std::fs::write(&f, b).unwrap();
+    let e = merge_dist(&r3, &all).unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{e}");
+    assert!(!all.join("valkey-8.1.1-trixie-x86_64.tar.gz").exists());
+    // Another release is refused (exit 2).
+    let r4 = t.path().join("r4");
+    assert_code(&package(&fixture_tree(), &r4, "8.1.2", "trixie-x86_64"), 0);
+    assert_eq!(merge_dist(&r4, &all).unwrap_err().exit_code(), 2);
+}

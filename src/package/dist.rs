@@ -131,3 +131,58 @@ pub fn save(m: &Manifest, out_dir: &Path) -> Result<()> {
     fsutil::write_atomic(&out_dir.join(SHA256SUMS), m.sha256sums().as_bytes())?;
     Ok(())
 }
+
+/// Merge the dist directory `from` (e.g. one runner's output) into `into`: each artifact
+/// listed in `from/manifest.json` is checked (size and sha256, streaming), copied with its
+/// `.sha256` (atomically), and recorded in `into`'s manifest.json and SHA256SUMS.
+/// A mismatching artifact is a check failure (exit 1); another release is refused (exit 2).
+pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
+    let other = Manifest::load(from)?;
+    let version = Version::parse(&other.version)?;
+    check_dist(into, &version, other.source_date_epoch, &other.source)?;
+    for a in &other.artifacts {
+        let src = from.join(&a.file);
+        if src.canonicalize().ok() == into.join(&a.file).canonicalize().ok() {
+            continue;
+        }
+        copy_checked(&src, &into.join(&a.file), Some((a.size, &a.sha256)))?;
+        if !a.checksum_file.is_empty() {
+            let c = from.join(&a.checksum_file);
+            let text = std::fs::read_to_string(&c).map_err(|e| Error::io(&c, "read", e))?;
+            if !text.starts_with(&a.sha256) {
+                return Err(Error::check(format!("{}: does not hold the manifest's sha256 {} of {}", c.display(), a.sha256, a.file)));
+            }
+            fsutil::write_atomic(&into.join(&a.checksum_file), text.as_bytes())?;
+        }
+    }
+    let mut m = match Manifest::load_if_present(into)? {
+        Some(m) => m,
+        None => Manifest::new(&other.version, other.source_date_epoch, other.source.clone()),
+    };
+    merge_manifest(&mut m, &other, &Manifest::path(from))?;
+    m.tool = Default::default();
+    save(&m, into)?;
+    Ok(m)
+}
+
+/// Copy `src` to `dest` atomically, streaming, checking size and sha256 when given.
+fn copy_checked(src: &Path, dest: &Path, want: Option<(u64, &str)>) -> Result<()> {
+    use std::io::Write;
+    let f = std::fs::File::open(src).map_err(|e| Error::io(src, "open", e))?;
+    let mut out = fsutil::AtomicFile::create(dest)?;
+    let mut hw = fsutil::HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, &mut out));
+    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, f), &mut hw).map_err(|e| Error::io(src, "copy", e))?;
+    let (mut bw, hex, n) = hw.finish();
+    bw.flush().map_err(|e| Error::io(dest, "write", e))?;
+    drop(bw);
+    if let Some((size, sha)) = want {
+        if n != size || !hex.eq_ignore_ascii_case(sha) {
+            return Err(Error::check(format!(
+                "{}: size {n} sha256 {hex}, but its manifest says size {size} sha256 {sha}",
+                src.display()
+            )));
+        }
+    }
+    out.commit()?;
+    Ok(())
+}

@@ -20,7 +20,7 @@
 
 pub mod dist;
 
-pub use dist::{add_to_dist, check_dist, merge_manifest, AddReport};
+pub use dist::{add_to_dist, check_dist, merge_dist, merge_manifest, AddReport};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{self, AtomicFile, HashingWriter};

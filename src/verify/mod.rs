@@ -165,7 +165,7 @@ fn checks_from_checksum_file(p: &Path, lone_target: Option<&str>, out: &mut Vec<
     Ok(())
 }
 
-fn checks_from_manifest(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>) -> Result<()> {
+fn checks_from_manifest(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>, ignore_missing: bool) -> Result<()> {
     let m = Manifest::load_file(p)?;
     let dir = parent_of(p);
     for a in &m.artifacts {
@@ -187,6 +187,7 @@ fn checks_from_manifest(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResu
                     let target = a.file.rsplit('/').next().unwrap_or(&a.file).to_string();
                     checks_from_checksum_file(&cpath, Some(&target), out)?;
                 }
+                Err(e) if ignore_missing && e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => extra.push(FileResult {
                     file: cdisp,
                     status: Status::Missing,
@@ -203,7 +204,7 @@ fn checks_from_manifest(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResu
     Ok(())
 }
 
-fn checks_from_path(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>) -> Result<()> {
+fn checks_from_path(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>, ignore_missing: bool) -> Result<()> {
     let md = std::fs::metadata(p).map_err(|e| Error::io(p, "read", e))?;
     if md.is_dir() {
         let sums = p.join(SHA256SUMS);
@@ -216,13 +217,13 @@ fn checks_from_path(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>)
             checks_from_checksum_file(&sums, None, out)?;
         }
         if has_man {
-            checks_from_manifest(&man, out, extra)?;
+            checks_from_manifest(&man, out, extra, ignore_missing)?;
         }
         return Ok(());
     }
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if name == MANIFEST || name.ends_with(".manifest.json") {
-        return checks_from_manifest(p, out, extra);
+        return checks_from_manifest(p, out, extra, ignore_missing);
     }
     if !name.ends_with(".sha256") && name != SHA256SUMS {
         let beside = p.with_file_name(format!("{name}.sha256"));
@@ -306,7 +307,7 @@ pub fn verify_local(opts: &VerifyOptions) -> Result<VerifyReport> {
     let mut checks = Vec::new();
     let mut results: Vec<FileResult> = Vec::new();
     for p in &opts.paths {
-        checks_from_path(p, &mut checks, &mut results)?;
+        checks_from_path(p, &mut checks, &mut results, opts.ignore_missing)?;
     }
     if let Some(r) = &opts.hashes {
         checks_from_hashes(r, opts.hashes_dir.as_deref(), &mut checks)?;
