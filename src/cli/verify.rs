@@ -19,7 +19,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(
     disable_version_flag = true,
-    after_help = "Examples:\n  valkey-release verify dist/\n  valkey-release verify valkey-8.1.1-jammy-x86_64.tar.gz      # reads the .sha256 beside it\n  valkey-release verify SHA256SUMS other.sha256\n  valkey-release verify --hashes valkey-hashes/README --dir downloads/\n  valkey-release verify --remote https://download.valkey.io/releases/ --version 8.1.1"
+    after_help = "Examples:\n  valkey-release verify dist/\n  valkey-release verify valkey-8.1.1-jammy-x86_64.tar.gz      # reads the .sha256 beside it\n  valkey-release verify SHA256SUMS other.sha256\n  valkey-release verify --hashes valkey-hashes/README --dir downloads/\n  valkey-release verify --remote https://download.valkey.io/releases/ --version 8.1.1\n\nInputs: GNU lines (`<hex>  <file>`, `<hex> *<file>`), BSD lines (`SHA256 (<file>) = <hex>`),\na .sha256 holding only a digest, a file with <file>.sha256 beside it, a dist directory\n(SHA256SUMS and/or manifest.json: size and sha256 of each artifact), a manifest.json.\nNames resolve against the checksum file's directory. Output per file on stdout:\n`<file>: OK`, `<file>: FAILED`, `<file>: FAILED open or read`.\n\nExit codes:\n  0  every file matches\n  1  a mismatch or a missing file\n  2  unusable input (malformed line, named as file:line; unreadable checksum file or manifest)\n  3  remote: the server or the network failed"
 )]
 pub struct Args {
     /// Checksum files, files with a .sha256 beside them, dist directories, manifest files.
