@@ -30,22 +30,6 @@ fn derr(what: &str, e: bollard::errors::Error) -> Error {
     Error::external(format!("docker: {what}: {e}"))
 }
 
-/// Connect to the engine: `engine` (a URL like `tcp://host:2375` or `unix:///path`), else
-/// DOCKER_HOST, else the local socket; the API version is negotiated (engines from 20.10 on).
-pub async fn connect(engine: Option<&str>) -> Result<Docker> {
-    let d = match engine {
-        Some(h) => Docker::connect_with_host(h),
-        None => Docker::connect_with_defaults(),
-    }
-    .map_err(|e| Error::external(format!("docker: cannot connect to {}: {e}", engine.unwrap_or("the default engine (DOCKER_HOST or /var/run/docker.sock)"))))?;
-    d.negotiate_version().await.map_err(|e| {
-        Error::external(format!(
-            "docker: cannot reach the engine {}: {e}",
-            engine.map(str::to_string).or_else(|| std::env::var("DOCKER_HOST").ok()).unwrap_or_else(|| "/var/run/docker.sock".into())
-        ))
-    })
-}
-
 /// The host name used in the pid label.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()

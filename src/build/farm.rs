@@ -218,7 +218,7 @@ impl Shared {
         if let Some(d) = self.engines.lock().unwrap().get(&key) {
             return Ok(d.clone());
         }
-        let d = container::connect(engine).await?;
+        let d = super::engine::connect(engine).await?;
         self.engines.lock().unwrap().insert(key, d.clone());
         Ok(d)
     }
@@ -280,7 +280,7 @@ async fn run_inner(
     let mut engines = BTreeMap::new();
     for e in &engine_names {
         let d = tokio::select! {
-            d = container::connect(e.as_deref()) => d?,
+            d = super::engine::connect(e.as_deref()) => d?,
             _ = opts.cancel.cancelled() => return Err(Error::Interrupted),
         };
         strays += container::remove_strays(&d).await?;
@@ -308,18 +308,9 @@ async fn run_inner(
         prepared.source_date_epoch,
         prepared.info.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_default()
     ));
-    if let Some(m) = &existing {
-        if m.source_date_epoch != prepared.source_date_epoch
-            || (m.source.sha256.is_some() && m.source.sha256 != prepared.info.sha256)
-        {
-            return Err(Error::input(format!(
-                "{}: was built from another source (sha256 {}, SOURCE_DATE_EPOCH {}); use another --out directory",
-                Manifest::path(&opts.out).display(),
-                m.source.sha256.as_deref().unwrap_or("-"),
-                m.source_date_epoch
-            )));
-        }
-    }
+    // The output directory must be empty of other releases (checked before building).
+    crate::package::check_dist(&opts.out, &opts.version, prepared.source_date_epoch, &prepared.info)?;
+    let _ = &existing;
 
     let jobs = opts.jobs.unwrap_or_else(|| default_jobs(cores(), targets.len())).max(1);
     let concurrent = jobs.min(targets.len()).max(1);
@@ -436,13 +427,8 @@ async fn run_inner(
     }
 
     // Manifest and SHA256SUMS: upsert this run's artifacts.
-    if !artifacts.is_empty() {
-        let mut m = existing.unwrap_or_else(|| Manifest::new(opts.version.as_str(), shared.source.source_date_epoch, shared.source.info.clone()));
-        m.source = shared.source.info.clone();
-        for a in artifacts {
-            m.upsert(a);
-        }
-        m.save(&opts.out)?;
+    for a in artifacts {
+        crate::package::add_to_dist(&opts.out, &opts.version, shared.source.source_date_epoch, &shared.source.info, a)?;
     }
 
     Ok(BuildReport {
@@ -528,7 +514,8 @@ fn phase(item: &Item, log: &mut Log, msg: &str) {
 /// into `tree`, run `valkey-server --version`, remove the container.
 async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: &mut Log, tree: &Path, tag: &str) -> Result<Built> {
     let started = Instant::now();
-    let (image_id, image_tag) = resolve_image(sh, docker, t).await?;
+    phase(item, log, "builder image");
+    let (image_id, image_tag) = resolve_image(sh, docker, t, item).await?;
     phase(item, log, &format!("creating container from {image_tag}{tag}"));
     let env = container::build_env(sh.source.source_date_epoch);
     let id = container::create(docker, &ContainerSpec { image: &image_id, run_id: &sh.run_id, target: &t.name, env }).await?;
@@ -580,10 +567,10 @@ fn server_binary(m: &Matrix) -> String {
 }
 
 /// The builder image of a target: (image id, tag).
-async fn resolve_image(sh: &Shared, docker: &Docker, t: &Target) -> Result<(String, String)> {
+async fn resolve_image(sh: &Shared, docker: &Docker, t: &Target, item: &Item) -> Result<(String, String)> {
     let name = match &sh.builder_image {
         Some(n) => n.clone(),
-        None => super::glue::builder_image(docker, &sh.matrix, t).await?,
+        None => return super::glue::builder_image(docker, &sh.matrix, t, &sh.out.join("logs"), item).await,
     };
     let img = docker.inspect_image(&name).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
@@ -596,19 +583,18 @@ async fn resolve_image(sh: &Shared, docker: &Docker, t: &Target) -> Result<(Stri
 
 /// Run the artifact checks on a downloaded tree; fill the manifest's build facts.
 fn check(sh: &Shared, t: &Target, b: &Built) -> Result<BuildInfo> {
-    let facts = super::glue::check_tree(&sh.matrix, t, &sh.version, &b.tree, &b.reported_version)?;
-    Ok(BuildInfo {
+    let mut info = BuildInfo {
         builder_image: b.image_id.clone(),
         builder_tag: b.image_tag.clone(),
         mode: if t.is_cross() { "cross".into() } else { "native".into() },
-        elf_machine: facts.elf_machine,
-        glibc_required: facts.glibc_required,
         glibc_limit: t.glibc.clone(),
-        needed_libs: facts.needed_libs,
         reported_version: b.reported_version.clone(),
         make_command: b.make_command.clone(),
         seconds: (b.seconds * 10.0).round() / 10.0,
-    })
+        ..Default::default()
+    };
+    super::glue::check_tree(&sh.matrix, t, &sh.version, &b.tree, &b.reported_version, &mut info)?;
+    Ok(info)
 }
 
 fn package(sh: &Shared, t: &Target, tree: &Path, out: &Path, info: BuildInfo) -> Result<Artifact> {

@@ -1,41 +1,32 @@
-//! The seams between the farm and the builder images / artifact checks (`image`, `checks`,
-//! written alongside). The farm calls only these two functions.
+//! The seams between the farm and the builder images ([`super::image`]) and the artifact
+//! checks ([`super::checks`]). The farm calls only these functions.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::progress::Item;
 use crate::targets::{Matrix, Target};
 use crate::version::Version;
 use bollard::Docker;
 use std::path::Path;
 
-/// Facts the checks found in a build tree.
-#[derive(Debug, Clone, Default)]
-pub struct CheckFacts {
-    pub elf_machine: String,
-    pub glibc_required: String,
-    pub needed_libs: Vec<String>,
+/// The builder image of a target, made if not on the engine yet: (image id, tag).
+pub async fn builder_image(docker: &Docker, matrix: &Matrix, t: &Target, log_dir: &Path, item: &Item) -> Result<(String, String)> {
+    let opts = super::image::ImageOptions { force: false, log_dir: Some(log_dir.to_path_buf()) };
+    let info = super::image::ensure_image(docker, matrix, &t.builder, &opts, item).await?;
+    Ok((info.id, info.tag))
 }
 
-/// The builder image (name or id) of a target, prepared if needed.
-pub async fn builder_image(_docker: &Docker, _matrix: &Matrix, t: &Target) -> Result<String> {
-    Err(Error::input(format!(
-        "no builder image for {}: pass --builder-image (builder images are not wired in yet)",
-        t.name
-    )))
-}
-
-/// Check the binaries of a build tree (src/<binaries>) and what `valkey-server --version` printed.
-pub fn check_tree(_matrix: &Matrix, _t: &Target, version: &Version, _tree: &Path, reported: &str) -> Result<CheckFacts> {
-    check_reported_version(version, reported)?;
-    Ok(CheckFacts::default())
-}
-
-/// `valkey-server --version` must print `v=<version>` (any version for `unstable`).
-pub fn check_reported_version(version: &Version, reported: &str) -> Result<()> {
-    let v = reported.split_whitespace().find_map(|w| w.strip_prefix("v=")).ok_or_else(|| {
-        Error::check(format!("valkey-server --version printed {reported:?}, expected \"Valkey server v={version} ...\""))
-    })?;
-    if !version.is_unstable() && v != version.as_str() {
-        return Err(Error::check(format!("valkey-server reports version {v}, but the release is {version}")));
+/// Check the binaries of a build tree (`src/<binary>` for each binary of the matrix) for the
+/// target's architecture, glibc limit and libraries, and what `valkey-server --version`
+/// printed against the release version. Fills the check facts of `info`.
+pub fn check_tree(matrix: &Matrix, t: &Target, version: &Version, tree: &Path, reported: &str, info: &mut crate::manifest::BuildInfo) -> Result<()> {
+    let mut bins = Vec::new();
+    for b in &matrix.artifact.binaries {
+        let p = tree.join("src").join(b);
+        let data = std::fs::read(&p).map_err(|e| crate::error::Error::io(&p, "read binary", e))?;
+        bins.push((b.clone(), data));
     }
+    let checks = super::checks::check_target_binaries(t, &bins)?;
+    checks.apply_to(info);
+    super::checks::check_reported_version(reported, version)?;
     Ok(())
 }

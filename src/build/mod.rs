@@ -8,4 +8,9 @@ pub mod farm;
 pub mod glue;
 pub mod source;
 
+// images helper: builder images, engine connection, artifact checks
+pub mod checks;
+pub mod engine;
+pub mod image;
+
 pub use farm::{run_build, BuildOptions, BuildReport, TargetReport};
