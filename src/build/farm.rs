@@ -475,8 +475,11 @@ async fn build_target_logged(sh: &Shared, t: &Target, item: &Item, log: &mut Log
     })?;
 
     item.set("packaging");
+    // Files that were not there before this run are deleted again if the run is interrupted.
+    let tarball = sh.out.join(sh.matrix.tarball_name(&sh.version, t));
+    let new_files = !tarball.exists();
     let art = package(sh, t, &built.tree, &sh.out, build_info)?;
-    {
+    if new_files {
         let mut w = sh.written.lock().unwrap();
         w.push(sh.out.join(&art.file));
         w.push(sh.out.join(&art.checksum_file));
