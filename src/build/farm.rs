@@ -256,7 +256,7 @@ pub async fn run_build(matrix: &Matrix, opts: &BuildOptions, progress: &Progress
 
     let run_id = new_run_id();
     let work = opts.out.join(format!(".work-{run_id}"));
-    let result = run_inner(matrix, opts, progress, targets, existing, run_id.clone(), work.clone(), started).await;
+    let result = run_inner(matrix, opts, progress, targets, run_id.clone(), work.clone(), started).await;
     let _ = std::fs::remove_dir_all(&work);
     result
 }
@@ -267,7 +267,6 @@ async fn run_inner(
     opts: &BuildOptions,
     progress: &Progress,
     targets: Vec<Target>,
-    existing: Option<Manifest>,
     run_id: String,
     work: PathBuf,
     started: Instant,
@@ -310,7 +309,6 @@ async fn run_inner(
     ));
     // The output directory must be empty of other releases (checked before building).
     crate::package::check_dist(&opts.out, &opts.version, prepared.source_date_epoch, &prepared.info)?;
-    let _ = &existing;
 
     let jobs = opts.jobs.unwrap_or_else(|| default_jobs(cores(), targets.len())).max(1);
     let concurrent = jobs.min(targets.len()).max(1);
