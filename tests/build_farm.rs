@@ -1,0 +1,285 @@
+//! The build farm against the real Docker engine, with the fakevalkey fixture and the
+//! bookworm builder image (x86_64 native, arm64 cross-compiled on the amd64 builder).
+
+mod build_support;
+use build_support::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const V: &str = "8.1.1";
+
+fn run_id(stdout: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(stdout).expect("json report");
+    v["run_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn builds_x86_64_and_arm64_in_parallel() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64", "--jobs", "2"]);
+    c.arg("--out").arg(&dist).arg("--json");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0));
+    let rid = run_id(&o.stdout);
+    assert!(containers_with(&format!("io.valkey.release.run={rid}")).is_empty(), "containers of the run remain");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("[bookworm-x86_64]") && err.contains("[bookworm-arm64]"), "plain progress lines per target");
+
+    let m = manifest(&dist);
+    assert_eq!(m["version"], V);
+    assert_eq!(m["source"]["kind"], "directory");
+    let arts = m["artifacts"].as_array().unwrap();
+    assert_eq!(arts.len(), 2);
+    for (a, machine, mode) in [(&arts[0], "aarch64", "cross"), (&arts[1], "x86_64", "native")] {
+        let file = a["file"].as_str().unwrap();
+        assert!(dist.join(file).is_file());
+        assert_eq!(sha256(&dist.join(file)), a["sha256"].as_str().unwrap());
+        let b = &a["build"];
+        assert_eq!(b["mode"], mode, "{file}");
+        assert!(b["reported_version"].as_str().unwrap().contains("v=8.1.1"));
+        assert!(b["builder_image"].as_str().unwrap().starts_with("sha256:"));
+        assert!(b["make_command"].as_array().unwrap().iter().any(|x| x == "BUILD_TLS=yes"));
+        if !b["elf_machine"].as_str().unwrap_or("").is_empty() {
+            assert_eq!(b["elf_machine"], machine, "{file}");
+        }
+    }
+    assert!(arts[0]["file"].as_str().unwrap().ends_with("bookworm-arm64.tar.gz"));
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 2);
+    for t in ["bookworm-x86_64", "bookworm-arm64"] {
+        let log = std::fs::read_to_string(dist.join("logs").join(format!("{t}.log"))).unwrap();
+        assert!(log.contains("make -j"), "{t} log");
+    }
+    // The tarball has the official layout.
+    let list = Command::new("tar").arg("-tzf").arg(dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz")).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for f in ["bin/valkey-server", "bin/valkey-cli", "bin/valkey-benchmark", "bin/valkey-sentinel", "bin/valkey-check-aof", "bin/valkey-check-rdb", "share/LICENSE"] {
+        assert!(list.contains(&format!("valkey-8.1.1-bookworm-x86_64/{f}")), "{f} missing in\n{list}");
+    }
+}
+
+#[test]
+fn one_target_fails_the_other_is_packaged() {
+    let (_d, src) = fixture(&["FAIL_CROSS"]);
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64"]);
+    c.arg("--out").arg(&dist);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 2 targets failed"), "{err}");
+    assert!(err.contains("bookworm-arm64: make exited with code"), "{err}");
+    assert!(err.contains("failing on purpose"), "the summary shows the log tail: {err}");
+    assert!(dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz").is_file());
+    assert!(!dist.join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());
+    let m = manifest(&dist);
+    assert_eq!(m["artifacts"].as_array().unwrap().len(), 1);
+    assert!(std::fs::read_to_string(dist.join("logs/bookworm-arm64.log")).unwrap().contains("failing on purpose"));
+}
+
+#[test]
+fn fail_fast_stops_the_others() {
+    // arm64 fails at once; x86_64 sleeps in make until fail-fast stops it.
+    let (_d, src) = fixture(&["FAIL_CROSS", "SLOW_NATIVE"]);
+    let out = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64", "--jobs", "2", "--fail-fast", "--json"]);
+    c.arg("--out").arg(out.path());
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(t0.elapsed() < Duration::from_secs(100), "x86_64 was not stopped");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st: Vec<(&str, &str)> = v["targets"].as_array().unwrap().iter().map(|t| (t["target"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    assert_eq!(st, vec![("bookworm-x86_64", "skipped"), ("bookworm-arm64", "failed")]);
+    let rid = v["run_id"].as_str().unwrap();
+    assert!(containers_with(&format!("io.valkey.release.run={rid}")).is_empty());
+}
+
+#[test]
+fn ctrl_c_removes_containers_and_exits_130() {
+    let (_d, src) = fixture(&["SLOW"]);
+    let out = tempfile::tempdir().unwrap();
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64"]);
+    c.arg("--out").arg(out.path()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let label = format!("io.valkey.release.pid={}", child.id());
+    let t0 = Instant::now();
+    // Wait until both containers are up and make is sleeping.
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no containers appeared");
+        if containers_with(&label).len() == 2 && std::fs::read_to_string(out.path().join("logs/bookworm-arm64.log")).unwrap_or_default().contains("SLOW") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{err}");
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(containers_with(&label).is_empty(), "containers of the interrupted run remain");
+    assert!(t0.elapsed() < Duration::from_secs(100), "the build was not stopped");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != "logs").collect();
+    assert!(left.is_empty(), "partial outputs left: {left:?}");
+}
+
+#[test]
+fn two_builds_are_byte_identical_and_check_reproducible_passes() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let (d1, d2) = (out.path().join("one"), out.path().join("two"));
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64"]);
+    c.arg("--out").arg(&d1);
+    assert_eq!(run(c).status.code(), Some(0));
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64", "--check-reproducible", "--json"]);
+    c.arg("--out").arg(&d2);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["targets"][0]["reproducible"], true);
+    let f = "valkey-8.1.1-bookworm-arm64.tar.gz";
+    assert_eq!(sha256(&d1.join(f)), sha256(&d2.join(f)));
+}
+
+#[test]
+fn wrong_version_is_rejected() {
+    let (_d, src) = fixture(&[]);
+    std::fs::write(src.join("src/version.h"), "#define VALKEY_VERSION \"8.0.9\"\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
+    c.arg("--out").arg(out.path());
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("8.0.9") && err.contains("8.1.1"), "{err}");
+    assert!(!out.path().join("valkey-8.1.1-bookworm-x86_64.tar.gz").exists());
+}
+
+#[test]
+fn wrong_arch_is_rejected() {
+    let (_d, src) = fixture(&["WRONG_ARCH"]);
+    let out = tempfile::tempdir().unwrap();
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64"]);
+    c.arg("--out").arg(out.path());
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    assert!(err.contains("valkey-server") && (err.contains("x86") || err.contains("aarch64") || err.contains("arch")), "{err}");
+    assert!(!out.path().join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());
+}
+
+#[test]
+fn archive_and_url_sources_record_sha256_and_epoch() {
+    let (d, src) = fixture(&[]);
+    touch_all(&src, "2025-05-20 12:00:00 UTC");
+    let archive = d.path().join("valkey-8.1.1.tar.gz");
+    fixture_targz(&src, &archive, "valkey-8.1.1");
+    let digest = sha256(&archive);
+    let bytes = std::fs::read(&archive).unwrap();
+
+    // A local HTTP server serving the archive like GitHub's tag archive.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(async {
+        let s = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/archive/refs/tags/8.1.1.tar.gz"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(bytes))
+            .mount(&s)
+            .await;
+        s
+    });
+    let url = format!("{}/archive/refs/tags/8.1.1.tar.gz", server.uri());
+    let out = tempfile::tempdir().unwrap();
+    let (da, du) = (out.path().join("a"), out.path().join("u"));
+    let mut c = build_cmd(V, &["--source", archive.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", "0123456789abcdef0123456789abcdef01234567"]);
+    c.arg("--out").arg(&da);
+    assert_eq!(run(c).status.code(), Some(0));
+    let mut c = build_cmd(V, &["--source", &url, "--target", "bookworm-x86_64"]);
+    c.arg("--out").arg(&du);
+    assert_eq!(run(c).status.code(), Some(0));
+    let (ma, mu) = (manifest(&da), manifest(&du));
+    assert_eq!(ma["source"]["kind"], "archive");
+    assert_eq!(ma["source"]["sha256"], digest.as_str());
+    assert_eq!(ma["source"]["source_sha"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(ma["source_date_epoch"], 1747742400);
+    assert_eq!(mu["source"]["kind"], "url");
+    assert_eq!(mu["source"]["url"], url.as_str());
+    assert_eq!(mu["source"]["sha256"], digest.as_str());
+    assert_eq!(mu["source_date_epoch"], 1747742400);
+    // Same source bytes, same tarball.
+    assert_eq!(ma["artifacts"][0]["sha256"], mu["artifacts"][0]["sha256"]);
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let o = Command::new("git").arg("-C").arg(dir).args(args)
+        .env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "1700000000 +0000").env("GIT_AUTHOR_DATE", "1700000000 +0000")
+        .output().unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn git_checkout_pins_commit_and_refuses_dirty() {
+    let (_d, src) = fixture(&[]);
+    git(&src, &["init", "-q"]);
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-qm", "fixture"]);
+    let head = git(&src, &["rev-parse", "HEAD"]);
+    let out = tempfile::tempdir().unwrap();
+
+    // Wrong commit: refused (exit 4), nothing built.
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", "1111111111111111111111111111111111111111"]);
+    c.arg("--out").arg(out.path().join("w"));
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&head));
+
+    // Dirty: refused (exit 4) unless --allow-dirty.
+    std::fs::write(src.join("COPYING"), "changed\n").unwrap();
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
+    c.arg("--out").arg(out.path().join("d"));
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-dirty"));
+    git(&src, &["checkout", "-q", "COPYING"]);
+
+    // Clean, right commit: SOURCE_DATE_EPOCH is the commit time.
+    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", &head]);
+    c.arg("--out").arg(out.path().join("ok"));
+    assert_eq!(run(c).status.code(), Some(0));
+    let m = manifest(&out.path().join("ok"));
+    assert_eq!(m["source"]["kind"], "git");
+    assert_eq!(m["source"]["git_commit"], head.as_str());
+    assert_eq!(m["source_date_epoch"], 1700000000);
+}
+
+#[test]
+fn a_later_run_removes_strays() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let build = |dir: &str| {
+        let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
+        c.arg("--out").arg(out.path().join(dir));
+        assert_eq!(run(c).status.code(), Some(0));
+        manifest(&out.path().join(dir))["artifacts"][0]["build"]["builder_image"].as_str().unwrap().to_string()
+    };
+    let img = build("first");
+    // A container labelled by a run whose driver (a pid that does not exist, on this host) is gone.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let o = Command::new("docker")
+        .args(["create", "--network", "none", "--label", "io.valkey.release.run=stray-test", "--label", "io.valkey.release.target=bookworm-x86_64",
+               "--label", "io.valkey.release.pid=999999999", "--label"])
+        .arg(format!("io.valkey.release.host={host}"))
+        .args([&img, "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(containers_with("io.valkey.release.run=stray-test").len(), 1);
+    build("second");
+    assert!(containers_with("io.valkey.release.run=stray-test").is_empty(), "stray not removed");
+}
