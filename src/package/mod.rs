@@ -119,7 +119,7 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
         Err(e) => return Err(Error::io(tree, "read build tree", e)),
     }
     let license = &m.artifact.license;
-    if license.is_empty() || license.split('/').any(|c| c == "..") {
+    if license.is_empty() || Path::new(license).is_absolute() || license.split('/').any(|c| c == "..") {
         return Err(Error::input(format!("{}: artifact.license {license:?} must be a path inside the tree", m.path.display())));
     }
 
