@@ -1,0 +1,266 @@
+//! The real [`Stages`]: each step calls the stage's library function.
+
+use super::merge::{self, MergeOptions};
+use super::payload::Request;
+use super::plan::{self, PublishChoice, StoreChoice};
+use super::{source, Ctx, Finished, Link, Outcome, RunOptions, Stages, Step};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::manifest::Manifest;
+use crate::targets::Matrix;
+use std::path::{Path, PathBuf};
+
+/// Everything `valkey-release release` takes (the CLI fills it in).
+#[derive(Debug, Clone)]
+pub struct ReleaseOptions {
+    pub req: Request,
+    /// Targets to release (empty: all of targets.toml; with --merge: those in the partial dists).
+    pub targets: Vec<String>,
+    /// Source as `build` takes it (directory, archive, URL); default the tag archive.
+    pub source: Option<String>,
+    pub dist: PathBuf,
+    pub jobs: Option<usize>,
+    /// `--store s3://B` or `file://DIR`.
+    pub store: Option<String>,
+    pub bucket: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub dry_run: bool,
+    /// Partial dist directories to merge instead of building.
+    pub merge: Vec<PathBuf>,
+    /// Date for the website page (YYYY-MM-DD), default today (UTC).
+    pub date: Option<String>,
+    pub fail_fast: bool,
+    pub allow_dirty: bool,
+    pub force_overwrite: bool,
+    pub hashes_checkout: Option<PathBuf>,
+    pub container_checkout: Option<PathBuf>,
+    pub website_checkout: Option<PathBuf>,
+    /// Push commits made in local checkouts.
+    pub push: bool,
+    /// Where patch files go when neither a token nor checkouts are given (default dist/handoff).
+    pub handoff: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl ReleaseOptions {
+    /// Options with defaults for a request.
+    pub fn new(req: Request) -> ReleaseOptions {
+        ReleaseOptions {
+            req,
+            targets: Vec::new(),
+            source: None,
+            dist: PathBuf::from("dist"),
+            jobs: None,
+            store: None,
+            bucket: None,
+            endpoint_url: None,
+            dry_run: false,
+            merge: Vec::new(),
+            date: None,
+            fail_fast: false,
+            allow_dirty: false,
+            force_overwrite: false,
+            hashes_checkout: None,
+            container_checkout: None,
+            website_checkout: None,
+            push: false,
+            handoff: None,
+            json: false,
+        }
+    }
+
+    pub fn handoff_dir(&self) -> PathBuf {
+        self.handoff.clone().unwrap_or_else(|| self.dist.join("handoff"))
+    }
+
+    pub fn has_checkouts(&self) -> bool {
+        self.hashes_checkout.is_some() || self.container_checkout.is_some() || self.website_checkout.is_some()
+    }
+
+    pub fn date(&self) -> String {
+        self.date.clone().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string())
+    }
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// The real stages.
+pub struct RealStages<'m> {
+    pub opts: ReleaseOptions,
+    pub matrix: &'m Matrix,
+    pub store: StoreChoice,
+    pub publish: PublishChoice,
+}
+
+impl<'m> RealStages<'m> {
+    /// Decide the store and the publish mode (errors: exit 2, before anything runs).
+    pub fn new(opts: ReleaseOptions, matrix: &'m Matrix) -> Result<RealStages<'m>> {
+        let store = plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var)?;
+        let has_token = env_var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
+        let publish = plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var)?;
+        Ok(RealStages { opts, matrix, store, publish })
+    }
+
+    /// The targets this release covers.
+    fn target_names(&self) -> Result<Vec<String>> {
+        if !self.opts.merge.is_empty() && self.opts.targets.is_empty() {
+            let mut names = Vec::new();
+            for d in &self.opts.merge {
+                let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+                names.extend(m.artifacts.iter().map(|a| a.target.clone()));
+            }
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
+        Ok(plan::release_targets(self.matrix, &self.opts.targets)?.into_iter().map(|t| t.name.clone()).collect())
+    }
+}
+
+/// Is `dist` holding a manifest of this release with every target in `targets`, each artifact
+/// file present with its manifest's size and sha256? `Ok(None)` when not (with no error: the
+/// build then runs); the summary when it is.
+pub fn check_dist(dist: &Path, req: &Request, targets: &[String]) -> Result<Option<String>> {
+    let Some(m) = Manifest::load_if_present(dist)? else { return Ok(None) };
+    if m.version != req.version.as_str() {
+        return Err(Error::input(format!(
+            "{}: holds release {}, not {}; use another --dist",
+            Manifest::path(dist).display(),
+            m.version,
+            req.version
+        )));
+    }
+    if let (Some(want), Some(have)) = (req.source_sha.as_deref(), m.source.source_sha.as_deref().or(m.source.git_commit.as_deref())) {
+        if want != have {
+            return Ok(None);
+        }
+    }
+    for t in targets {
+        let Some(a) = m.artifact(t) else { return Ok(None) };
+        let p = dist.join(&a.file);
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let (sha, size) = fsutil::sha256_file(&p)?;
+        if sha != a.sha256 || size != a.size {
+            return Ok(None);
+        }
+    }
+    Ok(Some(format!("{} artifact(s) present, checksums match", targets.len())))
+}
+
+impl Stages for RealStages<'_> {
+    async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        match step {
+            Step::Source => Ok(None),
+            Step::Build => {
+                if !self.opts.merge.is_empty() {
+                    return Ok(None); // merging is cheap and idempotent
+                }
+                let names = self.target_names()?;
+                Ok(check_dist(ctx.dist, ctx.req, &names)?.map(Outcome::new))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn source(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        if !self.opts.merge.is_empty() {
+            let want = ctx.req.source_sha.as_deref();
+            for d in &self.opts.merge {
+                let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+                let have = m.source.git_commit.as_deref().or(m.source.source_sha.as_deref());
+                if let (Some(w), Some(h)) = (want, have) {
+                    if w != h {
+                        return Err(Error::refused(format!(
+                            "{}: built from commit {h}, but source_sha asks for {w}",
+                            Manifest::path(d).display()
+                        )));
+                    }
+                }
+            }
+            return Ok(Outcome::new(format!("from the manifests of {} partial dist(s)", self.opts.merge.len())));
+        }
+        let default_url = self.matrix.source_url(&ctx.req.version);
+        let c = source::check(self.opts.source.as_deref(), &default_url, ctx.req.source_sha.as_deref())?;
+        Ok(Outcome::new(format!("{} ({})", c.source, c.note)).with_data(&c))
+    }
+
+    async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        if !self.opts.merge.is_empty() {
+            let r = merge::merge(&MergeOptions { dirs: self.opts.merge.clone(), out: ctx.dist.to_path_buf() })?;
+            if r.version != ctx.req.version.as_str() {
+                return Err(Error::input(format!(
+                    "--merge: the partial dists hold release {}, not {}",
+                    r.version, ctx.req.version
+                )));
+            }
+            self.record_source_sha(ctx)?;
+            let copied = r.artifacts.iter().filter(|a| a.copied).count();
+            return Ok(Outcome::new(format!(
+                "merged {} artifact(s) from {} dir(s) ({copied} copied)",
+                r.artifacts.len(),
+                r.dirs.len()
+            ))
+            .with_data(&r));
+        }
+        Err(Error::external("build: the build stage is not wired into release yet"))
+    }
+
+    async fn upload(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Err(Error::external("upload: the upload stage is not wired into release yet"))
+    }
+
+    async fn verify(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Err(Error::external("verify: remote verification is not wired into release yet"))
+    }
+
+    async fn hashes(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Err(Error::external("hashes: the publish stage is not wired into release yet"))
+    }
+
+    async fn container(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Err(Error::external("container: the publish stage is not wired into release yet"))
+    }
+
+    async fn website(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Err(Error::external("website: the publish stage is not wired into release yet"))
+    }
+
+    fn artifact_url(&self, file: &str) -> Option<String> {
+        Some(plan::object_url(&self.store, &self.matrix.artifact.public_url, &self.matrix.artifact.s3_prefix, self.opts.req.environment, file))
+    }
+
+    fn artifact_key(&self, file: &str) -> Option<String> {
+        Some(format!("{}{file}", self.matrix.artifact.s3_prefix))
+    }
+}
+
+impl RealStages<'_> {
+    /// Put the request's source_sha into the manifest (the build records what it can see).
+    fn record_source_sha(&self, ctx: &Ctx<'_>) -> Result<()> {
+        if let Some(sha) = &ctx.req.source_sha {
+            let mut m = Manifest::load(ctx.dist)?;
+            if m.source.source_sha.as_deref() != Some(sha) {
+                m.source.source_sha = Some(sha.clone());
+                m.save(ctx.dist)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(dead_code)]
+    fn object_link(&self, file: &str) -> Link {
+        Link::new("object", file, self.artifact_url(file).unwrap_or_default())
+    }
+}
+
+/// Run the whole release with the real stages.
+pub async fn release(matrix: &Matrix, opts: ReleaseOptions) -> Result<Finished> {
+    let run = RunOptions { dist: opts.dist.clone(), dry_run: opts.dry_run };
+    let req = opts.req.clone();
+    let mut stages = RealStages::new(opts, matrix)?;
+    super::execute(&mut stages, &req, &run).await
+}
