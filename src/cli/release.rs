@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, value_name = "S")]
     pub source: Option<String>,
     /// Limit the release to these targets (repeatable), e.g. --target jammy-x86_64.
-    #[arg(long = "target", value_name = "T")]
+    #[arg(id = "release_targets", long = "target", value_name = "T")]
     pub targets: Vec<String>,
     /// The dist directory: artifacts, manifest.json, release-state.json.
     #[arg(long, value_name = "DIR", default_value = "dist")]
@@ -177,19 +177,7 @@ pub async fn run_plan(g: &Global, a: PlanArgs) -> Result<()> {
     let var = |k: &str| std::env::var(k).ok();
     // The plan runs without credentials (e.g. in a CI job that has none): a bucket variable
     // that is not set here is shown by name instead of failing.
-    let store = match plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &var) {
-        Ok(s) => s,
-        Err(_) => {
-            let bv = opts.req.environment.bucket_var();
-            plan::StoreChoice {
-                kind: "s3".into(),
-                url: format!("s3://${bv}"),
-                bucket: None,
-                from: format!("{bv} (not set here)"),
-                bucket_var: bv.into(),
-            }
-        }
-    };
+    let store = plan::store_for_display(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &var);
     let publish = if opts.req.environment == payload::Environment::Prod {
         let has_token = var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
         Some(plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &var).unwrap_or(plan::PublishChoice::Github))

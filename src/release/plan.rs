@@ -75,6 +75,15 @@ pub fn choose_store(
     Ok(StoreChoice { kind: "file".into(), url: format!("file://{}", dir.display()), bucket: None, from: "embedded default".into(), bucket_var })
 }
 
+/// For a plan or a dry run, which send nothing: the store if it can be chosen, else the
+/// environment's bucket variable shown by name.
+pub fn store_for_display(env: Environment, store: Option<&str>, bucket: Option<&str>, dist: &Path, var: &dyn Fn(&str) -> Option<String>) -> StoreChoice {
+    choose_store(env, store, bucket, dist, var).unwrap_or_else(|_| {
+        let bv = env.bucket_var();
+        StoreChoice { kind: "s3".into(), url: format!("s3://${bv}"), bucket: None, from: format!("{bv} (not set here)"), bucket_var: bv.into() }
+    })
+}
+
 /// How repository changes (hashes, container, website) are applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]

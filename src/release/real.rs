@@ -97,9 +97,23 @@ pub struct RealStages<'m> {
 impl<'m> RealStages<'m> {
     /// Decide the store and the publish mode (errors: exit 2, before anything runs).
     pub fn new(opts: ReleaseOptions, matrix: &'m Matrix) -> Result<RealStages<'m>> {
-        let store = plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var)?;
         let has_token = env_var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
-        let publish = plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var)?;
+        // A dry run sends nothing: it needs neither a bucket nor a token.
+        let (store, publish) = if opts.dry_run {
+            (
+                plan::store_for_display(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var),
+                plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var).unwrap_or(PublishChoice::Github),
+            )
+        } else {
+            (
+                plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var)?,
+                if opts.req.environment == super::payload::Environment::Prod {
+                    plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var)?
+                } else {
+                    PublishChoice::Github // dev publishes nothing
+                },
+            )
+        };
         Ok(RealStages { opts, matrix, store, publish })
     }
 
@@ -230,6 +244,9 @@ impl Stages for RealStages<'_> {
     }
 
     fn artifact_url(&self, file: &str) -> Option<String> {
+        if self.opts.dry_run {
+            return None; // nothing is uploaded: the key is shown instead
+        }
         Some(plan::object_url(&self.store, &self.matrix.artifact.public_url, &self.matrix.artifact.s3_prefix, self.opts.req.environment, file))
     }
 
