@@ -31,22 +31,54 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         return Ok(());
     }
     println!("# {}", m.path.display());
-    println!("{:<18} {:<9} {:<7} {:<10} {:<11} {:<6} {:<8}", "TARGET", "DISTRO", "ARCH", "BUILDER", "MODE", "GLIBC", "OFFICIAL");
-    for t in targets {
-        let mode = match &t.cross {
-            Some(c) => format!("cross:{}", c.triple.split('-').next().unwrap_or("")),
-            None => "native".to_string(),
-        };
-        println!(
-            "{:<18} {:<9} {:<7} {:<10} {:<11} {:<6} {:<8}",
-            t.name,
-            t.distro,
-            t.arch.as_str(),
-            t.builder,
-            mode,
-            t.glibc,
-            if t.official { "yes" } else { "no" }
-        );
-    }
+    let header = ["TARGET", "DISTRO", "ARCH", "BUILDER", "MODE", "GLIBC", "OFFICIAL"];
+    let rows: Vec<[String; 7]> = targets
+        .iter()
+        .map(|t| {
+            let mode = match &t.cross {
+                Some(c) => format!("cross:{}", c.triple.split('-').next().unwrap_or("")),
+                None => "native".to_string(),
+            };
+            [
+                t.name.clone(),
+                t.distro.clone(),
+                t.arch.as_str().to_string(),
+                t.builder.clone(),
+                mode,
+                t.glibc.clone(),
+                if t.official { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&header, &rows));
     Ok(())
+}
+
+/// Left-aligned columns, each as wide as its widest cell, separated by two spaces.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut w = [0usize; N];
+    for (i, h) in header.iter().enumerate() {
+        w[i] = h.chars().count();
+    }
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<width$}  ", width = w[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
 }

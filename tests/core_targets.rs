@@ -1,0 +1,120 @@
+//! `targets` and targets.toml validation: every error names file:line:column.
+
+mod core_support;
+
+use core_support::*;
+use std::path::Path;
+
+fn shipped() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml")).unwrap()
+}
+
+/// Write `text` as a targets file and run `targets` with it; returns (code, stderr).
+fn with_targets(dir: &Path, name: &str, text: &str) -> (Option<i32>, String) {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    let o = run(cmd().arg("--targets").arg(&p).arg("targets").current_dir(dir));
+    (o.status.code(), stderr(&o))
+}
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text[..text.find(needle).expect(needle)].matches('\n').count() + 1
+}
+
+#[test]
+fn lists_the_matrix_as_table_and_json() {
+    let o = run(cmd().arg("targets"));
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[1].starts_with("TARGET"), "{out}");
+    // Columns line up: MODE starts at the same offset on every row, wide enough for cross:aarch64.
+    let col = lines[1].find("MODE").unwrap();
+    for l in &lines[2..] {
+        let m = &l[col..];
+        assert!(m.starts_with("native ") || m.starts_with("cross:aarch64 "), "{l:?}");
+    }
+    for t in ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64", "bookworm-x86_64", "bookworm-arm64", "trixie-x86_64", "trixie-arm64"] {
+        assert!(lines.iter().any(|l| l.starts_with(&format!("{t} "))), "{t}: {out}");
+    }
+    let o = run(cmd().args(["targets", "--json"]));
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["artifact"], "valkey-{version}-{distro}-{arch}");
+    assert_eq!(v["s3_prefix"], "releases/");
+    let ts = v["targets"].as_array().unwrap();
+    assert_eq!(ts.len(), 8);
+    let ja = ts.iter().find(|t| t["name"] == "jammy-arm64").unwrap();
+    assert_eq!(ja["mode"], "cross");
+    assert_eq!(ja["triple"], "aarch64-linux-gnu");
+    assert_eq!(ja["official"], true);
+    let o = run(cmd().args(["targets", "--official", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["targets"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn unknown_arch() {
+    let t = tempfile::tempdir().unwrap();
+    let text = shipped().replacen("arch = \"x86_64\"", "arch = \"amd64\"", 1);
+    let (code, err) = with_targets(t.path(), "arch.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = line_of(&text, "arch = \"amd64\"");
+    assert!(err.contains(&format!("arch.toml:{l}:8:")), "{err}");
+    assert!(err.contains("amd64") && err.contains("x86_64") && err.contains("arm64"), "{err}");
+}
+
+#[test]
+fn duplicate_target() {
+    let t = tempfile::tempdir().unwrap();
+    let text = format!("{}\n[[target]]\ndistro = \"noble\"\narch = \"arm64\"\nbuilder = \"noble\"\n", shipped());
+    let (code, err) = with_targets(t.path(), "dup.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = text.lines().count() - 3;
+    assert!(err.contains(&format!("dup.toml:{l}:1: duplicate target noble-arm64")), "{err}");
+    assert!(err.contains("first defined at line"), "{err}");
+}
+
+#[test]
+fn unknown_template_key() {
+    let t = tempfile::tempdir().unwrap();
+    let text = shipped().replace("\"valkey-{version}-{distro}-{arch}\"", "\"valkey-{version}-{os}-{arch}\"");
+    let (code, err) = with_targets(t.path(), "tmpl.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = line_of(&text, "valkey-{version}-{os}");
+    assert!(err.contains(&format!("tmpl.toml:{l}:8:")), "{err}");
+    assert!(err.contains("{os}") && err.contains("{distro}"), "{err}");
+}
+
+#[test]
+fn missing_field() {
+    let t = tempfile::tempdir().unwrap();
+    let block = "[[target]]\ndistro = \"noble\"\narch = \"x86_64\"\nbuilder = \"noble\"\n";
+    let text = shipped().replace(block, "[[target]]\ndistro = \"noble\"\narch = \"x86_64\"\n");
+    let (code, err) = with_targets(t.path(), "missing.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = line_of(&text, "[[target]]\ndistro = \"noble\"\narch = \"x86_64\"\n");
+    assert!(err.contains(&format!("missing.toml:{l}:1: missing field `builder`")), "{err}");
+
+    let text = shipped().replace("license = \"COPYING\"\n", "");
+    let (code, err) = with_targets(t.path(), "missing2.toml", &text);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("missing2.toml:") && err.contains("missing field `license`"), "{err}");
+}
+
+#[test]
+fn unknown_field_and_unknown_builder() {
+    let t = tempfile::tempdir().unwrap();
+    let text = shipped().replacen("official = true\n", "official = true\nofficail = true\n", 1);
+    let (code, err) = with_targets(t.path(), "unk.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = line_of(&text, "officail");
+    assert!(err.contains(&format!("unk.toml:{l}:1: unknown field `officail`")), "{err}");
+
+    let text = shipped().replacen("builder = \"jammy\"", "builder = \"focal\"", 1);
+    let (code, err) = with_targets(t.path(), "b.toml", &text);
+    assert_eq!(code, Some(2));
+    let l = line_of(&text, "builder = \"focal\"");
+    assert!(err.contains(&format!("b.toml:{l}:11:")) && err.contains("focal"), "{err}");
+}
