@@ -1,1 +1,11 @@
-//! Stage: build. (Filled in by its issue.)
+//! Stage: build. The Docker build farm: builder containers per target, in parallel,
+//! source in and results out as tar streams over the Engine API, checks, packaging.
+//!
+//! Entry point: [`run_build`] with [`BuildOptions`]; returns a [`BuildReport`].
+
+pub mod container;
+pub mod farm;
+pub mod glue;
+pub mod source;
+
+pub use farm::{run_build, BuildOptions, BuildReport, TargetReport};

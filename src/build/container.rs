@@ -1,0 +1,320 @@
+//! Builder containers through the Docker Engine API (bollard): create one per target with
+//! no network and no privileges, put the source in and take results out as tar streams
+//! (no bind mounts, so a remote engine works), run commands with exec, and remove every
+//! container a run made — also the strays of earlier runs.
+
+use crate::error::{Error, Result};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Label naming the run id on every container a run creates.
+pub const LABEL_RUN: &str = "io.valkey.release.run";
+/// Label naming the target (`bookworm-arm64`).
+pub const LABEL_TARGET: &str = "io.valkey.release.target";
+/// Label with the pid of the driver process, to find containers of dead runs.
+pub const LABEL_PID: &str = "io.valkey.release.pid";
+/// Label with the host name of the driver process.
+pub const LABEL_HOST: &str = "io.valkey.release.host";
+/// The fixed build path inside every container (part of reproducibility).
+pub const BUILD_DIR: &str = "/build";
+
+fn derr(what: &str, e: bollard::errors::Error) -> Error {
+    Error::external(format!("docker: {what}: {e}"))
+}
+
+/// Connect to the engine: `engine` (a URL like `tcp://host:2375` or `unix:///path`), else
+/// DOCKER_HOST, else the local socket; the API version is negotiated (engines from 20.10 on).
+pub async fn connect(engine: Option<&str>) -> Result<Docker> {
+    let d = match engine {
+        Some(h) => Docker::connect_with_host(h),
+        None => Docker::connect_with_defaults(),
+    }
+    .map_err(|e| Error::external(format!("docker: cannot connect to {}: {e}", engine.unwrap_or("the default engine (DOCKER_HOST or /var/run/docker.sock)"))))?;
+    d.negotiate_version().await.map_err(|e| {
+        Error::external(format!(
+            "docker: cannot reach the engine {}: {e}",
+            engine.map(str::to_string).or_else(|| std::env::var("DOCKER_HOST").ok()).unwrap_or_else(|| "/var/run/docker.sock".into())
+        ))
+    })
+}
+
+/// The host name used in the pid label.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// What to create.
+pub struct ContainerSpec<'a> {
+    pub image: &'a str,
+    pub run_id: &'a str,
+    pub target: &'a str,
+    pub env: Vec<String>,
+}
+
+/// The environment of every build: only these, nothing from the host (no credentials).
+pub fn build_env(source_date_epoch: i64) -> Vec<String> {
+    vec![
+        format!("SOURCE_DATE_EPOCH={source_date_epoch}"),
+        "TZ=UTC".into(),
+        "LC_ALL=C".into(),
+        "LANG=C".into(),
+        "HOME=/root".into(),
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+    ]
+}
+
+/// Create (not start) a builder container; returns its id. It idles (`sleep infinity`),
+/// work runs in it with [`exec`].
+pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String> {
+    let mut labels = HashMap::new();
+    labels.insert(LABEL_RUN.to_string(), spec.run_id.to_string());
+    labels.insert(LABEL_TARGET.to_string(), spec.target.to_string());
+    labels.insert(LABEL_PID.to_string(), std::process::id().to_string());
+    labels.insert(LABEL_HOST.to_string(), host_name());
+    let body = ContainerCreateBody {
+        image: Some(spec.image.to_string()),
+        cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        env: Some(spec.env.clone()),
+        labels: Some(labels),
+        working_dir: Some(BUILD_DIR.into()),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            privileged: Some(false),
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = format!("valkey-release-{}-{}", spec.run_id, spec.target);
+    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    let r = docker.create_container(Some(opts), body).await.map_err(|e| match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => Error::external(format!(
+            "docker: builder image {} not found on the engine (prepare it with `valkey-release images`)",
+            spec.image
+        )),
+        e => derr(&format!("create container {name}"), e),
+    })?;
+    Ok(r.id)
+}
+
+pub async fn start(docker: &Docker, id: &str) -> Result<()> {
+    docker.start_container(id, None).await.map_err(|e| derr("start container", e))
+}
+
+/// Upload an uncompressed tar file into `path` of the container, streaming.
+pub async fn upload_tar(docker: &Docker, id: &str, tar: &Path, path: &str) -> Result<()> {
+    let f = tokio::fs::File::open(tar).await.map_err(|e| Error::io(tar, "open", e))?;
+    let stream = tokio_util::io::ReaderStream::new(f);
+    let opts = UploadToContainerOptionsBuilder::default().path(path).build();
+    docker
+        .upload_to_container(id, Some(opts), bollard::body_try_stream(stream))
+        .await
+        .map_err(|e| derr(&format!("upload into {path}"), e))
+}
+
+/// Upload in-memory tar bytes into `path` of the container.
+pub async fn upload_bytes(docker: &Docker, id: &str, tar: Vec<u8>, path: &str) -> Result<()> {
+    let opts = UploadToContainerOptionsBuilder::default().path(path).build();
+    docker
+        .upload_to_container(id, Some(opts), bollard::body_full(tar.into()))
+        .await
+        .map_err(|e| derr(&format!("upload into {path}"), e))
+}
+
+/// Download `path` from the container as a tar and unpack the regular file found there
+/// into `dest`. Returns false when the path does not exist.
+pub async fn download_file(docker: &Docker, id: &str, path: &str, dest: &Path) -> Result<bool> {
+    let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+    let mut stream = docker.download_from_container(id, Some(opts));
+    let tmp = dest.with_extension("download.tar");
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, "create", e))?;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => f.write_all(&b).map_err(|e| Error::io(&tmp, "write", e))?,
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Ok(false);
+                }
+                Err(e) => return Err(derr(&format!("download {path}"), e)),
+            }
+        }
+    }
+    let dest_owned = dest.to_path_buf();
+    let tmp2 = tmp.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<bool> {
+        let mut ar = tar::Archive::new(std::fs::File::open(&tmp2).map_err(|e| Error::io(&tmp2, "open", e))?);
+        let bad = |e: std::io::Error| Error::external(format!("docker: download of a file: bad tar stream: {e}"));
+        for entry in ar.entries().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            if entry.header().entry_type().is_file() {
+                let mode = entry.header().mode().unwrap_or(0o644);
+                let mut out = std::fs::File::create(&dest_owned).map_err(|e| Error::io(&dest_owned, "create", e))?;
+                std::io::copy(&mut entry, &mut out).map_err(|e| Error::io(&dest_owned, "write", e))?;
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dest_owned, std::fs::Permissions::from_mode(mode & 0o777));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await
+    .map_err(|e| Error::external(format!("download task: {e}")))??;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(found)
+}
+
+/// Run `cmd` in the container (working dir /build), sending each chunk of its combined output
+/// to `sink`; returns the exit code.
+pub async fn exec(docker: &Docker, id: &str, cmd: &[String], mut sink: impl FnMut(&[u8])) -> Result<i64> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    let ex = docker
+        .create_exec(
+            id,
+            CreateExecOptions::<String> {
+                cmd: Some(cmd.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                working_dir: Some(BUILD_DIR.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| derr("create exec", e))?;
+    match docker.start_exec(&ex.id, None).await.map_err(|e| derr("start exec", e))? {
+        StartExecResults::Attached { mut output, .. } => {
+            while let Some(item) = output.next().await {
+                match item {
+                    Ok(o) => sink(o.as_ref()),
+                    Err(e) => return Err(derr("reading command output", e)),
+                }
+            }
+        }
+        StartExecResults::Detached => {}
+    }
+    let info = docker.inspect_exec(&ex.id).await.map_err(|e| derr("inspect exec", e))?;
+    Ok(info.exit_code.unwrap_or(-1))
+}
+
+/// Remove a container (forced: a running one is killed). A container already gone is fine.
+pub async fn remove(docker: &Docker, id: &str) -> Result<()> {
+    let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+        Err(e) => Err(derr(&format!("remove container {id}"), e)),
+    }
+}
+
+/// A container found by its labels.
+#[derive(Debug, Clone)]
+pub struct Labeled {
+    pub id: String,
+    pub run: String,
+    pub target: String,
+    pub running: bool,
+    pub pid: Option<i32>,
+    pub host: Option<String>,
+}
+
+/// Every container carrying the run label (of any run, or of `run_id`).
+pub async fn list_labeled(docker: &Docker, run_id: Option<&str>) -> Result<Vec<Labeled>> {
+    let mut filters = HashMap::new();
+    let label = match run_id {
+        Some(r) => format!("{LABEL_RUN}={r}"),
+        None => LABEL_RUN.to_string(),
+    };
+    filters.insert("label".to_string(), vec![label]);
+    let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let list = docker.list_containers(Some(opts)).await.map_err(|e| derr("list containers", e))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            Some(Labeled {
+                id: c.id?,
+                run: labels.get(LABEL_RUN).cloned().unwrap_or_default(),
+                target: labels.get(LABEL_TARGET).cloned().unwrap_or_default(),
+                running: matches!(
+                    c.state,
+                    Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                        | Some(bollard::models::ContainerSummaryStateEnum::RESTARTING)
+                        | Some(bollard::models::ContainerSummaryStateEnum::PAUSED)
+                ),
+                pid: labels.get(LABEL_PID).and_then(|p| p.parse().ok()),
+                host: labels.get(LABEL_HOST).cloned(),
+            })
+        })
+        .collect())
+}
+
+/// Is this container a stray: not running, or running for a driver on this host that is gone?
+pub fn is_stray(c: &Labeled, this_host: &str) -> bool {
+    if !c.running {
+        return true;
+    }
+    match (c.pid, c.host.as_deref()) {
+        (Some(pid), Some(h)) if h == this_host => pid != std::process::id() as i32 && !pid_alive(pid),
+        _ => false,
+    }
+}
+
+/// Remove strays left by earlier runs; returns how many were removed.
+pub async fn remove_strays(docker: &Docker) -> Result<usize> {
+    let host = host_name();
+    let mut n = 0;
+    for c in list_labeled(docker, None).await? {
+        if is_stray(&c, &host) {
+            tracing::info!("removing stray container {} (run {}, target {})", c.id, c.run, c.target);
+            remove(docker, &c.id).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Remove every container of a run (used at the end and after Ctrl-C).
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<usize> {
+    let list = list_labeled(docker, Some(run_id)).await?;
+    let n = list.len();
+    for c in list {
+        remove(docker, &c.id).await?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn lab(running: bool, pid: Option<i32>, host: Option<&str>) -> Labeled {
+        Labeled { id: "x".into(), run: "r".into(), target: "t".into(), running, pid, host: host.map(str::to_string) }
+    }
+    #[test]
+    fn strays() {
+        assert!(is_stray(&lab(false, None, None), "h"));
+        assert!(!is_stray(&lab(true, None, None), "h"));
+        assert!(!is_stray(&lab(true, Some(std::process::id() as i32), Some("h")), "h"));
+        assert!(is_stray(&lab(true, Some(i32::MAX - 7), Some("h")), "h"));
+        assert!(!is_stray(&lab(true, Some(i32::MAX - 7), Some("other")), "h"));
+    }
+    #[test]
+    fn env_has_no_host_secrets() {
+        let e = build_env(5);
+        assert!(e.contains(&"SOURCE_DATE_EPOCH=5".to_string()));
+        assert!(e.iter().all(|v| !v.starts_with("AWS_") && !v.starts_with("GITHUB_")));
+    }
+}
