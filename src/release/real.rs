@@ -133,11 +133,11 @@ impl<'m> RealStages<'m> {
     }
 }
 
-/// Is `dist` holding a manifest of this release with every target in `targets`, each artifact
-/// file present with its manifest's size and sha256? `Ok(None)` when not (with no error: the
-/// build then runs); the summary when it is.
-pub fn check_dist(dist: &Path, req: &Request, targets: &[String]) -> Result<Option<String>> {
-    let Some(m) = Manifest::load_if_present(dist)? else { return Ok(None) };
+/// Which of `targets` are not yet in `dist` as they should be: a manifest of this release (and
+/// of this source_sha when one is asked for) listing the target, its file present with the
+/// manifest's size and sha256. A manifest of another version is an error (exit 2).
+pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result<Vec<String>> {
+    let Some(m) = Manifest::load_if_present(dist)? else { return Ok(targets.to_vec()) };
     if m.version != req.version.as_str() {
         return Err(Error::input(format!(
             "{}: holds release {}, not {}; use another --dist",
@@ -148,21 +148,56 @@ pub fn check_dist(dist: &Path, req: &Request, targets: &[String]) -> Result<Opti
     }
     if let (Some(want), Some(have)) = (req.source_sha.as_deref(), m.source.source_sha.as_deref().or(m.source.git_commit.as_deref())) {
         if want != have {
-            return Ok(None);
+            return Ok(targets.to_vec());
         }
     }
+    let mut missing = Vec::new();
     for t in targets {
-        let Some(a) = m.artifact(t) else { return Ok(None) };
-        let p = dist.join(&a.file);
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let (sha, size) = fsutil::sha256_file(&p)?;
-        if sha != a.sha256 || size != a.size {
-            return Ok(None);
+        let ok = match m.artifact(t) {
+            None => false,
+            Some(a) => {
+                let p = dist.join(&a.file);
+                p.is_file() && fsutil::sha256_file(&p).map(|(sha, size)| sha == a.sha256 && size == a.size).unwrap_or(false)
+            }
+        };
+        if !ok {
+            missing.push(t.clone());
         }
     }
-    Ok(Some(format!("{} artifact(s) present, checksums match", targets.len())))
+    Ok(missing)
+}
+
+fn upload_env(e: super::payload::Environment) -> crate::upload::Environment {
+    match e {
+        super::payload::Environment::Dev => crate::upload::Environment::Dev,
+        super::payload::Environment::Prod => crate::upload::Environment::Prod,
+    }
+}
+
+/// A cancellation token cancelled by Ctrl-C while it is alive.
+struct CtrlC {
+    token: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CtrlC {
+    fn new() -> CtrlC {
+        let token = tokio_util::sync::CancellationToken::new();
+        let t = token.clone();
+        let task = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                crate::progress::line("release", "interrupted: stopping and cleaning up");
+                t.cancel();
+            }
+        });
+        CtrlC { token, task }
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Stages for RealStages<'_> {
@@ -174,8 +209,24 @@ impl Stages for RealStages<'_> {
                     return Ok(None); // merging is cheap and idempotent
                 }
                 let names = self.target_names()?;
-                Ok(check_dist(ctx.dist, ctx.req, &names)?.map(Outcome::new))
+                let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+                Ok(missing.is_empty().then(|| Outcome::new(format!("{} artifact(s) present, checksums match", names.len()))))
             }
+            Step::Upload => {
+                let rep = crate::upload::check_uploaded(&self.upload_options(ctx)).await?;
+                Ok(rep.complete.then(|| {
+                    Outcome::new(format!("all {} objects in {} with matching checksums", rep.objects.len(), rep.store))
+                        .with_data(&rep)
+                }))
+            }
+            Step::Verify => Ok(ctx
+                .prior
+                .filter(|r| r.state.is_done())
+                .map(|r| {
+                    let mut o = r.outcome.clone().unwrap_or_default();
+                    o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
+                    o
+                })),
             _ => Ok(None),
         }
     }
@@ -220,15 +271,82 @@ impl Stages for RealStages<'_> {
             ))
             .with_data(&r));
         }
-        Err(Error::external("build: the build stage is not wired into release yet"))
+        let names = self.target_names()?;
+        let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+        let mut bo = crate::build::BuildOptions::new(ctx.req.version.clone());
+        bo.source = self.opts.source.clone();
+        bo.targets = missing.clone();
+        bo.jobs = self.opts.jobs;
+        bo.out = ctx.dist.to_path_buf();
+        bo.fail_fast = self.opts.fail_fast;
+        bo.allow_dirty = self.opts.allow_dirty;
+        bo.source_sha = ctx.req.source_sha.clone();
+        let ctrl = CtrlC::new();
+        bo.cancel = ctrl.token.clone();
+        let rep = crate::build::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;
+        drop(ctrl);
+        super::report::print_log_groups(ctx.dist, &missing);
+        if let Some(e) = rep.error() {
+            return Err(e);
+        }
+        self.record_source_sha(ctx)?;
+        let kept = names.len() - missing.len();
+        let mut summary = format!("built {} target(s) in {:.0}s", rep.targets.len(), rep.seconds);
+        if kept > 0 {
+            summary.push_str(&format!(" ({kept} already built were kept)"));
+        }
+        Ok(Outcome::new(summary).with_data(&rep))
     }
 
-    async fn upload(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
-        Err(Error::external("upload: the upload stage is not wired into release yet"))
+    async fn upload(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let uo = self.upload_options(ctx);
+        let rep = crate::upload::run_upload(&uo, &crate::progress::Progress::new()).await?;
+        rep.result()?;
+        let count = |st: crate::upload::ObjectState| rep.objects.iter().filter(|o| o.state == st).count();
+        let mut o = Outcome::new(format!(
+            "{} uploaded, {} already there, {} overwritten, to {}",
+            count(crate::upload::ObjectState::Uploaded),
+            count(crate::upload::ObjectState::Skipped),
+            count(crate::upload::ObjectState::Overwritten),
+            rep.store
+        ));
+        for obj in &rep.objects {
+            if obj.key.ends_with(".tar.gz") {
+                let file = obj.key.rsplit('/').next().unwrap_or(&obj.key);
+                o.links.push(Link::new("object", file, self.artifact_url(file).unwrap_or_else(|| obj.uri.clone())));
+            }
+        }
+        Ok(o.with_data(&rep))
     }
 
-    async fn verify(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
-        Err(Error::external("verify: remote verification is not wired into release yet"))
+    async fn verify(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let uo = self.upload_options(ctx);
+        let (_, planned) = crate::upload::plan_objects(ctx.dist, &uo.prefix)?;
+        let (loc, store) = crate::upload::open_store(&uo).await?;
+        let mut bad = Vec::new();
+        let mut checked = Vec::new();
+        for p in &planned {
+            match store.hash_object(&p.key, None).await? {
+                None => bad.push(format!("{}: missing", store.uri(&p.key))),
+                Some((sha, n)) if sha != p.sha256 || n != p.size => bad.push(format!(
+                    "{}: sha256 {sha} ({n} bytes), expected {} ({} bytes)",
+                    store.uri(&p.key),
+                    p.sha256,
+                    p.size
+                )),
+                Some(_) => checked.push(p.key.clone()),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Error::check(format!(
+                "verify: {} object(s) in {} are not what was built:\n  {}",
+                bad.len(),
+                loc.url(),
+                bad.join("\n  ")
+            )));
+        }
+        Ok(Outcome::new(format!("downloaded and checked {} objects in {} against manifest.json", checked.len(), loc.url()))
+            .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
     }
 
     async fn hashes(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
@@ -256,6 +374,16 @@ impl Stages for RealStages<'_> {
 }
 
 impl RealStages<'_> {
+    /// The upload stage's options for this release.
+    fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
+        let mut uo = crate::upload::UploadOptions::new(upload_env(ctx.req.environment), ctx.dist);
+        uo.store = Some(self.store.url.clone());
+        uo.endpoint_url = self.opts.endpoint_url.clone();
+        uo.prefix = self.matrix.artifact.s3_prefix.clone();
+        uo.force_overwrite = self.opts.force_overwrite;
+        uo
+    }
+
     /// Put the request's source_sha into the manifest (the build records what it can see).
     fn record_source_sha(&self, ctx: &Ctx<'_>) -> Result<()> {
         if let Some(sha) = &ctx.req.source_sha {
