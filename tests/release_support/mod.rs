@@ -71,3 +71,95 @@ pub fn run(c: &mut std::process::Command) -> (i32, String, String) {
     let o = c.output().unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
+
+/// A moto S3 server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Start `moto_server`; None (with a message) when it is not installed outside CI.
+    pub fn start() -> Option<Moto> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = match std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED: moto_server is not installed here ({e}); .ci/setup installs it");
+                return None;
+            }
+            Err(e) => panic!("moto_server is required in CI: {e}"),
+        };
+        let m = Moto { child, port };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(m);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto_server did not listen on port {port}");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One plain HTTP request (moto does not check signatures); returns (status, body).
+    pub fn http(&self, method: &str, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn create_bucket(&self, b: &str) {
+        let (st, body) = self.http("PUT", &format!("/{b}"));
+        assert!(st == 200, "create bucket {b}: {st} {body}");
+    }
+
+    /// Delete an object (with the AWS CLI: moto refuses unsigned deletes).
+    pub fn delete(&self, b: &str, key: &str) {
+        let mut c = std::process::Command::new("aws");
+        self.env(&mut c);
+        let st = c.args(["s3api", "delete-object", "--bucket", b, "--key", key, "--endpoint-url", &self.endpoint()]).status().expect("aws cli");
+        assert!(st.success(), "aws s3api delete-object {b} {key}");
+    }
+
+    /// Keys under `prefix` in bucket `b`.
+    pub fn keys(&self, b: &str, prefix: &str) -> Vec<String> {
+        let (_, body) = self.http("GET", &format!("/{b}?list-type=2&prefix={prefix}"));
+        body.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
+    }
+
+    /// Environment for the binary: this server, fixed keys, no profile files, us-west-2.
+    pub fn env(&self, c: &mut std::process::Command) {
+        c.env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-west-2")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,113 @@
+//! End to end through the binary with the real stages: the local S3 server (moto), the
+//! directory store of the embedded default, and re-runs after failures.
+
+mod release_support;
+
+use release_support::{cmd, make_partial, run, Moto};
+
+#[test]
+fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("relbucket-test");
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "8.1.1", "jammy-x86_64", b"jammy x86_64 bytes");
+    make_partial(&d.path().join("p2"), "8.1.1", "noble-arm64", b"noble arm64 bytes");
+    let ev = d.path().join("event.json");
+    std::fs::write(&ev, r#"{"inputs":{"version":"8.1.1","environment":"dev"}}"#).unwrap();
+    let go = || {
+        let mut c = cmd(d.path());
+        moto.env(&mut c);
+        // The production bucket is set too and must not be touched by a dev release.
+        c.env("AWS_TEST_BUCKET", "relbucket-test").env("AWS_S3_BUCKET", "relbucket-prod");
+        c.args(["--json", "release", "--payload"]).arg(&ev).args(["--merge", "p1", "p2"]);
+        run(&mut c)
+    };
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["done", "done", "done", "done", "skipped_not_for_environment", "skipped_not_for_environment", "skipped_not_for_environment"]);
+    let keys = moto.keys("relbucket-test", "releases/");
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    for k in ["releases/valkey-8.1.1-jammy-x86_64.tar.gz", "releases/valkey-8.1.1-noble-arm64.tar.gz.sha256", "releases/valkey-8.1.1.SHA256SUMS", "releases/valkey-8.1.1.manifest.json"] {
+        assert!(keys.contains(&k.to_string()), "{k} missing: {keys:?}");
+    }
+    assert_eq!(v["artifacts"][0]["url"], "s3://relbucket-test/releases/valkey-8.1.1-jammy-x86_64.tar.gz");
+
+    // Re-run: upload and verify are already done.
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["steps"][2]["state"], "skipped_already_done");
+    assert_eq!(v["steps"][3]["state"], "skipped_already_done");
+
+    // An object lost from the bucket: the next run puts back that one object and verifies again.
+    moto.delete("relbucket-test", "releases/valkey-8.1.1-noble-arm64.tar.gz");
+    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 5);
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["steps"][2]["state"], "done");
+    assert!(v["steps"][2]["summary"].as_str().unwrap().starts_with("1 uploaded, 5 already there"), "{}", v["steps"][2]["summary"]);
+    assert_eq!(v["steps"][3]["state"], "done");
+    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 6);
+    // The production bucket was never created nor written.
+    let (st, _) = moto.http("GET", "/relbucket-prod?list-type=2");
+    assert_eq!(st, 404);
+}
+
+#[test]
+fn store_down_fails_upload_then_rerun_completes() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "8.1.1", "jammy-x86_64", b"jammy bytes");
+    // Nothing listens on this port: upload fails (exit 3), later steps not reached.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut c = cmd(d.path());
+    c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("AWS_TEST_BUCKET", "relbucket-down")
+        .args(["release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(out.contains("upload     failed"), "{out}");
+    assert!(out.contains("verify     not reached"), "{out}");
+    assert!(out.contains("Release NOT complete: step upload failed"), "{out}");
+
+    // The same command against a server that is up completes; the build is not redone.
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("relbucket-down");
+    let mut c = cmd(d.path());
+    moto.env(&mut c);
+    c.env("AWS_TEST_BUCKET", "relbucket-down").args(["--json", "release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["steps"][2]["state"], "done");
+    assert_eq!(moto.keys("relbucket-down", "releases/").len(), 4);
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
+    assert!(st["steps"]["upload"]["attempts"].as_u64().unwrap() >= 1);
+    assert_eq!(st["steps"]["upload"]["state"], "done");
+}
+
+#[test]
+fn embedded_default_uploads_to_the_local_store_and_verify_catches_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "9.1.0-rc2", "noble-x86_64", b"noble bytes");
+    let go = || run(cmd(d.path()).args(["release", "--version", "9.1.0-rc2", "--environment", "dev", "--merge", "p1"]));
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let obj = d.path().join("dist/bucket/releases/valkey-9.1.0-rc2-noble-x86_64.tar.gz");
+    assert_eq!(std::fs::read(&obj).unwrap(), b"noble bytes");
+    assert!(out.contains("file://"), "{out}");
+    // Someone corrupts the stored object: a dev re-run overwrites it (dev may) and verifies again.
+    std::fs::write(&obj, b"corrupted").unwrap();
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("1 overwritten"), "{out}");
+    assert_eq!(std::fs::read(&obj).unwrap(), b"noble bytes");
+}
