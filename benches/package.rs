@@ -50,16 +50,22 @@ fn main() {
     let base_tgz = work.path().join("baseline.tar.gz");
     warm(&tree);
     warm(&stage);
+    let c0 = cpu_ticks();
     let t0 = Instant::now();
     let st = Command::new("tar").arg("czf").arg(&base_tgz).arg("-C").arg(&stage).arg(&name).status().expect("tar");
     assert!(st.success());
     let out = Command::new("sha256sum").arg(&base_tgz).output().expect("sha256sum");
     assert!(out.status.success());
     let base_secs = t0.elapsed().as_secs_f64();
+    let base_cpu = (cpu_ticks().1 - c0.1) as f64 / 100.0;
     let base_size = std::fs::metadata(&base_tgz).unwrap().len();
 
     // Ours.
     let out_dir = work.path().join("dist");
+    // Reset the peak-RSS counter so it measures packaging only (Linux).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = peak_rss_kb();
+    let c0 = cpu_ticks();
     let t0 = Instant::now();
     let a = package_tree(
         &PackageInput { matrix: &matrix, version: &version, target, tree: &tree, source_date_epoch: 1_700_000_000 },
@@ -67,15 +73,37 @@ fn main() {
     )
     .expect("package_tree");
     let our_secs = t0.elapsed().as_secs_f64();
+    let our_cpu = (cpu_ticks().0 - c0.0) as f64 / 100.0;
+    let rss_after = peak_rss_kb();
 
     println!("package benchmark: {} ({:.1} MB of binaries{})", a.file, input_bytes as f64 / 1e6,
         if std::env::var_os("VALKEY_BENCH_TREE").is_some() { ", real build tree" } else { ", generated tree" });
     println!("  time  ours {:>8.2} s     baseline (tar czf + sha256sum) {:>8.2} s     ratio {:.2}x  (goal <= 0.50x)", our_secs, base_secs, our_secs / base_secs);
+    println!("  cpu   ours {:>8.2} s     baseline                       {:>8.2} s     ratio {:.2}x  (user+sys, all threads)", our_cpu, base_cpu, our_cpu / base_cpu);
     println!("  size  ours {:>8.2} MB    baseline                       {:>8.2} MB    ratio {:.2}x  (goal <= 0.40x)", a.size as f64 / 1e6, base_size as f64 / 1e6, a.size as f64 / base_size as f64);
+    if let (Some(b), Some(a)) = (rss_before, rss_after) {
+        println!("  peak RSS while packaging {:.1} MB (before: {:.1} MB; streaming, no whole-file buffers)", a as f64 / 1e3, b as f64 / 1e3);
+    }
     println!("  (compression level {}, gzip of the baseline keeps {:.0}% of the input)", valkey_release::package::GZIP_LEVEL, 100.0 * base_size as f64 / input_bytes as f64);
 }
 
 /// Read every file once so both sides start with a warm page cache.
 fn warm(dir: &Path) {
     let _ = Command::new("sh").arg("-c").arg(format!("find '{}' -type f -exec cat {{}} + > /dev/null", dir.display())).status();
+}
+
+/// VmHWM of this process in kB (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// (own utime+stime, waited-for children's utime+stime) in clock ticks (Linux, 100 Hz).
+fn cpu_ticks() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // After the command name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0), f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0))
 }

@@ -295,7 +295,18 @@ impl Matrix {
     /// Parse and validate text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path, base_dir: Option<PathBuf>) -> Result<Matrix> {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim_end().to_string();
+            let mut msg = e.message().trim_end().to_string();
+            if let Some(sp) = e.span() {
+                // Name the key of a bad value (`arch: unknown variant ...`).
+                let line_start = text[..sp.start.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+                let line = text[line_start..].lines().next().unwrap_or("");
+                if let Some((key, _)) = line.split_once('=') {
+                    let key = key.trim();
+                    if sp.start > line_start + key.len() && !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                        msg = format!("{key}: {msg}");
+                    }
+                }
+            }
             match e.span() {
                 Some(sp) => at(path, text, sp, msg),
                 None => Error::input(format!("{}: {msg}", path.display())),

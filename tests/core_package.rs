@@ -328,3 +328,38 @@ fn merge_dist_from_separate_runners() {
     assert_code(&package(&fixture_tree(), &r4, "8.1.2", "trixie-x86_64"), 0);
     assert_eq!(merge_dist(&r4, &all).unwrap_err().exit_code(), 2);
 }
+
+#[test]
+fn multi_chunk_tarball_is_the_same_with_any_thread_count_and_extracts() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("big");
+    // About 10 MB of tar stream: several 1 MiB gzip chunks and more than one parallel batch.
+    gen::write_tree(&tree, 6_000_000, 2_000_000, 2_000_000, 7).unwrap();
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = t.path().join(format!("out-{threads}"));
+        let o = run(cmd()
+            .env("SOURCE_DATE_EPOCH", SDE)
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["package", "--version", "8.1.1", "--target", "jammy-x86_64", "--from"])
+            .arg(&tree)
+            .arg("--out")
+            .arg(&out));
+        assert_code(&o, 0);
+        outs.push(std::fs::read(tarball(&out)).unwrap());
+    }
+    assert!(outs[0] == outs[1] && outs[1] == outs[2], "bytes depend on the thread count");
+    let out = t.path().join("out-1");
+    let st = Command::new("gzip").arg("-t").arg(tarball(&out)).status().unwrap();
+    assert!(st.success(), "gzip -t");
+    let x = t.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let st = Command::new("tar").arg("xzf").arg(tarball(&out)).arg("-C").arg(&x).status().unwrap();
+    assert!(st.success());
+    for b in BINARIES {
+        assert!(
+            std::fs::read(x.join(NAME).join("bin").join(b)).unwrap() == std::fs::read(tree.join("src").join(b)).unwrap(),
+            "{b} differs after extraction"
+        );
+    }
+}
