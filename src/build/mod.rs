@@ -9,3 +9,8 @@ pub mod glue;
 pub mod source;
 
 pub use farm::{run_build, BuildOptions, BuildReport, TargetReport};
+
+// images helper: builder images, engine connection, artifact checks
+pub mod checks;
+pub mod engine;
+pub mod image;
