@@ -5,21 +5,38 @@ use crate::error::{Error, Result};
 use crate::upload::{run_upload, Environment, UploadOptions};
 use std::path::PathBuf;
 
-/// Upload dist/ (every artifact of manifest.json, its .sha256, SHA256SUMS and manifest.json)
-/// to `s3://<bucket>/releases/`, then check every object.
-///
-/// The bucket: prod -> $AWS_S3_BUCKET, dev -> $AWS_TEST_BUCKET (never the other one), or
-/// --bucket, or --store (s3://BUCKET, file:///abs/dir, file://relative/dir for a local
-/// directory store with the same keys and checks). Credentials and region come from the AWS
-/// default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_ROLE_ARN +
-/// AWS_WEB_IDENTITY_TOKEN_FILE); region defaults to us-west-2.
-///
-/// Every file is hashed again first and must match manifest.json (exit 1 otherwise, nothing
-/// sent). Objects already there with the same sha256 are skipped. In prod, an object with
-/// different content is never overwritten: the run stops naming the keys (exit 4) unless
-/// --force-overwrite. A run that fails part-way lists the missing keys (exit 3); run it again.
+const AFTER: &str = "\
+Uploads every artifact of dist/manifest.json, its .sha256, SHA256SUMS and manifest.json to
+<store>/releases/ (keys: releases/<tarball>, releases/<tarball>.sha256,
+releases/valkey-<V>.SHA256SUMS, releases/valkey-<V>.manifest.json), then checks every object.
+
+Bucket: prod -> $AWS_S3_BUCKET, dev -> $AWS_TEST_BUCKET (never the other one), or --bucket, or
+--store (s3://BUCKET, file:///abs/dir, file://relative/dir: a local directory store with the same
+keys and checks). Credentials and region: the AWS default chain (AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE); region defaults
+to us-west-2. The credentials need s3:ListBucket, s3:GetObject and s3:PutObject on the bucket.
+
+Every file is hashed again first and must match manifest.json. Objects already there with the same
+sha256 are skipped. In prod, an object with different content is never overwritten unless
+--force-overwrite. A run that fails part-way lists the missing keys; run it again to complete them.
+
+Examples:
+  valkey-release upload --environment dev
+  valkey-release upload --environment prod --dry-run
+  valkey-release upload --store file://dist/bucket
+  valkey-release upload --bucket test-bucket --endpoint-url http://127.0.0.1:5000
+
+Exit codes:
+  0    every object is in place (uploaded or already there)
+  1    a dist/ file differs from manifest.json (nothing uploaded)
+  2    bad input: environment, missing bucket variable, bad --store, the bucket does not exist
+  3    S3 failed: unreachable after the retries, credentials rejected, objects missing after the run
+  4    refused: prod object with different content (use --force-overwrite only if sure)
+  130  interrupted: multipart uploads in progress were aborted";
+
+/// `upload` arguments.
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = AFTER)]
 pub struct Args {
     /// dev or prod (empty means dev). Chooses the bucket variable and whether overwrites are allowed.
     #[arg(long, default_value = "dev", value_name = "ENV")]
@@ -53,6 +70,14 @@ pub struct Args {
     pub part_size_mib: u64,
 }
 
+/// Print a line on stdout; a closed pipe (`| head`) is not an error.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let env = Environment::parse(&a.environment)?;
     let matrix = g.matrix()?;
@@ -68,19 +93,18 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.part_size = a.part_size_mib * 1024 * 1024;
     opts.multipart_threshold = opts.part_size;
     if opts.force_overwrite {
-        tracing::warn!("--force-overwrite: objects with different content will be replaced");
         crate::progress::line("upload", "--force-overwrite given: objects with different content will be replaced");
     }
     let progress = crate::progress::Progress::new();
     let report = run_upload(&opts, &progress).await?;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?);
+        outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?);
     } else {
-        print!("{}", report.table());
+        outln!("{}", report.table().trim_end());
         let n = |s: crate::upload::ObjectState| report.objects.iter().filter(|o| o.state == s).count();
         use crate::upload::ObjectState as S;
         if report.dry_run {
-            println!(
+            outln!(
                 "dry run: {} to upload, {} to overwrite, {} already there, into {}",
                 n(S::WouldUpload),
                 n(S::WouldOverwrite),
@@ -88,7 +112,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
                 report.store
             );
         } else {
-            println!(
+            outln!(
                 "{}: {} uploaded, {} overwritten, {} skipped (already there), {} failed, {} refused; {} bytes in {:.1}s",
                 report.store,
                 n(S::Uploaded),

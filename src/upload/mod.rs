@@ -590,13 +590,16 @@ async fn put_one(
     if overwrite {
         let why = if opts.environment == Environment::Prod { "prod, --force-overwrite" } else { "dev" };
         let msg = format!("upload: overwriting {} with different content ({why})", store.uri(&p.key));
-        tracing::warn!("{msg}");
+        tracing::info!("{msg}");
         progress.println(&msg);
     }
     let req = PutRequest { key: p.key.clone(), body: p.body.clone(), size: p.size, sha256: p.sha256.clone(), create_only: opts.environment == Environment::Prod && !overwrite };
     match store.put(&req, bar).await {
         Ok(PutOutcome::Written) => {
             row.state = if overwrite { ObjectState::Overwritten } else { ObjectState::Uploaded };
+            if !crate::progress::fancy() {
+                progress.println(&format!("upload: {} {} ({} bytes)", row.state.as_str(), row.uri, p.size));
+            }
             Ok((row, p.size))
         }
         Ok(PutOutcome::Exists) => {
@@ -707,5 +710,124 @@ mod tests {
         let b = base64::engine::general_purpose::STANDARD.encode(d);
         assert_eq!(s3::checksum_to_hex(&b).unwrap(), hex::encode(d));
         assert!(s3::checksum_to_hex(&format!("{b}-3")).is_none());
+    }
+
+    /// An in-memory store; `race` keys get written by "someone else" between our HEAD and our PUT.
+    struct MemStore {
+        objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+        race: Vec<String>,
+        fail: Vec<String>,
+    }
+
+    impl Store for MemStore {
+        fn describe(&self) -> String {
+            "mem://".into()
+        }
+        fn uri(&self, key: &str) -> String {
+            format!("mem://{key}")
+        }
+        fn check_access(&self) -> futures_util::future::BoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn head<'a>(&'a self, key: &'a str) -> futures_util::future::BoxFuture<'a, Result<Option<store::RemoteObject>>> {
+            Box::pin(async move {
+                Ok(self.objects.lock().unwrap().get(key).map(|d| store::RemoteObject {
+                    size: d.len() as u64,
+                    sha256: Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d))),
+                    checksum: None,
+                }))
+            })
+        }
+        fn put<'a>(&'a self, req: &'a PutRequest, _p: &'a Item) -> futures_util::future::BoxFuture<'a, Result<PutOutcome>> {
+            Box::pin(async move {
+                if self.fail.contains(&req.key) {
+                    return Err(Error::external(format!("{}: HTTP 503 after 6 attempts", req.key)));
+                }
+                let mut m = self.objects.lock().unwrap();
+                if self.race.contains(&req.key) {
+                    m.insert(req.key.clone(), b"someone else".to_vec());
+                }
+                if req.create_only && m.contains_key(&req.key) {
+                    return Ok(PutOutcome::Exists);
+                }
+                let data = match &req.body {
+                    Body::Bytes(b) => b.to_vec(),
+                    Body::File(p) => std::fs::read(p).unwrap(),
+                };
+                m.insert(req.key.clone(), data);
+                Ok(PutOutcome::Written)
+            })
+        }
+        fn hash_object<'a>(&'a self, key: &'a str, _p: Option<&'a Item>) -> futures_util::future::BoxFuture<'a, Result<Option<(String, u64)>>> {
+            Box::pin(async move { Ok(self.head(key).await?.map(|r| (r.sha256.unwrap(), r.size))) })
+        }
+        fn get_small<'a>(&'a self, key: &'a str, _l: u64) -> futures_util::future::BoxFuture<'a, Result<Option<Vec<u8>>>> {
+            Box::pin(async move { Ok(self.objects.lock().unwrap().get(key).cloned()) })
+        }
+        fn abort_in_flight(&self) -> futures_util::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn dist_with_one() -> (tempfile::TempDir, Manifest, Vec<PlannedObject>) {
+        let d = tempfile::tempdir().unwrap();
+        let data = b"tarball".to_vec();
+        let file = "valkey-8.1.1-jammy-x86_64.tar.gz".to_string();
+        std::fs::write(d.path().join(&file), &data).unwrap();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+        std::fs::write(d.path().join(format!("{file}.sha256")), crate::manifest::checksum_line(&sha, &file)).unwrap();
+        let mut m = Manifest::new("8.1.1", 0, Default::default());
+        m.upsert(crate::manifest::Artifact {
+            target: "jammy-x86_64".into(),
+            distro: "jammy".into(),
+            arch: "x86_64".into(),
+            checksum_file: format!("{file}.sha256"),
+            file,
+            size: data.len() as u64,
+            sha256: sha,
+            files: vec![],
+            build: None,
+        });
+        m.save(d.path()).unwrap();
+        let (m, planned) = plan_objects(d.path(), "releases/").unwrap();
+        (d, m, planned)
+    }
+
+    #[test]
+    fn prod_key_written_by_someone_else_meanwhile_is_refused_and_manifest_held_back() {
+        let (d, m, planned) = dist_with_one();
+        let key = "releases/valkey-8.1.1-jammy-x86_64.tar.gz".to_string();
+        let store = Arc::new(MemStore { objects: Default::default(), race: vec![key.clone()], fail: vec![] });
+        let opts = UploadOptions::new(Environment::Prod, d.path());
+        let loc = StoreLocation::File { dir: "/mem".into() };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rep = rt.block_on(upload_planned(&opts, &m, planned, store.clone(), &loc, &Progress::plain())).unwrap();
+        let row = rep.objects.iter().find(|o| o.key == key).unwrap();
+        assert_eq!(row.state, ObjectState::Refused);
+        assert_eq!(store.objects.lock().unwrap().get(&key).unwrap(), b"someone else");
+        assert!(!store.objects.lock().unwrap().contains_key("releases/valkey-8.1.1.manifest.json"));
+        assert_eq!(rep.result().unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn failed_object_is_listed_missing_and_exit_3() {
+        let (d, m, planned) = dist_with_one();
+        let key = "releases/valkey-8.1.1-jammy-x86_64.tar.gz".to_string();
+        let store = Arc::new(MemStore { objects: Default::default(), race: vec![], fail: vec![key.clone()] });
+        let opts = UploadOptions::new(Environment::Dev, d.path());
+        let loc = StoreLocation::File { dir: "/mem".into() };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rep = rt.block_on(upload_planned(&opts, &m, planned.clone(), store.clone(), &loc, &Progress::plain())).unwrap();
+        assert!(!rep.complete);
+        assert!(rep.missing.contains(&key));
+        assert!(rep.missing.contains(&"releases/valkey-8.1.1.manifest.json".to_string()));
+        let e = rep.result().unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains(&key), "{e}");
+        // Next run with a healthy store completes; the .sha256 already there is skipped.
+        let healthy = Arc::new(MemStore { objects: std::sync::Mutex::new(store.objects.lock().unwrap().clone()), race: vec![], fail: vec![] });
+        let rep = rt.block_on(upload_planned(&opts, &m, planned, healthy, &loc, &Progress::plain())).unwrap();
+        assert!(rep.complete, "{:?}", rep.missing);
+        assert_eq!(rep.objects.iter().filter(|o| o.state == ObjectState::Skipped).count(), 1);
     }
 }

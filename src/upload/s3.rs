@@ -87,6 +87,11 @@ fn status<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<
     e.raw_response().map(|r| r.status().as_u16())
 }
 
+/// Did the server refuse a conditional write as unsupported (501 / NotImplemented)?
+fn not_implemented<E: ProvideErrorMetadata>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    status(e) == Some(501) || e.code() == Some("NotImplemented")
+}
+
 /// Turn an SDK error into a one-line message for a person: what failed, on which key, and what to check.
 /// Never includes credentials.
 pub(crate) fn describe<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>, what: &str, attempts: u32) -> Error
@@ -108,26 +113,26 @@ where
                 "{what}: access denied (HTTP 403){detail}. The credentials are wrong, or lack s3:ListBucket/s3:GetObject/s3:PutObject on this bucket"
             )),
             (_, "NoSuchBucket") => Error::input(format!("{what}: the bucket does not exist{detail}. Check the bucket name (--bucket, AWS_S3_BUCKET, AWS_TEST_BUCKET)")),
-            (Some(s), _) if s >= 500 => Error::external(format!("{what}: the S3 server kept failing (HTTP {s}{detail}) after {attempts} attempts; re-run later to complete the upload")),
+            (Some(s), _) if s >= 500 => Error::external(format!("{what}: the S3 server kept failing (HTTP {s}{detail}) after {attempts} attempt{}; re-run later to complete the upload", plural(attempts))),
             (Some(s), _) if s >= 300 || !detail.is_empty() => Error::external(format!("{what}: S3 answered HTTP {s}{detail}")),
-            (Some(s), _) => Error::external(format!("{what}: unexpected answer (HTTP {s}): {}", format!("{}", DisplayErrorContext(e)).chars().take(600).collect::<String>())),
-            (None, _) => Error::external(format!("{what}: {}", DisplayErrorContext(e))),
+            (Some(s), _) => Error::external(format!("{what}: unexpected answer (HTTP {s}): {}", cause_chain(e))),
+            (None, _) => Error::external(format!("{what}: {}", cause_chain(e))),
         },
-        SdkError::TimeoutError(_) => Error::external(format!("{what}: timed out after {attempts} attempts; is the S3 endpoint reachable?")),
+        SdkError::TimeoutError(_) => Error::external(format!("{what}: timed out after {attempts} attempt{}; is the S3 endpoint reachable?", plural(attempts))),
         SdkError::DispatchFailure(d) => {
-            let text = format!("{}", DisplayErrorContext(e));
+            let text = cause_chain(e);
             if text.contains("credentials") || text.contains("identity") {
                 Error::external(format!(
                     "{what}: no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE"
                 ))
             } else if d.is_io() || d.is_timeout() {
-                Error::external(format!("{what}: cannot reach the S3 endpoint after {attempts} attempts ({})", short_cause(&text)))
+                Error::external(format!("{what}: cannot reach the S3 endpoint after {attempts} attempt{} ({})", plural(attempts), short_cause(&text)))
             } else {
-                Error::external(format!("{what}: request failed after {attempts} attempts ({})", short_cause(&text)))
+                Error::external(format!("{what}: request failed after {attempts} attempt{} ({})", plural(attempts), short_cause(&text)))
             }
         }
         _ => {
-            let text = format!("{}", DisplayErrorContext(e));
+            let text = cause_chain(e);
             if text.contains("credentials") || text.contains("identity") {
                 Error::external(format!(
                     "{what}: no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE ({})",
@@ -140,11 +145,28 @@ where
     }
 }
 
-/// The innermost causes of an error chain, kept short.
+/// The causes of an error as one short line (Display of each source, no debug dumps).
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        let t = x.to_string();
+        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = x.source();
+    }
+    let s = parts.join(": ");
+    s.chars().take(300).collect()
+}
+
+/// The short cause of an SDK error.
 fn short_cause(text: &str) -> String {
-    let parts: Vec<&str> = text.split(": ").collect();
-    let tail = if parts.len() > 3 { parts[parts.len() - 3..].join(": ") } else { text.to_string() };
-    tail.chars().take(300).collect()
+    text.chars().take(300).collect()
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn b64(digest: &[u8]) -> String {
@@ -211,26 +233,45 @@ impl S3Store {
             return Err(refused_changed(&req.body, &req.key, &req.sha256, &hexd));
         }
         let n = data.len() as u64;
-        let mut op = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&req.key)
-            .content_length(n as i64)
-            .checksum_sha256(b64(&digest))
-            .metadata(META_SHA256, &hexd)
-            .body(ByteStream::from(data));
-        if req.key.ends_with(".json") {
-            op = op.content_type("application/json");
+        let content_type = if req.key.ends_with(".json") {
+            "application/json"
         } else if req.key.ends_with(".tar.gz") {
-            op = op.content_type("application/gzip");
+            "application/gzip"
         } else {
-            op = op.content_type("text/plain; charset=utf-8");
-        }
-        if req.create_only {
-            op = op.if_none_match("*");
-        }
-        match op.send().await {
+            "text/plain; charset=utf-8"
+        };
+        let checksum = b64(&digest);
+        let build = |conditional: bool| {
+            let op = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&req.key)
+                .content_length(n as i64)
+                .checksum_sha256(checksum.clone())
+                .metadata(META_SHA256, &hexd)
+                .content_type(content_type)
+                .body(ByteStream::from(data.clone()));
+            if conditional {
+                op.if_none_match("*")
+            } else {
+                op
+            }
+        };
+        let op = build(req.create_only);
+        let fallback = build(false);
+        let r = match op.send().await {
+            Err(e) if req.create_only && not_implemented(&e) => {
+                // The server lacks conditional writes: check by HEAD just before writing instead.
+                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
+                if self.head(&req.key).await?.is_some() {
+                    return Ok(PutOutcome::Exists);
+                }
+                fallback.send().await
+            }
+            other => other,
+        };
+        match r {
             Ok(_) => {
                 progress.inc(n);
                 Ok(PutOutcome::Written)
@@ -344,10 +385,22 @@ impl S3Store {
             .key(&req.key)
             .upload_id(upload_id)
             .multipart_upload(done);
+        let fallback = op.clone();
         if req.create_only {
             op = op.if_none_match("*");
         }
-        match op.send().await {
+        let r = match op.send().await {
+            Err(e) if req.create_only && not_implemented(&e) => {
+                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
+                if self.head(&req.key).await?.is_some() {
+                    self.abort(&req.key, upload_id).await;
+                    return Ok(PutOutcome::Exists);
+                }
+                fallback.send().await
+            }
+            other => other,
+        };
+        match r {
             Ok(_) => Ok(PutOutcome::Written),
             Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => {
                 self.abort(&req.key, upload_id).await;

@@ -1,0 +1,391 @@
+//! Test helpers for the upload stage: a moto S3 server on a free loopback port (killed on drop),
+//! a fault-injecting HTTP proxy in front of it, a small dist/ built with `manifest::Manifest`,
+//! and the environment the CLI needs.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use valkey_release::manifest::{checksum_line, Artifact, Manifest, SourceInfo};
+
+pub const KEY_ID: &str = "AKIAUPLOADTEST";
+pub const SECRET: &str = "upload-test-secret-do-not-print";
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A moto_server child process.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Moto {
+    /// Start moto on a free port and wait until it answers.
+    pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// Start moto with extra environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT=0 to enforce credentials).
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
+        for _ in 0..5 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let mut cmd = Command::new("moto_server");
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.reopen().unwrap()))
+                .stderr(Stdio::from(log.reopen().unwrap()));
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().expect("moto_server must be installed (pip install 'moto[server]'; see .ci/setup)");
+            let mut m = Moto { child, port, url: format!("http://127.0.0.1:{port}"), _log: log };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = m.child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return m;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = m.child.kill();
+        }
+        panic!("moto_server did not start");
+    }
+
+    /// An S3 client for the test itself (setting up buckets, corrupting objects).
+    pub async fn client(&self) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new(KEY_ID, SECRET, None, None, "test");
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-west-2"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn create_bucket(&self, name: &str) {
+        let c = self.client().await;
+        let cfg = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+            .build();
+        c.create_bucket().bucket(name).create_bucket_configuration(cfg).send().await.expect("create bucket");
+    }
+
+    /// Sorted keys of a bucket.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let c = self.client().await;
+        let out = c.list_objects_v2().bucket(bucket).send().await.expect("list");
+        let mut k: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+        k.sort();
+        k
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let c = self.client().await;
+        let o = c.get_object().bucket(bucket).key(key).send().await.expect("get");
+        o.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    pub async fn put_raw(&self, bucket: &str, key: &str, data: Vec<u8>) {
+        let c = self.client().await;
+        c.put_object().bucket(bucket).key(key).body(data.into()).send().await.expect("put");
+    }
+
+    pub async fn multipart_uploads(&self, bucket: &str) -> usize {
+        let c = self.client().await;
+        let out = c.list_multipart_uploads().bucket(bucket).send().await.expect("list uploads");
+        out.uploads().len()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a future to completion on a fresh runtime (tests are plain #[test]s).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
+}
+
+/// A dist/ with one random "tarball" per (target, size), .sha256 files, SHA256SUMS and manifest.json.
+pub fn make_dist(dir: &Path, version: &str, targets: &[(&str, usize)], seed: u64) -> Manifest {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut m = Manifest::new(version, 1_700_000_000, SourceInfo { name: format!("valkey-{version}.tar.gz"), kind: "archive".into(), ..Default::default() });
+    for (i, (target, size)) in targets.iter().enumerate() {
+        let (distro, arch) = target.split_once('-').unwrap();
+        let file = format!("valkey-{version}-{target}.tar.gz");
+        let data = random_bytes(*size, seed.wrapping_mul(1000).wrapping_add(i as u64));
+        std::fs::write(dir.join(&file), &data).unwrap();
+        let (sha, n) = valkey_release::fsutil::sha256_file(&dir.join(&file)).unwrap();
+        let checksum_file = format!("{file}.sha256");
+        std::fs::write(dir.join(&checksum_file), checksum_line(&sha, &file)).unwrap();
+        m.upsert(Artifact {
+            target: target.to_string(),
+            distro: distro.into(),
+            arch: arch.into(),
+            file,
+            size: n,
+            sha256: sha,
+            checksum_file,
+            files: vec![],
+            build: None,
+        });
+    }
+    m.save(dir).unwrap();
+    m
+}
+
+/// Deterministic pseudo-random bytes (xorshift), incompressible like a tarball.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    if x == 0 {
+        x = 1;
+    }
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// Empty AWS config files so no profile of the machine leaks into a test.
+pub struct AwsEnv {
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl AwsEnv {
+    pub fn new() -> AwsEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::File::create(&config).unwrap().write_all(b"").unwrap();
+        AwsEnv { _dir: dir, config }
+    }
+}
+
+/// The CLI with test credentials, endpoint and no bucket variables.
+pub fn cli(aws: &AwsEnv, endpoint: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_valkey-release"));
+    for k in ["AWS_S3_BUCKET", "AWS_TEST_BUCKET", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "VALKEY_RELEASE_TARGETS", "RUST_LOG"] {
+        c.env_remove(k);
+    }
+    c.env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CONFIG_FILE", &aws.config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &aws.config)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("VALKEY_RELEASE_PLAIN", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Set the same variables in this process (for library calls such as verify_remote).
+/// Tests run one per process under nextest.
+pub fn set_process_env(aws: &AwsEnv, endpoint: &str) {
+    for k in ["AWS_S3_BUCKET", "AWS_TEST_BUCKET", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"] {
+        std::env::remove_var(k);
+    }
+    std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+    std::env::set_var("AWS_REGION", "us-west-2");
+    std::env::set_var("AWS_ENDPOINT_URL", endpoint);
+    std::env::set_var("AWS_CONFIG_FILE", &aws.config);
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &aws.config);
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    std::env::set_var("VALKEY_RELEASE_PLAIN", "1");
+}
+
+/// Output of a finished command.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(mut c: Command) -> Out {
+    let o = c.output().expect("run valkey-release");
+    Out { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+}
+
+impl Out {
+    /// No panic, no backtrace, no secret in what a person sees.
+    pub fn assert_clean(&self) {
+        for s in [&self.stdout, &self.stderr] {
+            assert!(!s.contains("panicked"), "panic:\n{}", self.stderr);
+            assert!(!s.contains("stack backtrace"), "backtrace:\n{}", self.stderr);
+            assert!(!s.contains(SECRET), "secret printed:\n{s}");
+        }
+    }
+}
+
+/// An HTTP proxy in front of an S3 server that answers some requests itself with
+/// 500 InternalError / 503 SlowDown (and optionally drops connections), forwarding the rest.
+pub struct FaultProxy {
+    pub url: String,
+    /// Requests seen / requests failed by the proxy.
+    pub seen: Arc<AtomicUsize>,
+    pub failed: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Fail every `every`-th request (1-based count: requests every, 2*every, ... fail).
+    pub fn start(upstream: &str, every: usize) -> FaultProxy {
+        FaultProxy::start_with(upstream, every, false)
+    }
+
+    /// Like [`FaultProxy::start`]; with `writes_only`, only PUT/POST requests are counted and failed.
+    pub fn start_with(upstream: &str, every: usize, writes_only: bool) -> FaultProxy {
+        FaultProxy::start_full(upstream, every, writes_only, std::time::Duration::ZERO)
+    }
+
+    /// A proxy that fails nothing but holds every PUT/POST for `delay` (to interrupt uploads mid-way).
+    pub fn start_slow(upstream: &str, delay: std::time::Duration) -> FaultProxy {
+        FaultProxy::start_full(upstream, 0, true, delay)
+    }
+
+    fn start_full(upstream: &str, every: usize, writes_only: bool, delay: std::time::Duration) -> FaultProxy {
+        FaultProxy::start_cfg(upstream, ProxyCfg { every, writes_only, delay, no_conditional: false })
+    }
+
+    /// A proxy that answers 501 NotImplemented to conditional writes (If-None-Match), like
+    /// S3-compatible servers without them; everything else is forwarded.
+    pub fn start_no_conditional(upstream: &str) -> FaultProxy {
+        FaultProxy::start_cfg(upstream, ProxyCfg { every: 0, writes_only: true, delay: std::time::Duration::ZERO, no_conditional: true })
+    }
+
+    fn start_cfg(upstream: &str, cfg: ProxyCfg) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let (s2, f2) = (seen.clone(), failed.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let client = reqwest::Client::builder().build().unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            let (client, upstream, seen, failed) = (client.clone(), upstream.clone(), s2.clone(), f2.clone());
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req| {
+                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), cfg)
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        FaultProxy { url: format!("http://127.0.0.1:{port}"), seen, failed, stop: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ProxyCfg {
+    every: usize,
+    writes_only: bool,
+    delay: std::time::Duration,
+    no_conditional: bool,
+}
+
+type Resp = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    client: reqwest::Client,
+    upstream: String,
+    seen: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    cfg: ProxyCfg,
+) -> Result<Resp, std::io::Error> {
+    use http_body_util::BodyExt;
+    let ProxyCfg { every, writes_only, delay, no_conditional } = cfg;
+    if no_conditional && req.headers().contains_key("if-none-match") && req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        failed.fetch_add(1, Ordering::SeqCst);
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>";
+        return Ok(hyper::Response::builder().status(501).header("content-type", "application/xml").body(http_body_util::Full::new(bytes::Bytes::from(xml))).unwrap());
+    }
+    let counted = !writes_only || req.method() == hyper::Method::PUT || req.method() == hyper::Method::POST;
+    let n = if counted { seen.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    if counted && every > 0 && n % every == 0 {
+        let k = failed.fetch_add(1, Ordering::SeqCst);
+        let (status, code) = if k % 2 == 0 { (503, "SlowDown") } else { (500, "InternalError") };
+        let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>");
+        let b = if parts.method == hyper::Method::HEAD { bytes::Bytes::new() } else { bytes::Bytes::from(xml) };
+        return Ok(hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/xml")
+            .body(http_body_util::Full::new(b))
+            .unwrap());
+    }
+    if counted && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+    let mut rb = client.request(method, format!("{upstream}{pq}"));
+    for (k, v) in parts.headers.iter() {
+        if k == "host" || k == "connection" || k == "transfer-encoding" || k == "expect" {
+            continue;
+        }
+        rb = rb.header(k.as_str(), v.as_bytes());
+    }
+    let up = rb.body(body).send().await.map_err(std::io::Error::other)?;
+    let mut out = hyper::Response::builder().status(up.status().as_u16());
+    for (k, v) in up.headers().iter() {
+        if k == "connection" || k == "transfer-encoding" {
+            continue;
+        }
+        out = out.header(k.as_str(), v.as_bytes());
+    }
+    let b = up.bytes().await.map_err(std::io::Error::other)?;
+    Ok(out.body(http_body_util::Full::new(b)).unwrap())
+}
