@@ -2,10 +2,181 @@
 
 use super::Global;
 use crate::error::{Error, Result};
+use crate::publish::{self, Apply, Identity, Kind, Options, RepoId, Secret};
+use crate::version::Version;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER: &str = "\
+Where the change goes (one of):
+  --checkout DIR [--push]   a local clone: commit (signed off) on the branch, push with --push
+  --handoff DIR             patch files for review under DIR/<repo>/ (base files from --base DIR, else GitHub)
+  GITHUB_TOKEN set          GitHub: one commit, then a PR (hashes: straight to main unless --via-pr)
+  --dry-run                 only print the diff (reads --checkout/--base, else GitHub)
+
+Re-running is safe: nothing to change means no commit and no PR; an open PR is found and updated.
+
+Examples:
+  valkey-release publish hashes --version 9.1.2 --checkout ~/src/valkey-hashes --push
+  valkey-release publish container --version 9.1.2 --handoff dist/handoff --base ~/src/valkey-container
+  GITHUB_TOKEN=... valkey-release publish website --version 9.1.2 --date 2026-08-01";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = AFTER, disable_version_flag = true)]
+pub struct Args {
+    /// Which hand-off: hashes (valkey-hashes README line), container (valkey-container PR),
+    /// website (valkey.io download page PR).
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// Release version (M.m.p or M.m.p-rcN).
+    #[arg(long, value_parser = super::parse_version)]
+    pub version: Version,
+    /// dist directory with manifest.json (artifacts, source digest).
+    #[arg(long, default_value = "dist", value_name = "DIR")]
+    pub dist: PathBuf,
+    /// Page date, YYYY-MM-DD (website; default: the existing page's date, else today in UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    /// Compute and print the diff; write, commit and push nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A local git checkout of the target repository to commit in.
+    #[arg(long, value_name = "DIR", conflicts_with = "handoff")]
+    pub checkout: Option<PathBuf>,
+    /// Push the commit to the checkout's remote (with --checkout).
+    #[arg(long, requires = "checkout")]
+    pub push: bool,
+    /// Write patch files for review under DIR/<repository>/ instead of committing.
+    #[arg(long, value_name = "DIR")]
+    pub handoff: Option<PathBuf>,
+    /// Read the repository's current files from DIR (a clone or a plain copy) for --handoff
+    /// and --dry-run, instead of GitHub.
+    #[arg(long, value_name = "DIR", conflicts_with = "checkout")]
+    pub base: Option<PathBuf>,
+    /// sha256 of GitHub's source archive for the tag (default: manifest.json's, else downloaded).
+    #[arg(long, value_name = "HEX")]
+    pub source_sha256: Option<String>,
+    /// Archive to download and hash when the digest is not known (default: the tag archive).
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// hashes: replace the line of a re-tagged release (a different digest) in place.
+    #[arg(long)]
+    pub replace: bool,
+    /// hashes: open a PR (branch update-hash-<V>) instead of committing straight to main.
+    #[arg(long)]
+    pub via_pr: bool,
+    /// container: run the repository's `./apply-templates.sh M.m` (needs --checkout) instead of
+    /// substituting the Dockerfiles.
+    #[arg(long)]
+    pub apply_templates: bool,
+    /// website: valkey-container checkout to read the debian suite / alpine version from.
+    #[arg(long, value_name = "DIR")]
+    pub container_checkout: Option<PathBuf>,
+    /// website: Debian suite of the images (e.g. trixie).
+    #[arg(long, value_name = "SUITE")]
+    pub debian_suite: Option<String>,
+    /// website: Alpine version of the images (e.g. 3.23).
+    #[arg(long, value_name = "X.Y")]
+    pub alpine_version: Option<String>,
+    /// GitHub owner of the target repository.
+    #[arg(long, default_value = "valkey-io")]
+    pub owner: String,
+    /// Target repository name (default: valkey-hashes, valkey-container, valkey-io.github.io).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Base branch (default: main, mainline, main).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// valkey-container as owner/name[@branch], for the website's tags through GitHub.
+    #[arg(long, value_name = "OWNER/NAME[@BRANCH]")]
+    pub container_repo: Option<String>,
+    /// GitHub API base URL.
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com", value_name = "URL")]
+    pub github_api: String,
+    /// Author and sign-off of GitHub commits and patches, as "Name <email>".
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
+}
 
-pub async fn run(_g: &Global, _a: Args) -> Result<()> {
-    Err(Error::input("not implemented yet"))
+fn parse_identity(s: &str) -> Result<Identity> {
+    let bad = || Error::input(format!("--author {s:?}: expected \"Name <email>\""));
+    let (name, rest) = s.split_once('<').ok_or_else(bad)?;
+    let email = rest.strip_suffix('>').ok_or_else(bad)?;
+    if name.trim().is_empty() || email.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(Identity { name: name.trim().to_string(), email: email.trim().to_string() })
+}
+
+fn parse_repo(s: &str) -> Result<RepoId> {
+    let (repo, branch) = s.split_once('@').unwrap_or((s, "mainline"));
+    let (owner, name) =
+        repo.split_once('/').ok_or_else(|| Error::input(format!("--container-repo {s:?}: expected owner/name[@branch]")))?;
+    Ok(RepoId { owner: owner.into(), name: name.into(), branch: branch.into() })
+}
+
+/// Build the library options from the arguments and environment.
+pub fn options(a: &Args) -> Result<Options> {
+    let mut o = Options::new(a.version.clone());
+    o.dist = a.dist.clone();
+    o.date = a.date.clone();
+    o.dry_run = a.dry_run;
+    o.apply = match (&a.checkout, &a.handoff) {
+        (Some(d), _) => Apply::Checkout { dir: d.clone(), push: a.push },
+        (None, Some(h)) => Apply::Handoff { dir: h.clone() },
+        (None, None) => Apply::Auto,
+    };
+    o.base = a.base.clone();
+    o.github.api_url = a.github_api.clone();
+    o.github.token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(|t| Secret(t.trim().to_string()));
+    if let Some(ms) = std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS").ok().and_then(|s| s.parse::<u64>().ok()) {
+        o.github.retry_base = Duration::from_millis(ms);
+    }
+    let def = a.kind.default_repo();
+    o.repo =
+        Some(RepoId { owner: a.owner.clone(), name: a.repo.clone().unwrap_or(def.name), branch: a.branch.clone().unwrap_or(def.branch) });
+    if let Some(c) = &a.container_repo {
+        o.container_repo = Some(parse_repo(c)?);
+    }
+    o.source_sha256 = a.source_sha256.clone();
+    o.source_url = a.source_url.clone();
+    o.replace = a.replace;
+    o.via_pr = a.via_pr;
+    o.apply_templates = a.apply_templates;
+    o.container_checkout = a.container_checkout.clone();
+    o.debian_suite = a.debian_suite.clone();
+    o.alpine_version = a.alpine_version.clone();
+    if let Some(s) = &a.author {
+        o.identity = parse_identity(s)?;
+    }
+    Ok(o)
+}
+
+pub async fn run(g: &Global, a: Args) -> Result<()> {
+    let opts = options(&a)?;
+    let out = publish::publish(a.kind, &opts).await?;
+    for w in &out.warnings {
+        crate::progress::line("publish", &format!("warning: {w}"));
+    }
+    // Results on stdout; a closed pipe (`| head`) is not an error worth a panic.
+    use std::io::Write;
+    let mut text = String::new();
+    if g.json {
+        text = serde_json::to_string_pretty(&out).map_err(|e| Error::external(format!("JSON: {e}")))?;
+        text.push('\n');
+    } else {
+        if opts.dry_run && !out.diff.is_empty() {
+            text.push_str(&out.diff);
+        }
+        text.push_str(&format!("{}\n", out.summary()));
+        for n in &out.notes {
+            text.push_str(&format!("  - {n}\n"));
+        }
+        for f in &out.handoff_files {
+            text.push_str(&format!("  wrote {}\n", f.display()));
+        }
+    }
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(text.as_bytes()).and_then(|_| so.flush());
+    Ok(())
 }
