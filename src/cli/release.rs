@@ -96,6 +96,10 @@ pub struct Args {
     /// Where patch files go when no token and no checkouts are given (default DIST/handoff).
     #[arg(long, value_name = "DIR")]
     pub handoff: Option<PathBuf>,
+    /// Local copies of the repositories to read instead of GitHub (patch files, plan diffs):
+    /// DIR/valkey-hashes, DIR/valkey-container, DIR/valkey-io.github.io.
+    #[arg(long, value_name = "DIR")]
+    pub repos: Option<PathBuf>,
 }
 
 /// Arguments of `plan`: the same as `release`.
@@ -138,6 +142,7 @@ impl Args {
         o.website_checkout = self.website_checkout.clone();
         o.push = self.push;
         o.handoff = self.handoff.clone();
+        o.repos = self.repos.clone();
         o.json = json;
         if let Some(d) = &o.date {
             if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {

@@ -23,6 +23,8 @@ pub struct MergeOptions {
     /// The dist directory to merge into (created if needed; an existing manifest there must be
     /// of the same release).
     pub out: PathBuf,
+    /// Refuse partial dists of another version (checked before anything is written).
+    pub expect_version: Option<String>,
 }
 
 /// One merged artifact.
@@ -76,6 +78,15 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
                 d.join(manifest::MANIFEST).display()
             ))
         })?;
+    }
+    if let Some(v) = &opts.expect_version {
+        if &first.version != v {
+            return Err(Error::input(format!(
+                "--merge: {} holds release {}, not {v}",
+                Manifest::path(first_dir).display(),
+                first.version
+            )));
+        }
     }
     let existing = Manifest::load_if_present(&opts.out)?;
     if let Some(ex) = &existing {

@@ -39,6 +39,9 @@ pub struct ReleaseOptions {
     pub push: bool,
     /// Where patch files go when neither a token nor checkouts are given (default dist/handoff).
     pub handoff: Option<PathBuf>,
+    /// Local copies of the three repositories (DIR/valkey-hashes, DIR/valkey-container,
+    /// DIR/valkey-io.github.io), read instead of GitHub for patch files and plan diffs.
+    pub repos: Option<PathBuf>,
     pub json: bool,
 }
 
@@ -65,6 +68,7 @@ impl ReleaseOptions {
             website_checkout: None,
             push: false,
             handoff: None,
+            repos: None,
             json: false,
         }
     }
@@ -227,7 +231,9 @@ impl Stages for RealStages<'_> {
                     o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
                     o
                 })),
-            _ => Ok(None),
+            Step::Hashes => self.publish_probe(crate::publish::Kind::Hashes, ctx).await,
+            Step::Container => self.publish_probe(crate::publish::Kind::Container, ctx).await,
+            Step::Website => self.publish_probe(crate::publish::Kind::Website, ctx).await,
         }
     }
 
@@ -255,7 +261,11 @@ impl Stages for RealStages<'_> {
 
     async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
         if !self.opts.merge.is_empty() {
-            let r = merge::merge(&MergeOptions { dirs: self.opts.merge.clone(), out: ctx.dist.to_path_buf() })?;
+            let r = merge::merge(&MergeOptions {
+                dirs: self.opts.merge.clone(),
+                out: ctx.dist.to_path_buf(),
+                expect_version: Some(ctx.req.version.to_string()),
+            })?;
             if r.version != ctx.req.version.as_str() {
                 return Err(Error::input(format!(
                     "--merge: the partial dists hold release {}, not {}",
@@ -349,16 +359,16 @@ impl Stages for RealStages<'_> {
             .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
     }
 
-    async fn hashes(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
-        Err(Error::external("hashes: the publish stage is not wired into release yet"))
+    async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Hashes, ctx).await
     }
 
-    async fn container(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
-        Err(Error::external("container: the publish stage is not wired into release yet"))
+    async fn container(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Container, ctx).await
     }
 
-    async fn website(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
-        Err(Error::external("website: the publish stage is not wired into release yet"))
+    async fn website(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Website, ctx).await
     }
 
     fn artifact_url(&self, file: &str) -> Option<String> {
@@ -374,6 +384,53 @@ impl Stages for RealStages<'_> {
 }
 
 impl RealStages<'_> {
+    /// The publish stage's options for one hand-off: a local checkout when given for that
+    /// repository, else GitHub with GITHUB_TOKEN, else patch files under the handoff directory.
+    fn publish_options(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> crate::publish::Options {
+        use crate::publish::{Apply, Kind, Options, Secret};
+        let mut po = Options::new(ctx.req.version.clone());
+        po.dist = ctx.dist.to_path_buf();
+        po.date = self.opts.date.clone();
+        po.github.token = env_var("GITHUB_TOKEN").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).map(Secret);
+        if let Some(u) = env_var("GITHUB_API_URL").filter(|u| !u.is_empty()) {
+            po.github.api_url = u;
+        }
+        let checkout = match kind {
+            Kind::Hashes => self.opts.hashes_checkout.clone(),
+            Kind::Container => self.opts.container_checkout.clone(),
+            Kind::Website => self.opts.website_checkout.clone(),
+        };
+        po.apply = match checkout {
+            Some(dir) => Apply::Checkout { dir, push: self.opts.push },
+            None if po.github.token.is_some() => Apply::GitHub,
+            None => Apply::Handoff { dir: self.opts.handoff_dir() },
+        };
+        if let Some(r) = &self.opts.repos {
+            po.base = Some(r.join(kind.default_repo().name));
+        }
+        po.container_checkout = self
+            .opts
+            .container_checkout
+            .clone()
+            .or_else(|| self.opts.repos.as_ref().map(|r| r.join(Kind::Container.default_repo().name)));
+        po
+    }
+
+    /// Is a hand-off already done (line present, PR open or merged)? A dry run that reads only.
+    async fn publish_probe(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        let o = crate::publish::check(kind, &self.publish_options(kind, ctx)).await?;
+        if o.done() && o.state != crate::publish::State::WouldChange {
+            Ok(Some(publish_outcome(&o)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn publish_step(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let o = crate::publish::publish(kind, &self.publish_options(kind, ctx)).await?;
+        Ok(publish_outcome(&o))
+    }
+
     /// The upload stage's options for this release.
     fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
         let mut uo = crate::upload::UploadOptions::new(upload_env(ctx.req.environment), ctx.dist);
@@ -400,6 +457,34 @@ impl RealStages<'_> {
     fn object_link(&self, file: &str) -> Link {
         Link::new("object", file, self.artifact_url(file).unwrap_or_default())
     }
+}
+
+/// A hand-off's outcome as a release step's: PR and commit links, the PRs a person must merge,
+/// the patch files written for review.
+fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
+    let mut out = Outcome::new(o.summary()).with_data(o);
+    let what = o.kind.name();
+    if let Some(u) = &o.pr_url {
+        out.links.push(Link::new("pr", format!("{what} PR"), u.clone()));
+        if o.needs_merge {
+            out.to_merge.push(u.clone());
+        }
+    }
+    if let Some(c) = &o.commit {
+        let url = if o.mode == "github" { format!("https://github.com/{}/commit/{c}", o.repo) } else { format!("{} {c}", o.repo) };
+        out.links.push(Link::new("commit", format!("{what} commit"), url));
+        if o.needs_merge && o.pr_url.is_none() && o.mode == "checkout" {
+            out.handoff.push(format!("{what}: commit {c} in {} (review, then push)", o.repo));
+        }
+    }
+    // The patch (git am) is what a person applies; the other files (diff, PR text, full files)
+    // sit beside it.
+    let patches: Vec<&PathBuf> = o.handoff_files.iter().filter(|f| f.extension().is_some_and(|e| e == "patch")).collect();
+    for f in if patches.is_empty() { o.handoff_files.iter().take(1).collect() } else { patches } {
+        out.links.push(Link::new("file", format!("{what} patch"), f.display().to_string()));
+        out.handoff.push(f.display().to_string());
+    }
+    out
 }
 
 /// Run the whole release with the real stages.

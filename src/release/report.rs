@@ -193,15 +193,18 @@ impl ReleaseReport {
                 }
             }
         }
-        let other_links: Vec<&Link> = self.links.iter().filter(|l| l.kind != "object").collect();
+        let other_links: Vec<&Link> = self.links.iter().filter(|l| l.kind != "object" && l.kind != "file").collect();
         if !other_links.is_empty() {
             o.push_str("\nLinks:\n");
             for l in other_links {
                 o.push_str(&format!("  {}: {}\n", l.label, l.url));
             }
         }
-        for h in &self.handoff {
-            o.push_str(&format!("\nFor review: {h} (nothing was pushed; apply it to its repository)\n"));
+        if !self.handoff.is_empty() {
+            o.push_str("\nFor review (nothing was pushed; a person applies these to their repositories):\n");
+            for h in &self.handoff {
+                o.push_str(&format!("  {h}\n"));
+            }
         }
         for u in &self.to_merge {
             o.push_str(&format!("\nA person must review and merge this pull request: {u}\n"));
