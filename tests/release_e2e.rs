@@ -111,3 +111,58 @@ fn embedded_default_uploads_to_the_local_store_and_verify_catches_corruption() {
     assert!(out.contains("1 overwritten"), "{out}");
     assert_eq!(std::fs::read(&obj).unwrap(), b"noble bytes");
 }
+
+#[test]
+fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_duplicates() {
+    use release_support::{git, repo_with_remote};
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    make_partial(&root.join("p1"), "9.1.2", "jammy-x86_64", b"jammy x86_64 9.1.2");
+    make_partial(&root.join("p2"), "9.1.2", "noble-arm64", b"noble arm64 9.1.2");
+    let hashes = repo_with_remote(root, "valkey-hashes", "main");
+    let container = repo_with_remote(root, "valkey-container", "mainline");
+    let website = root.join("checkouts/valkey-io.github.io");
+    let go = || {
+        let mut c = cmd(root);
+        c.args(["--json", "release", "--version", "9.1.2", "--environment", "prod", "--store", "file://store", "--merge", "p1", "p2", "--date", "2026-11-25", "--push"]);
+        c.arg("--hashes-checkout").arg(&hashes).arg("--container-checkout").arg(&container).arg("--website-checkout").arg(&website);
+        run(&mut c)
+    };
+    // Run 1: the website checkout does not exist yet: hashes and container are done, website fails.
+    let (code, out, err) = go();
+    assert_ne!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["done", "done", "done", "done", "done", "done", "failed"], "{out}\n{err}");
+    assert_eq!(v["error"]["step"], "website");
+
+    // Run 2, with the checkout in place: only the website step runs; nothing is duplicated.
+    repo_with_remote(root, "valkey-io.github.io", "main");
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(
+        states,
+        ["done", "done", "skipped_already_done", "skipped_already_done", "skipped_already_done", "skipped_already_done", "done"],
+        "{out}"
+    );
+    // Run 3: everything already done.
+    let (code, out, _) = go();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["steps"].as_array().unwrap()[2..].iter().all(|s| s["state"] == "skipped_already_done"), "{out}");
+
+    // One hash line, pushed once; one branch per PR repository; the page exists on its branch.
+    let readme = git(&root.join("remotes/valkey-hashes.git"), &["show", "main:README"]);
+    assert_eq!(readme.lines().filter(|l| l.contains("valkey-9.1.2.tar.gz")).count(), 1, "{readme}");
+    let log = git(&root.join("remotes/valkey-hashes.git"), &["log", "--oneline", "main"]);
+    assert_eq!(log.lines().filter(|l| l.contains("Update hash for 9.1.2")).count(), 1, "{log}");
+    let clog = git(&root.join("remotes/valkey-container.git"), &["log", "--oneline", "update-9.1.2"]);
+    assert_eq!(clog.lines().filter(|l| l.contains("Update to version 9.1.2")).count(), 1, "{clog}");
+    let page = git(&root.join("remotes/valkey-io.github.io.git"), &["show", "update-website-9.1.2:content/download/releases/v9-1-2.md"]);
+    assert!(page.contains("9.1.2") && page.contains("jammy") && page.contains("noble"), "{page}");
+    assert!(!page.contains("bookworm"), "only built artifacts are listed");
+    // The objects went to the local store once.
+    assert!(root.join("store/releases/valkey-9.1.2.SHA256SUMS").is_file());
+}

@@ -163,3 +163,50 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Run git in `dir` with a fixed identity; panics on failure; returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Release Test", "-c", "user.email=release@test.invalid", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Copy a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A bare remote `<root>/remotes/<name>.git` holding the fixture copy of repository `name` on
+/// `branch`, and a clone of it at `<root>/checkouts/<name>`. Returns the clone's path.
+pub fn repo_with_remote(root: &Path, name: &str, branch: &str) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos").join(name);
+    let seed = root.join("seed").join(name);
+    copy_tree(&fixture, &seed);
+    git(&seed, &["init", "-q", "-b", branch]);
+    git(&seed, &["add", "-A"]);
+    git(&seed, &["commit", "-qm", "seed"]);
+    let bare = root.join("remotes").join(format!("{name}.git"));
+    std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+    git(root, &["clone", "-q", "--bare", seed.to_str().unwrap(), bare.to_str().unwrap()]);
+    let co = root.join("checkouts").join(name);
+    std::fs::create_dir_all(co.parent().unwrap()).unwrap();
+    git(root, &["clone", "-q", bare.to_str().unwrap(), co.to_str().unwrap()]);
+    git(&co, &["config", "user.name", "Release Test"]);
+    git(&co, &["config", "user.email", "release@test.invalid"]);
+    co
+}
