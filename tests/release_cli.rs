@@ -243,3 +243,26 @@ fn workflow_passes_actionlint() {
         }
     }
 }
+
+#[test]
+fn plan_shows_repo_changes_as_diffs_from_local_copies() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"a");
+    let repos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos");
+    let (code, out, err) = run(cmd(d.path())
+        .args(["--json", "plan", "--version", "9.1.2", "--environment", "prod", "--merge", "p1", "--date", "2026-11-25", "--repos"])
+        .arg(&repos));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let digest = release_support::SOURCE_SHA256;
+    let hd = v["repo_changes"][0]["diff"].as_str().unwrap();
+    assert!(hd.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {digest}")), "{hd}");
+    let cd = v["repo_changes"][1]["diff"].as_str().unwrap();
+    assert!(cd.contains("+    \"version\": \"9.1.2\","), "{cd}");
+    let wd = v["repo_changes"][2]["diff"].as_str().unwrap();
+    assert!(wd.contains("v9-1-2.md") && wd.contains("2026-11-25"), "{wd}");
+    assert_eq!(v["targets"].as_array().unwrap().len(), 1, "with --merge the plan covers the partial dists' targets");
+    assert!(wd.contains("jammy") && !wd.contains("noble-x86_64"), "{wd}");
+    // Nothing was written: plan builds nothing and changes no file.
+    assert!(!d.path().join("dist").exists());
+}

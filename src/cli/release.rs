@@ -189,21 +189,47 @@ pub async fn run_plan(g: &Global, a: PlanArgs) -> Result<()> {
     } else {
         None
     };
-    let source_sha256 = match opts.source.as_deref() {
+    // The source archive's digest, when it is known without downloading anything: a local
+    // archive, or a manifest already in the dist directory or in the partial dists.
+    let mut source_sha256 = match opts.source.as_deref() {
         Some(s) if !s.contains("://") && std::path::Path::new(s).is_file() => Some(crate::fsutil::sha256_file(std::path::Path::new(s))?.0),
         _ => None,
     };
+    for d in std::iter::once(&opts.dist).chain(opts.merge.iter()) {
+        if source_sha256.is_none() {
+            if let Ok(Some(m)) = crate::manifest::Manifest::load_if_present(d) {
+                if m.version == opts.req.version.as_str() {
+                    source_sha256 = m.source.sha256.clone();
+                }
+            }
+        }
+    }
     let date = opts.date();
+    // With --merge, the release covers the targets of the partial dists.
+    let mut targets = opts.targets.clone();
+    if targets.is_empty() && !opts.merge.is_empty() {
+        for d in &opts.merge {
+            let m = crate::manifest::Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+            targets.extend(m.artifacts.iter().map(|a| a.target.clone()));
+        }
+        targets.sort();
+        targets.dedup();
+    }
     let p = plan::plan(&plan::PlanOptions {
         req: &opts.req,
         matrix: &matrix,
-        targets: &opts.targets,
+        targets: &targets,
         source: opts.source.as_deref(),
         store,
         publish,
-        source_sha256,
+        source_sha256: source_sha256.clone(),
         date,
     })?;
+    let mut p = p;
+    if let Some(repos) = &opts.repos {
+        let tag_url = matrix.source_url(&opts.req.version);
+        plan::fill_diffs(&mut p, &opts.req, &tag_url, repos, source_sha256.clone()).await?;
+    }
     if g.json {
         let s = serde_json::to_string_pretty(&p).map_err(|e| Error::external(format!("serializing plan: {e}")))?;
         println!("{s}");

@@ -203,6 +203,8 @@ pub struct Plan {
     pub release_keys: Vec<String>,
     pub store: StoreChoice,
     pub publish: Option<PublishChoice>,
+    /// Date of the website page.
+    pub date: String,
     pub repo_changes: Vec<RepoChange>,
 }
 
@@ -313,8 +315,72 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         targets,
         store: o.store.clone(),
         publish: o.publish.clone(),
+        date: o.date.clone(),
         repo_changes,
     })
+}
+
+/// Fill in the repository changes of `plan` as unified diffs, computed by the publish stage's
+/// pure edits against local copies of the repositories (`repos/valkey-hashes`, ...), with a
+/// manifest made from the plan's targets. The hashes and container diffs need the source
+/// archive's sha256 (`source_sha256`); without it they keep their description.
+pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path, source_sha256: Option<String>) -> Result<()> {
+    use crate::manifest::{Artifact, Manifest, SourceInfo};
+    use crate::publish::{Apply, Kind, Options};
+    let tmp = tempfile::tempdir().map_err(|e| Error::external(format!("temporary directory: {e}")))?;
+    let mut m = Manifest::new(
+        req.version.as_str(),
+        0,
+        SourceInfo {
+            name: format!("{}.tar.gz", req.version),
+            kind: "url".into(),
+            url: Some(tag_url.to_string()),
+            sha256: source_sha256.clone(),
+            git_commit: None,
+            source_sha: req.source_sha.clone(),
+        },
+    );
+    for t in &p.targets {
+        m.upsert(Artifact {
+            target: t.name.clone(),
+            distro: t.distro.clone(),
+            arch: t.arch.clone(),
+            file: t.file.clone(),
+            size: 0,
+            sha256: "0".repeat(64),
+            checksum_file: format!("{}.sha256", t.file),
+            files: vec![],
+            build: None,
+        });
+    }
+    m.save(tmp.path())?;
+    let date = p.date.clone();
+    for c in p.repo_changes.iter_mut() {
+        let kind = match c.step {
+            Step::Hashes => Kind::Hashes,
+            Step::Container => Kind::Container,
+            Step::Website => Kind::Website,
+            _ => continue,
+        };
+        if source_sha256.is_none() && kind != Kind::Website {
+            c.description.push_str(" (diff: needs the source archive's sha256: give --source ARCHIVE, or plan after the build)");
+            continue;
+        }
+        let mut po = Options::new(req.version.clone());
+        po.dist = tmp.path().to_path_buf();
+        po.date = Some(date.clone());
+        po.dry_run = true;
+        po.apply = Apply::Handoff { dir: tmp.path().join("handoff") };
+        po.base = Some(repos.join(kind.default_repo().name));
+        po.container_checkout = Some(repos.join(Kind::Container.default_repo().name));
+        po.source_sha256 = source_sha256.clone();
+        match crate::publish::check(kind, &po).await {
+            Ok(o) if o.diff.is_empty() => c.diff = Some("(no change: already up to date)\n".into()),
+            Ok(o) => c.diff = Some(o.diff),
+            Err(e) => c.description.push_str(&format!(" (diff unavailable: {e})")),
+        }
+    }
+    Ok(())
 }
 
 /// Where an uploaded file can be fetched: the public URL for the production bucket, the
