@@ -166,3 +166,60 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     // The objects went to the local store once.
     assert!(root.join("store/releases/valkey-9.1.2.SHA256SUMS").is_file());
 }
+
+/// The builder image for the Docker test: VALKEY_RELEASE_TEST_IMAGE, else the bookworm builder
+/// prepared (or reused by its tag) with `valkey-release images`, under the same lock the build
+/// tests use so parallel tests make it once.
+fn builder_image() -> Option<String> {
+    if let Ok(i) = std::env::var("VALKEY_RELEASE_TEST_IMAGE") {
+        if !i.is_empty() {
+            return Some(i);
+        }
+    }
+    if std::process::Command::new("docker").arg("info").output().map(|o| !o.status.success()).unwrap_or(true) {
+        if std::env::var_os("CI").is_some() {
+            panic!("the Docker engine is required in CI");
+        }
+        eprintln!("SKIPPED: no Docker engine here");
+        return None;
+    }
+    let lock = std::env::temp_dir().join("valkey-release-test-images.lock");
+    let out = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg(release_support::bin())
+        .arg("--targets")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml"))
+        .args(["--json", "images", "--target", "bookworm-x86_64"])
+        .output()
+        .expect("valkey-release images");
+    assert!(out.status.success(), "images: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(v["images"][0]["tag"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn dev_release_builds_in_docker_uploads_and_resumes() {
+    let Some(image) = builder_image() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("fakevalkey");
+    release_support::copy_tree(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"), &src);
+    let go = || {
+        run(cmd(d.path()).args([
+            "--json", "release", "--version", "8.1.1", "--environment", "dev", "--target", "bookworm-x86_64", "--source", "fakevalkey",
+            "--store", "file://store", "--builder-image", &image,
+        ]))
+    };
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(&states[..4], ["done", "done", "done", "done"], "{out}");
+    assert!(d.path().join("store/releases/valkey-8.1.1-bookworm-x86_64.tar.gz").is_file());
+    assert!(d.path().join("dist/logs/bookworm-x86_64.log").is_file());
+    // Re-run: the artifact is present with its checksum: no second build, no upload.
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["steps"][1]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
+}

@@ -100,6 +100,9 @@ pub struct Args {
     /// DIR/valkey-hashes, DIR/valkey-container, DIR/valkey-io.github.io.
     #[arg(long, value_name = "DIR")]
     pub repos: Option<PathBuf>,
+    /// Use this Docker image for every target instead of the targets' builder images.
+    #[arg(long, value_name = "IMAGE")]
+    pub builder_image: Option<String>,
 }
 
 /// Arguments of `plan`: the same as `release`.
@@ -143,6 +146,7 @@ impl Args {
         o.push = self.push;
         o.handoff = self.handoff.clone();
         o.repos = self.repos.clone();
+        o.builder_image = self.builder_image.clone();
         o.json = json;
         if let Some(d) = &o.date {
             if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {

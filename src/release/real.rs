@@ -42,6 +42,8 @@ pub struct ReleaseOptions {
     /// Local copies of the three repositories (DIR/valkey-hashes, DIR/valkey-container,
     /// DIR/valkey-io.github.io), read instead of GitHub for patch files and plan diffs.
     pub repos: Option<PathBuf>,
+    /// Use this Docker image for every target instead of the targets' builder images.
+    pub builder_image: Option<String>,
     pub json: bool,
 }
 
@@ -69,6 +71,7 @@ impl ReleaseOptions {
             push: false,
             handoff: None,
             repos: None,
+            builder_image: None,
             json: false,
         }
     }
@@ -291,6 +294,7 @@ impl Stages for RealStages<'_> {
         bo.fail_fast = self.opts.fail_fast;
         bo.allow_dirty = self.opts.allow_dirty;
         bo.source_sha = ctx.req.source_sha.clone();
+        bo.builder_image = self.opts.builder_image.clone();
         let ctrl = CtrlC::new();
         bo.cancel = ctrl.token.clone();
         let rep = crate::build::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;
