@@ -223,3 +223,26 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
     assert_eq!(v["steps"][1]["state"], "skipped_already_done", "{out}");
     assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
 }
+
+#[test]
+fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy 9.1.2");
+    let repos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos");
+    let go = || {
+        run(cmd(d.path())
+            .args(["release", "--version", "9.1.2", "--environment", "prod", "--store", "file://store", "--merge", "p1", "--date", "2026-11-25", "--repos"])
+            .arg(&repos))
+    };
+    let (code, out, err) = go();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("For review (nothing was pushed"), "{out}");
+    assert!(d.path().join("dist/handoff/valkey-hashes/0001-Update-hash-for-9.1.2.patch").is_file());
+    // Someone changes a published object: prod never overwrites it; the run stops at upload (exit 4).
+    let obj = d.path().join("store/releases/valkey-9.1.2-jammy-x86_64.tar.gz");
+    std::fs::write(&obj, b"tampered").unwrap();
+    let (code, out, err) = go();
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.contains("upload     failed") && out.contains("verify     not reached"), "{out}");
+    assert_eq!(std::fs::read(&obj).unwrap(), b"tampered", "prod must not overwrite");
+}
