@@ -1,1 +1,312 @@
-//! Stage: release. (Filled in by its issue.)
+//! Stage: release. The whole release in one resumable command.
+//!
+//! ```text
+//! source -> build -> upload -> verify -> hashes -> container -> website
+//!                                       \______ prod only ______/ (rc: no website)
+//! ```
+//!
+//! The orchestrator ([`execute`]) is written against the [`Stages`] trait: each step has a
+//! `run` and a `probe` ("already done and still true?"). A re-run probes every step in order,
+//! skips those that are done and still true, and runs from the first that is not. Each step's
+//! result goes to `dist/release-state.json` ([`state`]) as soon as it is known. The real
+//! implementation of [`Stages`] ([`real`]) calls the other stages' library functions; tests use
+//! a fake that counts calls.
+
+pub mod merge;
+pub mod payload;
+pub mod plan;
+pub mod real;
+pub mod report;
+pub mod source;
+pub mod state;
+
+use crate::error::{Error, Result};
+use payload::{Environment, Request};
+use serde::{Deserialize, Serialize};
+use state::State;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use real::{release, ReleaseOptions};
+pub use report::ReleaseReport;
+
+/// One step of a release, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Resolve the source; with source_sha, check that it is that commit.
+    Source,
+    /// Build every target, package, checksums, manifest (or merge partial dists).
+    Build,
+    /// Upload artifacts, checksums, SHA256SUMS and manifest to the environment's store.
+    Upload,
+    /// Download what was uploaded and check it against the manifest.
+    Verify,
+    /// valkey-hashes line (prod).
+    Hashes,
+    /// valkey-container PR (prod).
+    Container,
+    /// valkey.io download page PR (prod, not for release candidates).
+    Website,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [Step::Source, Step::Build, Step::Upload, Step::Verify, Step::Hashes, Step::Container, Step::Website];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Source => "source",
+            Step::Build => "build",
+            Step::Upload => "upload",
+            Step::Verify => "verify",
+            Step::Hashes => "hashes",
+            Step::Container => "container",
+            Step::Website => "website",
+        }
+    }
+
+    /// Steps whose having run in this run means this step's earlier result no longer counts
+    /// (it is run again rather than probed): verify re-checks whatever was uploaded.
+    pub fn rechecks_after(self) -> &'static [Step] {
+        match self {
+            Step::Verify => &[Step::Upload],
+            _ => &[],
+        }
+    }
+
+    /// Does this step apply to this release? `Err(reason)` when it does not.
+    pub fn applies(self, req: &Request) -> std::result::Result<(), String> {
+        let publish = matches!(self, Step::Hashes | Step::Container | Step::Website);
+        if publish && req.environment == Environment::Dev {
+            return Err("dev releases stop after verify".into());
+        }
+        if publish && req.version.is_unstable() {
+            return Err("unstable has a fixed hash line and container entry and no download page".into());
+        }
+        if self == Step::Website && req.version.is_rc() {
+            return Err("release candidates get no download page".into());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of a step in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Run in this run, and it succeeded.
+    Done,
+    /// Done by an earlier run and still true (re-checked now).
+    SkippedAlreadyDone,
+    /// Not part of this release (dev, rc, unstable).
+    SkippedNotForEnvironment,
+    /// `--dry-run`: nothing is uploaded or published.
+    SkippedDryRun,
+    /// Run in this run, and it failed; later steps were not reached.
+    Failed,
+    /// An earlier step failed.
+    NotReached,
+}
+
+impl StepState {
+    pub fn label(self) -> &'static str {
+        match self {
+            StepState::Done => "done",
+            StepState::SkippedAlreadyDone => "skipped (already done)",
+            StepState::SkippedNotForEnvironment => "skipped (not for this release)",
+            StepState::SkippedDryRun => "skipped (dry run)",
+            StepState::Failed => "failed",
+            StepState::NotReached => "not reached",
+        }
+    }
+    /// Does this state count as "the step's work is in place"?
+    pub fn is_done(self) -> bool {
+        matches!(self, StepState::Done | StepState::SkippedAlreadyDone)
+    }
+}
+
+/// A link a step produced (an object URL, a PR, a commit, a file for review).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// `object`, `pr`, `commit`, `file`, `page`.
+    pub kind: String,
+    pub label: String,
+    pub url: String,
+}
+
+impl Link {
+    pub fn new(kind: &str, label: impl Into<String>, url: impl Into<String>) -> Link {
+        Link { kind: kind.to_string(), label: label.into(), url: url.into() }
+    }
+}
+
+/// What a step did (or found already done).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// One line for people.
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Pull requests that are open and need a person to merge them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_merge: Vec<String>,
+    /// Files written for review instead of being published (patches under dist/handoff/).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handoff: Vec<String>,
+    /// The stage's own report, for `--json`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+}
+
+impl Outcome {
+    pub fn new(summary: impl Into<String>) -> Outcome {
+        Outcome { summary: summary.into(), ..Default::default() }
+    }
+    pub fn link(mut self, l: Link) -> Outcome {
+        self.links.push(l);
+        self
+    }
+    pub fn with_data<T: Serialize>(mut self, d: &T) -> Outcome {
+        self.data = serde_json::to_value(d).unwrap_or(serde_json::Value::Null);
+        self
+    }
+}
+
+/// What a step sees when it runs or is probed.
+pub struct Ctx<'a> {
+    pub req: &'a Request,
+    pub dist: &'a Path,
+    pub dry_run: bool,
+    /// This step's record from an earlier run, if any.
+    pub prior: Option<&'a state::StepRecord>,
+    /// Steps already run (not skipped) in this run.
+    pub ran: &'a [Step],
+}
+
+/// The stages a release drives. [`execute`] calls `probe` then, unless the step is already
+/// done and still true, the step's own method. Every method must be idempotent: running a step
+/// whose work is partly in place completes it without duplicating anything.
+#[allow(async_fn_in_trait)]
+pub trait Stages {
+    /// Is `step` already done and still true? `Some(outcome)` describing what is in place, or
+    /// `None` when the step must run. Errors (store unreachable, ...) fail the step.
+    async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>>;
+    async fn source(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn upload(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn verify(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn container(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    async fn website(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    /// The URL an artifact file is (or will be) served at, for the report.
+    fn artifact_url(&self, _file: &str) -> Option<String> {
+        None
+    }
+    /// The object key of an artifact file, for the report.
+    fn artifact_key(&self, _file: &str) -> Option<String> {
+        None
+    }
+}
+
+async fn run_step<S: Stages>(s: &mut S, step: Step, ctx: &Ctx<'_>) -> Result<Outcome> {
+    match step {
+        Step::Source => s.source(ctx).await,
+        Step::Build => s.build(ctx).await,
+        Step::Upload => s.upload(ctx).await,
+        Step::Verify => s.verify(ctx).await,
+        Step::Hashes => s.hashes(ctx).await,
+        Step::Container => s.container(ctx).await,
+        Step::Website => s.website(ctx).await,
+    }
+}
+
+/// Options of the orchestrator itself.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub dist: PathBuf,
+    /// Build, but upload and publish nothing.
+    pub dry_run: bool,
+}
+
+/// The result of [`execute`]: the report, and the error of the failed step (if any),
+/// which decides the exit code after the report is printed.
+pub struct Finished {
+    pub report: ReleaseReport,
+    pub error: Option<Error>,
+}
+
+/// Run the release steps in order, resuming from `dist/release-state.json`.
+///
+/// Errors before any step (unusable state file) are returned as `Err`; a step's failure is
+/// recorded in the state and the report and returned in [`Finished::error`].
+pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions) -> Result<Finished> {
+    crate::fsutil::create_dir_all(&opts.dist)?;
+    let mut st = State::for_release(&opts.dist, req.version.as_str(), req.environment, req.source_sha.as_deref())?;
+    st.runs += 1;
+    st.save(&opts.dist)?;
+
+    let mut rows: Vec<report::StepReport> = Vec::new();
+    let mut ran: Vec<Step> = Vec::new();
+    let mut failure: Option<Error> = None;
+
+    for step in Step::ALL {
+        if failure.is_some() {
+            rows.push(report::StepReport::new(step, StepState::NotReached, None));
+            continue;
+        }
+        if let Err(reason) = step.applies(req) {
+            let mut r = report::StepReport::new(step, StepState::SkippedNotForEnvironment, None);
+            r.reason = Some(reason);
+            rows.push(r);
+            continue;
+        }
+        if opts.dry_run && step > Step::Build {
+            let mut r = report::StepReport::new(step, StepState::SkippedDryRun, None);
+            r.reason = Some("--dry-run uploads and publishes nothing".into());
+            rows.push(r);
+            continue;
+        }
+        let prior = st.steps.get(&step).cloned();
+        let ran_now = ran.clone();
+        let ctx = Ctx { req, dist: &opts.dist, dry_run: opts.dry_run, prior: prior.as_ref(), ran: &ran_now };
+        let must_rerun = step.rechecks_after().iter().any(|s| ran.contains(s));
+        let probed = if must_rerun { Ok(None) } else { stages.probe(step, &ctx).await };
+        let result = match probed {
+            Ok(Some(outcome)) => {
+                st.record(step, StepState::SkippedAlreadyDone, Some(outcome.clone()), None, false);
+                st.save(&opts.dist)?;
+                rows.push(report::StepReport::new(step, StepState::SkippedAlreadyDone, Some(outcome)));
+                continue;
+            }
+            Ok(None) => {
+                ran.push(step);
+                run_step(stages, step, &ctx).await
+            }
+            Err(e) => Err(e.context(format!("{step}: checking what is already done"))),
+        };
+        match result {
+            Ok(outcome) => {
+                st.record(step, StepState::Done, Some(outcome.clone()), None, true);
+                st.save(&opts.dist)?;
+                rows.push(report::StepReport::new(step, StepState::Done, Some(outcome)));
+            }
+            Err(e) => {
+                st.record(step, StepState::Failed, None, Some(e.to_string()), ran.contains(&step));
+                st.save(&opts.dist)?;
+                let mut r = report::StepReport::new(step, StepState::Failed, None);
+                r.error = Some(e.to_string());
+                rows.push(r);
+                failure = Some(e);
+            }
+        }
+    }
+
+    let report = report::ReleaseReport::build(req, opts, rows, stages, failure.as_ref());
+    Ok(Finished { report, error: failure })
+}

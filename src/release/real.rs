@@ -1,0 +1,500 @@
+//! The real [`Stages`]: each step calls the stage's library function.
+
+use super::merge::{self, MergeOptions};
+use super::payload::Request;
+use super::plan::{self, PublishChoice, StoreChoice};
+use super::{source, Ctx, Finished, Link, Outcome, RunOptions, Stages, Step};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::manifest::Manifest;
+use crate::targets::Matrix;
+use std::path::{Path, PathBuf};
+
+/// Everything `valkey-release release` takes (the CLI fills it in).
+#[derive(Debug, Clone)]
+pub struct ReleaseOptions {
+    pub req: Request,
+    /// Targets to release (empty: all of targets.toml; with --merge: those in the partial dists).
+    pub targets: Vec<String>,
+    /// Source as `build` takes it (directory, archive, URL); default the tag archive.
+    pub source: Option<String>,
+    pub dist: PathBuf,
+    pub jobs: Option<usize>,
+    /// `--store s3://B` or `file://DIR`.
+    pub store: Option<String>,
+    pub bucket: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub dry_run: bool,
+    /// Partial dist directories to merge instead of building.
+    pub merge: Vec<PathBuf>,
+    /// Date for the website page (YYYY-MM-DD), default today (UTC).
+    pub date: Option<String>,
+    pub fail_fast: bool,
+    pub allow_dirty: bool,
+    pub force_overwrite: bool,
+    pub hashes_checkout: Option<PathBuf>,
+    pub container_checkout: Option<PathBuf>,
+    pub website_checkout: Option<PathBuf>,
+    /// Push commits made in local checkouts.
+    pub push: bool,
+    /// Where patch files go when neither a token nor checkouts are given (default dist/handoff).
+    pub handoff: Option<PathBuf>,
+    /// Local copies of the three repositories (DIR/valkey-hashes, DIR/valkey-container,
+    /// DIR/valkey-io.github.io), read instead of GitHub for patch files and plan diffs.
+    pub repos: Option<PathBuf>,
+    /// Use this Docker image for every target instead of the targets' builder images.
+    pub builder_image: Option<String>,
+    pub json: bool,
+}
+
+impl ReleaseOptions {
+    /// Options with defaults for a request.
+    pub fn new(req: Request) -> ReleaseOptions {
+        ReleaseOptions {
+            req,
+            targets: Vec::new(),
+            source: None,
+            dist: PathBuf::from("dist"),
+            jobs: None,
+            store: None,
+            bucket: None,
+            endpoint_url: None,
+            dry_run: false,
+            merge: Vec::new(),
+            date: None,
+            fail_fast: false,
+            allow_dirty: false,
+            force_overwrite: false,
+            hashes_checkout: None,
+            container_checkout: None,
+            website_checkout: None,
+            push: false,
+            handoff: None,
+            repos: None,
+            builder_image: None,
+            json: false,
+        }
+    }
+
+    pub fn handoff_dir(&self) -> PathBuf {
+        self.handoff.clone().unwrap_or_else(|| self.dist.join("handoff"))
+    }
+
+    pub fn has_checkouts(&self) -> bool {
+        self.hashes_checkout.is_some() || self.container_checkout.is_some() || self.website_checkout.is_some()
+    }
+
+    pub fn date(&self) -> String {
+        self.date.clone().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string())
+    }
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// The real stages.
+pub struct RealStages<'m> {
+    pub opts: ReleaseOptions,
+    pub matrix: &'m Matrix,
+    pub store: StoreChoice,
+    pub publish: PublishChoice,
+}
+
+impl<'m> RealStages<'m> {
+    /// Decide the store and the publish mode (errors: exit 2, before anything runs).
+    pub fn new(opts: ReleaseOptions, matrix: &'m Matrix) -> Result<RealStages<'m>> {
+        let has_token = env_var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
+        // A dry run sends nothing: it needs neither a bucket nor a token.
+        let (store, publish) = if opts.dry_run {
+            (
+                plan::store_for_display(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var),
+                plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var).unwrap_or(PublishChoice::Github),
+            )
+        } else {
+            (
+                plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var)?,
+                if opts.req.environment == super::payload::Environment::Prod {
+                    plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var)?
+                } else {
+                    PublishChoice::Github // dev publishes nothing
+                },
+            )
+        };
+        Ok(RealStages { opts, matrix, store, publish })
+    }
+
+    /// The targets this release covers.
+    fn target_names(&self) -> Result<Vec<String>> {
+        if !self.opts.merge.is_empty() && self.opts.targets.is_empty() {
+            let mut names = Vec::new();
+            for d in &self.opts.merge {
+                let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+                names.extend(m.artifacts.iter().map(|a| a.target.clone()));
+            }
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
+        Ok(plan::release_targets(self.matrix, &self.opts.targets)?.into_iter().map(|t| t.name.clone()).collect())
+    }
+}
+
+/// Which of `targets` are not yet in `dist` as they should be: a manifest of this release (and
+/// of this source_sha when one is asked for) listing the target, its file present with the
+/// manifest's size and sha256. A manifest of another version is an error (exit 2).
+pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result<Vec<String>> {
+    let Some(m) = Manifest::load_if_present(dist)? else { return Ok(targets.to_vec()) };
+    if m.version != req.version.as_str() {
+        return Err(Error::input(format!(
+            "{}: holds release {}, not {}; use another --dist",
+            Manifest::path(dist).display(),
+            m.version,
+            req.version
+        )));
+    }
+    if let (Some(want), Some(have)) = (req.source_sha.as_deref(), m.source.source_sha.as_deref().or(m.source.git_commit.as_deref())) {
+        if want != have {
+            return Ok(targets.to_vec());
+        }
+    }
+    let mut missing = Vec::new();
+    for t in targets {
+        let ok = match m.artifact(t) {
+            None => false,
+            Some(a) => {
+                let p = dist.join(&a.file);
+                p.is_file() && fsutil::sha256_file(&p).map(|(sha, size)| sha == a.sha256 && size == a.size).unwrap_or(false)
+            }
+        };
+        if !ok {
+            missing.push(t.clone());
+        }
+    }
+    Ok(missing)
+}
+
+fn upload_env(e: super::payload::Environment) -> crate::upload::Environment {
+    match e {
+        super::payload::Environment::Dev => crate::upload::Environment::Dev,
+        super::payload::Environment::Prod => crate::upload::Environment::Prod,
+    }
+}
+
+/// A cancellation token cancelled by Ctrl-C while it is alive.
+struct CtrlC {
+    token: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CtrlC {
+    fn new() -> CtrlC {
+        let token = tokio_util::sync::CancellationToken::new();
+        let t = token.clone();
+        let task = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                crate::progress::line("release", "interrupted: stopping and cleaning up");
+                t.cancel();
+            }
+        });
+        CtrlC { token, task }
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Stages for RealStages<'_> {
+    async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        match step {
+            Step::Source => Ok(None),
+            Step::Build => {
+                if !self.opts.merge.is_empty() {
+                    return Ok(None); // merging is cheap and idempotent
+                }
+                let names = self.target_names()?;
+                let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+                Ok(missing.is_empty().then(|| Outcome::new(format!("{} artifact(s) present, checksums match", names.len()))))
+            }
+            Step::Upload => {
+                let rep = crate::upload::check_uploaded(&self.upload_options(ctx)).await?;
+                Ok(rep.complete.then(|| {
+                    Outcome::new(format!("all {} objects in {} with matching checksums", rep.objects.len(), rep.store))
+                        .with_data(&rep)
+                }))
+            }
+            Step::Verify => Ok(ctx
+                .prior
+                .filter(|r| r.state.is_done())
+                .map(|r| {
+                    let mut o = r.outcome.clone().unwrap_or_default();
+                    o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
+                    o
+                })),
+            Step::Hashes => self.publish_probe(crate::publish::Kind::Hashes, ctx).await,
+            Step::Container => self.publish_probe(crate::publish::Kind::Container, ctx).await,
+            Step::Website => self.publish_probe(crate::publish::Kind::Website, ctx).await,
+        }
+    }
+
+    async fn source(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        if !self.opts.merge.is_empty() {
+            let want = ctx.req.source_sha.as_deref();
+            for d in &self.opts.merge {
+                let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+                let have = m.source.git_commit.as_deref().or(m.source.source_sha.as_deref());
+                if let (Some(w), Some(h)) = (want, have) {
+                    if w != h {
+                        return Err(Error::refused(format!(
+                            "{}: built from commit {h}, but source_sha asks for {w}",
+                            Manifest::path(d).display()
+                        )));
+                    }
+                }
+            }
+            return Ok(Outcome::new(format!("from the manifests of {} partial dist(s)", self.opts.merge.len())));
+        }
+        let default_url = self.matrix.source_url(&ctx.req.version);
+        let c = source::check(self.opts.source.as_deref(), &default_url, ctx.req.source_sha.as_deref())?;
+        Ok(Outcome::new(format!("{} ({})", c.source, c.note)).with_data(&c))
+    }
+
+    async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        if !self.opts.merge.is_empty() {
+            let r = merge::merge(&MergeOptions {
+                dirs: self.opts.merge.clone(),
+                out: ctx.dist.to_path_buf(),
+                expect_version: Some(ctx.req.version.to_string()),
+            })?;
+            if r.version != ctx.req.version.as_str() {
+                return Err(Error::input(format!(
+                    "--merge: the partial dists hold release {}, not {}",
+                    r.version, ctx.req.version
+                )));
+            }
+            self.record_source_sha(ctx)?;
+            let copied = r.artifacts.iter().filter(|a| a.copied).count();
+            return Ok(Outcome::new(format!(
+                "merged {} artifact(s) from {} dir(s) ({copied} copied)",
+                r.artifacts.len(),
+                r.dirs.len()
+            ))
+            .with_data(&r));
+        }
+        let names = self.target_names()?;
+        let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+        let mut bo = crate::build::BuildOptions::new(ctx.req.version.clone());
+        bo.source = self.opts.source.clone();
+        bo.targets = missing.clone();
+        bo.jobs = self.opts.jobs;
+        bo.out = ctx.dist.to_path_buf();
+        bo.fail_fast = self.opts.fail_fast;
+        bo.allow_dirty = self.opts.allow_dirty;
+        bo.source_sha = ctx.req.source_sha.clone();
+        bo.builder_image = self.opts.builder_image.clone();
+        let ctrl = CtrlC::new();
+        bo.cancel = ctrl.token.clone();
+        let rep = crate::build::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;
+        drop(ctrl);
+        super::report::print_log_groups(ctx.dist, &missing);
+        if let Some(e) = rep.error() {
+            return Err(e);
+        }
+        self.record_source_sha(ctx)?;
+        let kept = names.len() - missing.len();
+        let mut summary = format!("built {} target(s) in {:.0}s", rep.targets.len(), rep.seconds);
+        if kept > 0 {
+            summary.push_str(&format!(" ({kept} already built were kept)"));
+        }
+        Ok(Outcome::new(summary).with_data(&rep))
+    }
+
+    async fn upload(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let uo = self.upload_options(ctx);
+        let rep = crate::upload::run_upload(&uo, &crate::progress::Progress::new()).await?;
+        rep.result()?;
+        let count = |st: crate::upload::ObjectState| rep.objects.iter().filter(|o| o.state == st).count();
+        let mut o = Outcome::new(format!(
+            "{} uploaded, {} already there, {} overwritten, to {}",
+            count(crate::upload::ObjectState::Uploaded),
+            count(crate::upload::ObjectState::Skipped),
+            count(crate::upload::ObjectState::Overwritten),
+            rep.store
+        ));
+        for obj in &rep.objects {
+            if obj.key.ends_with(".tar.gz") {
+                let file = obj.key.rsplit('/').next().unwrap_or(&obj.key);
+                o.links.push(Link::new("object", file, self.artifact_url(file).unwrap_or_else(|| obj.uri.clone())));
+            }
+        }
+        Ok(o.with_data(&rep))
+    }
+
+    async fn verify(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let uo = self.upload_options(ctx);
+        let (_, planned) = crate::upload::plan_objects(ctx.dist, &uo.prefix)?;
+        let (loc, store) = crate::upload::open_store(&uo).await?;
+        let mut bad = Vec::new();
+        let mut checked = Vec::new();
+        for p in &planned {
+            match store.hash_object(&p.key, None).await? {
+                None => bad.push(format!("{}: missing", store.uri(&p.key))),
+                Some((sha, n)) if sha != p.sha256 || n != p.size => bad.push(format!(
+                    "{}: sha256 {sha} ({n} bytes), expected {} ({} bytes)",
+                    store.uri(&p.key),
+                    p.sha256,
+                    p.size
+                )),
+                Some(_) => checked.push(p.key.clone()),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Error::check(format!(
+                "verify: {} object(s) in {} are not what was built:\n  {}",
+                bad.len(),
+                loc.url(),
+                bad.join("\n  ")
+            )));
+        }
+        Ok(Outcome::new(format!("downloaded and checked {} objects in {} against manifest.json", checked.len(), loc.url()))
+            .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
+    }
+
+    async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Hashes, ctx).await
+    }
+
+    async fn container(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Container, ctx).await
+    }
+
+    async fn website(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.publish_step(crate::publish::Kind::Website, ctx).await
+    }
+
+    fn artifact_url(&self, file: &str) -> Option<String> {
+        if self.opts.dry_run {
+            return None; // nothing is uploaded: the key is shown instead
+        }
+        Some(plan::object_url(&self.store, &self.matrix.artifact.public_url, &self.matrix.artifact.s3_prefix, self.opts.req.environment, file))
+    }
+
+    fn artifact_key(&self, file: &str) -> Option<String> {
+        Some(format!("{}{file}", self.matrix.artifact.s3_prefix))
+    }
+}
+
+impl RealStages<'_> {
+    /// The publish stage's options for one hand-off: a local checkout when given for that
+    /// repository, else GitHub with GITHUB_TOKEN, else patch files under the handoff directory.
+    fn publish_options(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> crate::publish::Options {
+        use crate::publish::{Apply, Kind, Options, Secret};
+        let mut po = Options::new(ctx.req.version.clone());
+        po.dist = ctx.dist.to_path_buf();
+        po.date = self.opts.date.clone();
+        po.github.token = env_var("GITHUB_TOKEN").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).map(Secret);
+        if let Some(u) = env_var("GITHUB_API_URL").filter(|u| !u.is_empty()) {
+            po.github.api_url = u;
+        }
+        let checkout = match kind {
+            Kind::Hashes => self.opts.hashes_checkout.clone(),
+            Kind::Container => self.opts.container_checkout.clone(),
+            Kind::Website => self.opts.website_checkout.clone(),
+        };
+        po.apply = match checkout {
+            Some(dir) => Apply::Checkout { dir, push: self.opts.push },
+            None if po.github.token.is_some() => Apply::GitHub,
+            None => Apply::Handoff { dir: self.opts.handoff_dir() },
+        };
+        if let Some(r) = &self.opts.repos {
+            po.base = Some(r.join(kind.default_repo().name));
+        }
+        po.container_checkout = self
+            .opts
+            .container_checkout
+            .clone()
+            .or_else(|| self.opts.repos.as_ref().map(|r| r.join(Kind::Container.default_repo().name)));
+        po
+    }
+
+    /// Is a hand-off already done (line present, PR open or merged)? A dry run that reads only.
+    async fn publish_probe(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        let o = crate::publish::check(kind, &self.publish_options(kind, ctx)).await?;
+        if o.done() && o.state != crate::publish::State::WouldChange {
+            Ok(Some(publish_outcome(&o)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn publish_step(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let o = crate::publish::publish(kind, &self.publish_options(kind, ctx)).await?;
+        Ok(publish_outcome(&o))
+    }
+
+    /// The upload stage's options for this release.
+    fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
+        let mut uo = crate::upload::UploadOptions::new(upload_env(ctx.req.environment), ctx.dist);
+        uo.store = Some(self.store.url.clone());
+        uo.endpoint_url = self.opts.endpoint_url.clone();
+        uo.prefix = self.matrix.artifact.s3_prefix.clone();
+        uo.force_overwrite = self.opts.force_overwrite;
+        uo
+    }
+
+    /// Put the request's source_sha into the manifest (the build records what it can see).
+    fn record_source_sha(&self, ctx: &Ctx<'_>) -> Result<()> {
+        if let Some(sha) = &ctx.req.source_sha {
+            let mut m = Manifest::load(ctx.dist)?;
+            if m.source.source_sha.as_deref() != Some(sha) {
+                m.source.source_sha = Some(sha.clone());
+                m.save(ctx.dist)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(dead_code)]
+    fn object_link(&self, file: &str) -> Link {
+        Link::new("object", file, self.artifact_url(file).unwrap_or_default())
+    }
+}
+
+/// A hand-off's outcome as a release step's: PR and commit links, the PRs a person must merge,
+/// the patch files written for review.
+fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
+    let mut out = Outcome::new(o.summary()).with_data(o);
+    let what = o.kind.name();
+    if let Some(u) = &o.pr_url {
+        out.links.push(Link::new("pr", format!("{what} PR"), u.clone()));
+        if o.needs_merge {
+            out.to_merge.push(u.clone());
+        }
+    }
+    if let Some(c) = &o.commit {
+        let url = if o.mode == "github" { format!("https://github.com/{}/commit/{c}", o.repo) } else { format!("{} {c}", o.repo) };
+        out.links.push(Link::new("commit", format!("{what} commit"), url));
+        if o.needs_merge && o.pr_url.is_none() && o.mode == "checkout" {
+            out.handoff.push(format!("{what}: commit {c} in {} (review, then push)", o.repo));
+        }
+    }
+    // The patch (git am) is what a person applies; the other files (diff, PR text, full files)
+    // sit beside it.
+    let patches: Vec<&PathBuf> = o.handoff_files.iter().filter(|f| f.extension().is_some_and(|e| e == "patch")).collect();
+    for f in if patches.is_empty() { o.handoff_files.iter().take(1).collect() } else { patches } {
+        out.links.push(Link::new("file", format!("{what} patch"), f.display().to_string()));
+        out.handoff.push(f.display().to_string());
+    }
+    out
+}
+
+/// Run the whole release with the real stages.
+pub async fn release(matrix: &Matrix, opts: ReleaseOptions) -> Result<Finished> {
+    let run = RunOptions { dist: opts.dist.clone(), dry_run: opts.dry_run };
+    let req = opts.req.clone();
+    let mut stages = RealStages::new(opts, matrix)?;
+    super::execute(&mut stages, &req, &run).await
+}

@@ -1,0 +1,283 @@
+//! The release orchestrator against a fake set of stages: order, environments, the state file,
+//! and resuming after a failure injected at each step with nothing done twice.
+
+use std::collections::BTreeMap;
+use valkey_release::error::{Error, Result};
+use valkey_release::release::payload::{self, Environment};
+use valkey_release::release::{execute, Ctx, Outcome, RunOptions, Stages, Step, StepState};
+
+/// What the fake "outside world" holds: built artifacts, objects, hash lines, PRs.
+#[derive(Default, Debug)]
+struct World {
+    built: bool,
+    objects: BTreeMap<String, String>,
+    puts: u32,
+    hash_lines: Vec<String>,
+    /// (branch, merged)
+    prs: Vec<(String, bool)>,
+    pr_creates: u32,
+}
+
+#[derive(Default)]
+struct Fake {
+    world: World,
+    runs: BTreeMap<Step, u32>,
+    probes: BTreeMap<Step, u32>,
+    /// Fail this step once (after doing part of its work where that makes sense).
+    fail_at: Option<Step>,
+}
+
+const KEYS: [&str; 3] = ["releases/a.tar.gz", "releases/a.tar.gz.sha256", "releases/valkey-9.1.1.SHA256SUMS"];
+
+impl Fake {
+    fn ran(&mut self, s: Step) -> Result<()> {
+        *self.runs.entry(s).or_default() += 1;
+        Ok(())
+    }
+    fn maybe_fail(&mut self, s: Step) -> Result<()> {
+        if self.fail_at == Some(s) {
+            self.fail_at = None;
+            return Err(Error::external(format!("{s}: injected failure")));
+        }
+        Ok(())
+    }
+    fn pr(&mut self, branch: &str) -> Outcome {
+        if !self.world.prs.iter().any(|(b, _)| b == branch) {
+            self.world.prs.push((branch.to_string(), false));
+            self.world.pr_creates += 1;
+        }
+        let url = format!("https://github.example/pr/{branch}");
+        let mut o = Outcome::new(format!("PR {url}"));
+        o.to_merge.push(url);
+        o
+    }
+}
+
+impl Stages for Fake {
+    async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        *self.probes.entry(step).or_default() += 1;
+        let w = &self.world;
+        let done = match step {
+            Step::Source => false,
+            Step::Build => w.built,
+            Step::Upload => KEYS.iter().all(|k| w.objects.contains_key(*k)),
+            Step::Verify => ctx.prior.map(|r| r.state.is_done()).unwrap_or(false),
+            Step::Hashes => w.hash_lines.iter().any(|l| l.contains(ctx.req.version.as_str())),
+            Step::Container => w.prs.iter().any(|(b, _)| b.starts_with("update-9")),
+            Step::Website => w.prs.iter().any(|(b, _)| b.starts_with("update-website-")),
+        };
+        Ok(done.then(|| Outcome::new("already there")))
+    }
+    async fn source(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Source)?;
+        self.maybe_fail(Step::Source)?;
+        Ok(Outcome::new("source ok"))
+    }
+    async fn build(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Build)?;
+        self.maybe_fail(Step::Build)?;
+        self.world.built = true;
+        Ok(Outcome::new("built"))
+    }
+    async fn upload(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Upload)?;
+        for (i, k) in KEYS.iter().enumerate() {
+            if self.world.objects.contains_key(*k) {
+                continue; // idempotent: same checksum already there
+            }
+            if i == 1 {
+                self.maybe_fail(Step::Upload)?; // fail half-way
+            }
+            self.world.objects.insert(k.to_string(), "sha".into());
+            self.world.puts += 1;
+        }
+        Ok(Outcome::new("uploaded"))
+    }
+    async fn verify(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Verify)?;
+        self.maybe_fail(Step::Verify)?;
+        Ok(Outcome::new("verified"))
+    }
+    async fn hashes(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Hashes)?;
+        self.maybe_fail(Step::Hashes)?;
+        let line = format!("hash valkey-{}.tar.gz sha256 00", c.req.version);
+        if !self.world.hash_lines.contains(&line) {
+            self.world.hash_lines.push(line);
+        }
+        Ok(Outcome::new("hash line"))
+    }
+    async fn container(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Container)?;
+        let o = self.pr(&format!("update-{}", c.req.version));
+        self.maybe_fail(Step::Container)?; // the PR was opened, then something failed
+        Ok(o)
+    }
+    async fn website(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Website)?;
+        self.maybe_fail(Step::Website)?;
+        Ok(self.pr(&format!("update-website-{}", c.req.version)))
+    }
+}
+
+fn req(v: &str, env: &str) -> payload::Request {
+    payload::from_args(v, Some(env), None).unwrap()
+}
+
+fn opts(dir: &std::path::Path) -> RunOptions {
+    RunOptions { dist: dir.to_path_buf(), dry_run: false }
+}
+
+fn states(r: &valkey_release::release::ReleaseReport) -> Vec<(Step, StepState)> {
+    r.steps.iter().map(|s| (s.step, s.state)).collect()
+}
+
+#[tokio::test]
+async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let r = req("9.1.1", "prod");
+    let out = execute(&mut f, &r, &opts(d.path())).await.unwrap();
+    assert!(out.error.is_none());
+    assert!(out.report.ok);
+    assert!(states(&out.report).iter().all(|(_, s)| *s == StepState::Done), "{:?}", states(&out.report));
+    assert_eq!(out.report.to_merge.len(), 2);
+    let text = out.report.to_text();
+    assert!(text.contains("A person must review and merge this pull request: https://github.example/pr/update-9.1.1"), "{text}");
+    assert!(d.path().join("release-state.json").is_file());
+
+    // Second run: everything but the source check is already done and still true.
+    let out2 = execute(&mut f, &r, &opts(d.path())).await.unwrap();
+    assert!(out2.error.is_none());
+    for (s, st) in states(&out2.report) {
+        let want = if s == Step::Source { StepState::Done } else { StepState::SkippedAlreadyDone };
+        assert_eq!(st, want, "{s}");
+    }
+    for s in [Step::Build, Step::Upload, Step::Verify, Step::Hashes, Step::Container, Step::Website] {
+        assert_eq!(f.runs.get(&s), Some(&1), "{s} ran twice");
+    }
+    assert_eq!((f.world.puts, f.world.hash_lines.len(), f.world.pr_creates), (3, 1, 2));
+    // The PR links of the first run are still in the report of the second.
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("release-state.json")).unwrap()).unwrap();
+    assert_eq!(state["runs"], 2);
+    assert_eq!(state["steps"]["container"]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn dev_stops_after_verify_and_rc_skips_website() {
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let out = execute(&mut f, &req("9.1.1", "dev"), &opts(d.path())).await.unwrap();
+    assert!(out.error.is_none());
+    let st = states(&out.report);
+    assert_eq!(&st[..4].iter().map(|x| x.1).collect::<Vec<_>>(), &[StepState::Done; 4]);
+    assert!(st[4..].iter().all(|x| x.1 == StepState::SkippedNotForEnvironment));
+    assert!(f.runs.get(&Step::Hashes).is_none() && f.probes.get(&Step::Hashes).is_none());
+
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let out = execute(&mut f, &req("9.1.0-rc2", "prod"), &opts(d.path())).await.unwrap();
+    let st = states(&out.report);
+    assert_eq!(st[5], (Step::Container, StepState::Done));
+    assert_eq!(st[6], (Step::Website, StepState::SkippedNotForEnvironment));
+    assert_eq!(out.report.steps[6].reason.as_deref(), Some("release candidates get no download page"));
+}
+
+#[tokio::test]
+async fn dry_run_builds_only() {
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let o = RunOptions { dist: d.path().to_path_buf(), dry_run: true };
+    let out = execute(&mut f, &req("9.1.1", "prod"), &o).await.unwrap();
+    assert!(out.error.is_none());
+    let st = states(&out.report);
+    assert_eq!(st[1], (Step::Build, StepState::Done));
+    assert!(st[2..].iter().all(|x| x.1 == StepState::SkippedDryRun), "{st:?}");
+    assert_eq!(f.world.puts, 0);
+    assert!(out.report.to_text().contains("nothing was uploaded or published"));
+}
+
+#[tokio::test]
+async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
+    for fail in Step::ALL {
+        let d = tempfile::tempdir().unwrap();
+        let mut f = Fake { fail_at: Some(fail), ..Default::default() };
+        let r = req("9.1.1", "prod");
+        let out = execute(&mut f, &r, &opts(d.path())).await.unwrap();
+        let err = out.error.as_ref().expect("failure expected");
+        assert_eq!(err.exit_code(), 3);
+        let st = states(&out.report);
+        let i = Step::ALL.iter().position(|s| *s == fail).unwrap();
+        assert_eq!(st[i].1, StepState::Failed, "{fail}: {st:?}");
+        assert!(st[..i].iter().all(|x| x.1 == StepState::Done), "{fail}: {st:?}");
+        assert!(st[i + 1..].iter().all(|x| x.1 == StepState::NotReached), "{fail}: {st:?}");
+        assert!(!out.report.ok);
+        assert_eq!(out.report.error.as_ref().unwrap().step, Some(fail));
+        assert!(out.report.to_text().contains("Release NOT complete: step"), "{fail}");
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("release-state.json")).unwrap()).unwrap();
+        assert_eq!(state["steps"][fail.as_str()]["state"], "failed", "{fail}");
+
+        // Re-run: completes.
+        let out2 = execute(&mut f, &r, &opts(d.path())).await.unwrap();
+        assert!(out2.error.is_none(), "{fail}: {:?}", out2.error.map(|e| e.to_string()));
+        let st2 = states(&out2.report);
+        for (j, (s, stt)) in st2.iter().enumerate() {
+            if j < i && *s != Step::Source {
+                assert_eq!(*stt, StepState::SkippedAlreadyDone, "{fail}: {s}");
+            }
+            assert!(stt.is_done(), "{fail}: {s} {stt:?}");
+        }
+        // Nothing duplicated: 3 objects put once each, one hash line, one PR per repo.
+        assert_eq!(f.world.objects.len(), 3, "{fail}");
+        assert_eq!(f.world.puts, 3, "{fail}");
+        assert_eq!(f.world.hash_lines.len(), 1, "{fail}");
+        assert_eq!(f.world.pr_creates, 2, "{fail}");
+        // Steps before the failing one ran once; the failing one twice, except where the
+        // failure left its work in place (the container PR was opened: the probe sees it).
+        for s in [Step::Build, Step::Upload, Step::Hashes, Step::Container, Step::Website] {
+            let n = *f.runs.get(&s).unwrap_or(&0);
+            let want = if s == fail && s != Step::Container { 2 } else { 1 };
+            assert_eq!(n, want, "failing {fail}: {s} ran {n} times");
+        }
+        // Verify runs again whenever upload ran in the same run.
+        let v = *f.runs.get(&Step::Verify).unwrap();
+        let want_v = if fail == Step::Verify { 2 } else { 1 };
+        assert_eq!(v, want_v, "failing {fail}: verify ran {v} times");
+    }
+}
+
+#[tokio::test]
+async fn state_of_another_version_is_refused_and_env_switch_keeps_build() {
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    execute(&mut f, &req("9.1.1", "dev"), &opts(d.path())).await.unwrap();
+    let e = match execute(&mut f, &req("9.1.2", "dev"), &opts(d.path())).await {
+        Err(e) => e,
+        Ok(_) => panic!("another version in the same dist must be refused"),
+    };
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("release-state.json") && e.to_string().contains("9.1.1"), "{e}");
+
+    // dev then prod on the same dist: build is not redone, upload is probed again.
+    let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
+    assert!(out.error.is_none());
+    assert_eq!(f.runs.get(&Step::Build), Some(&1));
+    assert_eq!(out.report.environment, Environment::Prod.to_string());
+    assert_eq!(f.world.hash_lines.len(), 1);
+}
+
+#[tokio::test]
+async fn json_report_has_every_step_and_links() {
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake { fail_at: Some(Step::Hashes), ..Default::default() };
+    let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
+    let v = serde_json::to_value(&out.report).unwrap();
+    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(v["steps"][4]["state"], "failed");
+    assert_eq!(v["steps"][4]["label"], "failed");
+    assert_eq!(v["steps"][5]["state"], "not_reached");
+    assert_eq!(v["error"]["exit_code"], 3);
+    assert_eq!(v["ok"], false);
+    let md = out.report.to_markdown();
+    assert!(md.contains("| hashes | failed |"), "{md}");
+}
