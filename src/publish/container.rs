@@ -190,7 +190,7 @@ fn parse_aliases(text: &str) -> Option<(usize, usize, Vec<Alias>)> {
     Some((start, end, out))
 }
 
-/// Apply the aliases rule (see SPEC.md and docs/publish.md) to `generate-stackbrew-library.sh`.
+/// Apply the aliases rule (see SPEC.md and README.md, "container") to `generate-stackbrew-library.sh`.
 ///
 /// `existing_ga`: the `M.m` key already exists with a GA version. `others`: the other `M.m` keys.
 fn edit_aliases(
