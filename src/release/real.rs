@@ -210,7 +210,18 @@ impl Drop for CtrlC {
 impl Stages for RealStages<'_> {
     async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
         match step {
-            Step::Source => Ok(None),
+            Step::Source => {
+                // Re-checked (cheap: no download): already done when an earlier run found the
+                // same source; a changed source (other commit, other archive) runs the step.
+                let Some(prior) = ctx.prior.filter(|r| r.state.is_done()) else { return Ok(None) };
+                let now = self.source(ctx).await?;
+                let before = prior.outcome.clone().unwrap_or_default();
+                Ok((before.summary == now.summary && before.data == now.data).then(|| {
+                    let mut o = now;
+                    o.summary = format!("{} (re-checked)", o.summary);
+                    o
+                }))
+            }
             Step::Build => {
                 if !self.opts.merge.is_empty() {
                     return Ok(None); // merging is cheap and idempotent
@@ -422,12 +433,36 @@ impl RealStages<'_> {
 
     /// Is a hand-off already done (line present, PR open or merged)? A dry run that reads only.
     async fn publish_probe(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
-        let o = crate::publish::check(kind, &self.publish_options(kind, ctx)).await?;
+        let po = self.publish_options(kind, ctx);
+        let mut o = crate::publish::check(kind, &po).await?;
         if o.done() && o.state != crate::publish::State::WouldChange {
-            Ok(Some(publish_outcome(&o)))
-        } else {
-            Ok(None)
+            return Ok(Some(publish_outcome(&o)));
         }
+        // Hand-off mode: nothing is applied to the repository, so the change stays pending;
+        // the step is done when the files for review already hold this very change.
+        if let crate::publish::Apply::Handoff { dir } = &po.apply {
+            let name = po.repo_for(kind).name;
+            let root = dir.join(&name);
+            let diff = root.join(format!("{name}.diff"));
+            let patch = std::fs::read_dir(&root)
+                .ok()
+                .and_then(|rd| rd.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "patch")));
+            if let (Some(patch), Ok(text)) = (patch, std::fs::read_to_string(&diff)) {
+                if o.state == crate::publish::State::WouldChange && !o.diff.is_empty() && text == o.diff {
+                    o.handoff_files = vec![patch.clone(), diff];
+                    let mut out = publish_outcome(&o);
+                    out.summary = format!(
+                        "{} {} ({}): patch already written for review, same change: {}",
+                        kind.name(),
+                        o.version,
+                        root.display(),
+                        patch.display()
+                    );
+                    return Ok(Some(out));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn publish_step(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Outcome> {

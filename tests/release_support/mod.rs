@@ -1,6 +1,8 @@
 //! Helpers for the release tests: partial dist directories shaped like `build --target T` output.
 #![allow(dead_code)]
 
+pub mod gh;
+
 use std::path::{Path, PathBuf};
 use valkey_release::manifest::{checksum_line, Artifact, Manifest, SourceInfo};
 
@@ -209,4 +211,62 @@ pub fn repo_with_remote(root: &Path, name: &str, branch: &str) -> PathBuf {
     git(&co, &["config", "user.name", "Release Test"]);
     git(&co, &["config", "user.email", "release@test.invalid"]);
     co
+}
+
+/// The builder image for the Docker tests: VALKEY_RELEASE_TEST_IMAGE, else the bookworm builder
+/// prepared (or reused by its tag) with `valkey-release images`, under the same lock the build
+/// tests use so parallel tests make it once. None (skipped) without a Docker engine outside CI.
+pub fn builder_image() -> Option<String> {
+    if let Ok(i) = std::env::var("VALKEY_RELEASE_TEST_IMAGE") {
+        if !i.is_empty() {
+            return Some(i);
+        }
+    }
+    if std::process::Command::new("docker").arg("info").output().map(|o| !o.status.success()).unwrap_or(true) {
+        if std::env::var_os("CI").is_some() {
+            panic!("the Docker engine is required in CI");
+        }
+        eprintln!("SKIPPED: no Docker engine here");
+        return None;
+    }
+    let lock = std::env::temp_dir().join("valkey-release-test-images.lock");
+    let out = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg(bin())
+        .arg("--targets")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml"))
+        .args(["--json", "images", "--target", "bookworm-x86_64"])
+        .output()
+        .expect("valkey-release images");
+    assert!(out.status.success(), "images: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(v["images"][0]["tag"].as_str().unwrap().to_string())
+}
+
+/// The fakevalkey fixture (tests/fixtures/build) of release `version` as a tar.gz at `dest`
+/// with top directory `top`.
+pub fn fakevalkey_targz(work: &Path, dest: &Path, top: &str, version: &str) {
+    let src = work.join(top);
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"), &src);
+    std::fs::write(src.join("src/version.h"), format!("#define VALKEY_VERSION \"{version}\"\n")).unwrap();
+    let st = std::process::Command::new("tar").arg("-czf").arg(dest).arg("-C").arg(work).arg(top).status().unwrap();
+    assert!(st.success(), "tar");
+    std::fs::remove_dir_all(&src).unwrap();
+}
+
+/// Every regular file under `dir` (recursively).
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(all_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
