@@ -248,7 +248,7 @@ fn workflow_passes_actionlint() {
 fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     let d = tempfile::tempdir().unwrap();
     make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"a");
-    let repos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos");
+    let repos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
     let (code, out, err) = run(cmd(d.path())
         .args(["--json", "plan", "--version", "9.1.2", "--environment", "prod", "--merge", "p1", "--date", "2026-11-25", "--repos"])
         .arg(&repos));

@@ -199,7 +199,7 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
 fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
     let d = tempfile::tempdir().unwrap();
     make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy 9.1.2");
-    let repos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos");
+    let repos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
     let go = || {
         run(cmd(d.path())
             .args(["release", "--version", "9.1.2", "--environment", "prod", "--store", "file://store", "--merge", "p1", "--date", "2026-11-25", "--repos"])

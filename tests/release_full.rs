@@ -13,7 +13,7 @@ use std::path::Path;
 const TOKEN: &str = "ghp_RELEASETESTTOKEN0123456789SECRETxyz";
 
 fn repos_fixture() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos")
 }
 
 fn states(v: &serde_json::Value) -> Vec<String> {

@@ -196,7 +196,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// A bare remote `<root>/remotes/<name>.git` holding the fixture copy of repository `name` on
 /// `branch`, and a clone of it at `<root>/checkouts/<name>`. Returns the clone's path.
 pub fn repo_with_remote(root: &Path, name: &str, branch: &str) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/repos").join(name);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos").join(name);
     let seed = root.join("seed").join(name);
     copy_tree(&fixture, &seed);
     git(&seed, &["init", "-q", "-b", branch]);
