@@ -27,14 +27,23 @@ fn root() -> PathBuf {
 fn sh(cmd: &mut Command) -> String {
     let o = cmd.output().expect("spawn");
     if !o.status.success() {
-        panic!("{:?} failed:\n{}\n{}", cmd, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        panic!(
+            "{:?} failed:\n{}\n{}",
+            cmd,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// The bookworm builder image: prepared (or reused) through `valkey-release images`.
 fn image() -> String {
-    let out = sh(Command::new(BIN).arg("--targets").arg(root().join("targets.toml")).args(["--json", "images", "--target", "bookworm-x86_64"]));
+    let out =
+        sh(Command::new(BIN)
+            .arg("--targets")
+            .arg(root().join("targets.toml"))
+            .args(["--json", "images", "--target", "bookworm-x86_64"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("images --json");
     v["images"][0]["id"].as_str().expect("image id").to_string()
 }
@@ -42,11 +51,17 @@ fn image() -> String {
 fn driver(image: &str, source: &Path, targets: &[&str], jobs: usize, out: &Path, version: &str) -> f64 {
     let _ = std::fs::remove_dir_all(out);
     let mut c = Command::new(BIN);
-    c.arg("--targets").arg(root().join("targets.toml")).args(["build", "--version", version, "--source"]).arg(source);
+    c.arg("--targets")
+        .arg(root().join("targets.toml"))
+        .args(["build", "--version", version, "--source"])
+        .arg(source);
     for t in targets {
         c.args(["--target", t]);
     }
-    c.args(["--jobs", &jobs.to_string(), "--builder-image", image]).arg("--out").arg(out).env("VALKEY_RELEASE_PLAIN", "1");
+    c.args(["--jobs", &jobs.to_string(), "--builder-image", image])
+        .arg("--out")
+        .arg(out)
+        .env("VALKEY_RELEASE_PLAIN", "1");
     let t0 = Instant::now();
     sh(&mut c);
     t0.elapsed().as_secs_f64()
@@ -79,7 +94,11 @@ tar czf "$out/$name.tar.gz" -C "$out/$t" "$name"
     let sp = out.join("one.sh");
     std::fs::write(&sp, script).unwrap();
     let t0 = Instant::now();
-    sh(Command::new("bash").arg("-c").arg(format!("printf '%s\\n' {} | xargs -P {jobs} -n 1 bash {}", targets.join(" "), sp.display())));
+    sh(Command::new("bash").arg("-c").arg(format!(
+        "printf '%s\\n' {} | xargs -P {jobs} -n 1 bash {}",
+        targets.join(" "),
+        sp.display()
+    )));
     t0.elapsed().as_secs_f64()
 }
 

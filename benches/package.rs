@@ -52,7 +52,14 @@ fn main() {
     warm(&stage);
     let c0 = cpu_ticks();
     let t0 = Instant::now();
-    let st = Command::new("tar").arg("czf").arg(&base_tgz).arg("-C").arg(&stage).arg(&name).status().expect("tar");
+    let st = Command::new("tar")
+        .arg("czf")
+        .arg(&base_tgz)
+        .arg("-C")
+        .arg(&stage)
+        .arg(&name)
+        .status()
+        .expect("tar");
     assert!(st.success());
     let out = Command::new("sha256sum").arg(&base_tgz).output().expect("sha256sum");
     assert!(out.status.success());
@@ -68,7 +75,13 @@ fn main() {
     let c0 = cpu_ticks();
     let t0 = Instant::now();
     let a = package_tree(
-        &PackageInput { matrix: &matrix, version: &version, target, tree: &tree, source_date_epoch: 1_700_000_000 },
+        &PackageInput {
+            matrix: &matrix,
+            version: &version,
+            target,
+            tree: &tree,
+            source_date_epoch: 1_700_000_000,
+        },
         &out_dir,
     )
     .expect("package_tree");
@@ -76,20 +89,54 @@ fn main() {
     let our_cpu = (cpu_ticks().0 - c0.0) as f64 / 100.0;
     let rss_after = peak_rss_kb();
 
-    println!("package benchmark: {} ({:.1} MB of binaries{})", a.file, input_bytes as f64 / 1e6,
-        if std::env::var_os("VALKEY_BENCH_TREE").is_some() { ", real build tree" } else { ", generated tree" });
-    println!("  time  ours {:>8.2} s     baseline (tar czf + sha256sum) {:>8.2} s     ratio {:.2}x  (goal <= 0.50x)", our_secs, base_secs, our_secs / base_secs);
-    println!("  cpu   ours {:>8.2} s     baseline                       {:>8.2} s     ratio {:.2}x  (user+sys, all threads)", our_cpu, base_cpu, our_cpu / base_cpu);
-    println!("  size  ours {:>8.2} MB    baseline                       {:>8.2} MB    ratio {:.2}x  (goal <= 0.40x)", a.size as f64 / 1e6, base_size as f64 / 1e6, a.size as f64 / base_size as f64);
+    println!(
+        "package benchmark: {} ({:.1} MB of binaries{})",
+        a.file,
+        input_bytes as f64 / 1e6,
+        if std::env::var_os("VALKEY_BENCH_TREE").is_some() {
+            ", real build tree"
+        } else {
+            ", generated tree"
+        }
+    );
+    println!(
+        "  time  ours {:>8.2} s     baseline (tar czf + sha256sum) {:>8.2} s     ratio {:.2}x  (goal <= 0.50x)",
+        our_secs,
+        base_secs,
+        our_secs / base_secs
+    );
+    println!(
+        "  cpu   ours {:>8.2} s     baseline                       {:>8.2} s     ratio {:.2}x  (user+sys, all threads)",
+        our_cpu,
+        base_cpu,
+        our_cpu / base_cpu
+    );
+    println!(
+        "  size  ours {:>8.2} MB    baseline                       {:>8.2} MB    ratio {:.2}x  (goal <= 0.40x)",
+        a.size as f64 / 1e6,
+        base_size as f64 / 1e6,
+        a.size as f64 / base_size as f64
+    );
     if let (Some(b), Some(a)) = (rss_before, rss_after) {
-        println!("  peak RSS while packaging {:.1} MB (before: {:.1} MB; streaming, no whole-file buffers)", a as f64 / 1e3, b as f64 / 1e3);
+        println!(
+            "  peak RSS while packaging {:.1} MB (before: {:.1} MB; streaming, no whole-file buffers)",
+            a as f64 / 1e3,
+            b as f64 / 1e3
+        );
     }
-    println!("  (compression level {}, gzip of the baseline keeps {:.0}% of the input)", valkey_release::package::GZIP_LEVEL, 100.0 * base_size as f64 / input_bytes as f64);
+    println!(
+        "  (compression level {}, gzip of the baseline keeps {:.0}% of the input)",
+        valkey_release::package::GZIP_LEVEL,
+        100.0 * base_size as f64 / input_bytes as f64
+    );
 }
 
 /// Read every file once so both sides start with a warm page cache.
 fn warm(dir: &Path) {
-    let _ = Command::new("sh").arg("-c").arg(format!("find '{}' -type f -exec cat {{}} + > /dev/null", dir.display())).status();
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("find '{}' -type f -exec cat {{}} + > /dev/null", dir.display()))
+        .status();
 }
 
 /// VmHWM of this process in kB (Linux).
@@ -105,5 +152,8 @@ fn cpu_ticks() -> (u64, u64) {
     let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
     // After the command name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0), f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0))
+    (
+        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0),
+        f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0),
+    )
 }

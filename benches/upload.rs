@@ -24,9 +24,27 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
     let size = 35 * 1000 * 1000;
-    let m = make_dist(&dist, "8.1.1", &[("jammy-x86_64", size), ("jammy-arm64", size), ("noble-x86_64", size), ("noble-arm64", size)], 42);
-    let total: u64 = std::fs::read_dir(&dist).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-    eprintln!("bench upload: {} artifacts, {:.1} MB in dist/, moto at {}", m.artifacts.len(), total as f64 / 1e6, moto.url);
+    let m = make_dist(
+        &dist,
+        "8.1.1",
+        &[
+            ("jammy-x86_64", size),
+            ("jammy-arm64", size),
+            ("noble-x86_64", size),
+            ("noble-arm64", size),
+        ],
+        42,
+    );
+    let total: u64 = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    eprintln!(
+        "bench upload: {} artifacts, {:.1} MB in dist/, moto at {}",
+        m.artifacts.len(),
+        total as f64 / 1e6,
+        moto.url
+    );
 
     let mut ours = f64::MAX;
     let mut base = f64::MAX;
@@ -37,11 +55,17 @@ fn main() {
         block_on(moto.create_bucket(&b2));
 
         let mut c = cli(&aws_env, &moto.url);
-        c.args(["upload", "--bucket", &b1, "--dist"]).arg(&dist).stdout(std::process::Stdio::null());
+        c.args(["upload", "--bucket", &b1, "--dist"])
+            .arg(&dist)
+            .stdout(std::process::Stdio::null());
         let t = Instant::now();
         let o = c.output().unwrap();
         let dt = t.elapsed().as_secs_f64();
-        assert!(o.status.success(), "valkey-release upload failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "valkey-release upload failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         ours = ours.min(dt);
 
         let mut a = Command::new("aws");
@@ -62,8 +86,17 @@ fn main() {
         base = base.min(dt2);
         eprintln!("round {}: ours {dt:.2}s, aws s3 cp {dt2:.2}s", round + 1);
     }
-    println!("upload of {:.0} MB (4 x 35 MB tarballs + checksums + manifest) to local moto, best of {ROUNDS}:", total as f64 / 1e6);
-    println!("  ours (valkey-release upload, hash check + HEAD + upload + HEAD check): {ours:.2} s ({:.1} MB/s)", total as f64 / 1e6 / ours);
-    println!("  baseline (aws s3 cp --recursive):                                      {base:.2} s ({:.1} MB/s)", total as f64 / 1e6 / base);
+    println!(
+        "upload of {:.0} MB (4 x 35 MB tarballs + checksums + manifest) to local moto, best of {ROUNDS}:",
+        total as f64 / 1e6
+    );
+    println!(
+        "  ours (valkey-release upload, hash check + HEAD + upload + HEAD check): {ours:.2} s ({:.1} MB/s)",
+        total as f64 / 1e6 / ours
+    );
+    println!(
+        "  baseline (aws s3 cp --recursive):                                      {base:.2} s ({:.1} MB/s)",
+        total as f64 / 1e6 / base
+    );
     println!("  ratio ours/baseline: {:.2}", ours / base);
 }

@@ -32,23 +32,57 @@ fn main() {
     let dist = work.path().join("dist");
     let source = valkey_release::package::default_source(&tree);
     for target in matrix.targets.iter().take(8) {
-        let a = package_tree(&PackageInput { matrix: &matrix, version: &version, target, tree: &tree, source_date_epoch: 1_700_000_000 }, &dist)
-            .expect("package_tree");
+        let a = package_tree(
+            &PackageInput {
+                matrix: &matrix,
+                version: &version,
+                target,
+                tree: &tree,
+                source_date_epoch: 1_700_000_000,
+            },
+            &dist,
+        )
+        .expect("package_tree");
         add_to_dist(&dist, &version, 1_700_000_000, &source, a).expect("add_to_dist");
     }
-    let total: u64 = std::fs::read_dir(&dist).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz")).map(|e| e.metadata().unwrap().len()).sum();
-    let _ = Command::new("sh").arg("-c").arg(format!("cat '{}'/*.tar.gz > /dev/null", dist.display())).status();
+    let total: u64 = std::fs::read_dir(&dist)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat '{}'/*.tar.gz > /dev/null", dist.display()))
+        .status();
 
     let t0 = Instant::now();
-    let o = Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dist).output().expect("sha256sum");
+    let o = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .expect("sha256sum");
     let base = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "sha256sum -c failed");
 
     let t0 = Instant::now();
-    let r = verify_local(&VerifyOptions { paths: vec![dist.join("SHA256SUMS")], ..Default::default() }).expect("verify");
+    let r = verify_local(&VerifyOptions {
+        paths: vec![dist.join("SHA256SUMS")],
+        ..Default::default()
+    })
+    .expect("verify");
     let ours = t0.elapsed().as_secs_f64();
     assert!(r.ok && r.checked == 8, "verify failed");
 
-    println!("verify benchmark: 8 tarballs, {:.1} MB, {} cores", total as f64 / 1e6, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!("  time  ours {:>7.3} s    baseline (sha256sum -c SHA256SUMS) {:>7.3} s    ratio {:.2}x  (goal <= 0.70x)", ours, base, ours / base);
+    println!(
+        "verify benchmark: 8 tarballs, {:.1} MB, {} cores",
+        total as f64 / 1e6,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "  time  ours {:>7.3} s    baseline (sha256sum -c SHA256SUMS) {:>7.3} s    ratio {:.2}x  (goal <= 0.70x)",
+        ours,
+        base,
+        ours / base
+    );
 }

@@ -32,7 +32,10 @@ impl AtomicFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, "create temporary file", e))?;
-        Ok(AtomicFile { tmp, dest: dest.to_path_buf() })
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
     }
 
     /// The open file, for writing.
@@ -45,9 +48,12 @@ impl AtomicFile {
         use std::os::unix::fs::PermissionsExt;
         let f = self.tmp.as_file();
         f.sync_all().map_err(|e| Error::io(&self.dest, "write", e))?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(&self.dest, "set permissions", e))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(&self.dest, "set permissions", e))?;
         let dest = self.dest.clone();
-        self.tmp.persist(&dest).map_err(|e| Error::io(&dest, "rename into place", e.error))?;
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| Error::io(&dest, "rename into place", e.error))?;
         Ok(dest)
     }
 }
@@ -100,7 +106,11 @@ pub struct HashingWriter<W: Write> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
     /// (inner writer, hex digest, bytes written)
     pub fn finish(self) -> (W, String, u64) {

@@ -26,7 +26,10 @@ pub struct ToolInfo {
 
 impl Default for ToolInfo {
     fn default() -> Self {
-        ToolInfo { name: env!("CARGO_PKG_NAME").to_string(), version: env!("CARGO_PKG_VERSION").to_string() }
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
     }
 }
 
@@ -157,7 +160,11 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::input(format!("{}:{}:{}: invalid manifest: {e}", p.display(), e.line(), e.column())))?;
         if m.schema != SCHEMA {
-            return Err(Error::input(format!("{}: schema {} is not supported (this tool reads schema {SCHEMA})", p.display(), m.schema)));
+            return Err(Error::input(format!(
+                "{}: schema {} is not supported (this tool reads schema {SCHEMA})",
+                p.display(),
+                m.schema
+            )));
         }
         crate::version::Version::parse(&m.version).map_err(|e| e.context(format!("{}: field \"version\"", p.display())))?;
         Ok(m)
@@ -179,7 +186,10 @@ impl Manifest {
             return Err(format!("version {} vs {}", self.version, other.version));
         }
         if self.source_date_epoch != other.source_date_epoch {
-            return Err(format!("source_date_epoch {} vs {}", self.source_date_epoch, other.source_date_epoch));
+            return Err(format!(
+                "source_date_epoch {} vs {}",
+                self.source_date_epoch, other.source_date_epoch
+            ));
         }
         if self.source.sha256.is_some() && other.source.sha256.is_some() && self.source.sha256 != other.source.sha256 {
             return Err(format!(

@@ -43,7 +43,9 @@ impl Progress {
     /// Bars on a terminal, plain lines otherwise.
     pub fn new() -> Progress {
         if fancy() {
-            Progress { multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())) }
+            Progress {
+                multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            }
         } else {
             Progress { multi: None }
         }
@@ -63,7 +65,11 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Item { bar, prefix: prefix.to_string(), started: Instant::now() }
+        Item {
+            bar,
+            prefix: prefix.to_string(),
+            started: Instant::now(),
+        }
     }
 
     /// A byte-count bar of `total` bytes.
@@ -71,13 +77,19 @@ impl Progress {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}")
-                    .unwrap(),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+                )
+                .unwrap(),
             );
             b.set_prefix(prefix.to_string());
             b
         });
-        Item { bar, prefix: prefix.to_string(), started: Instant::now() }
+        Item {
+            bar,
+            prefix: prefix.to_string(),
+            started: Instant::now(),
+        }
     }
 
     /// Print a line above the bars (or plainly).

@@ -249,9 +249,9 @@ fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str]
     let mut rest = s.as_str();
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| {
-            at(path, text, t.span(), format!("{field}: unclosed '{{' in template {s:?}"))
-        })?;
+        let close = after
+            .find('}')
+            .ok_or_else(|| at(path, text, t.span(), format!("{field}: unclosed '{{' in template {s:?}")))?;
         let key = &after[..close];
         if !allowed.contains(&key) {
             let keys: Vec<String> = allowed.iter().map(|k| format!("{{{k}}}")).collect();
@@ -259,7 +259,10 @@ fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str]
                 path,
                 text,
                 t.span(),
-                format!("{field}: unknown template key {{{key}}} in {s:?}; allowed keys: {}", keys.join(", ")),
+                format!(
+                    "{field}: unknown template key {{{key}}} in {s:?}; allowed keys: {}",
+                    keys.join(", ")
+                ),
             ));
         }
         rest = &after[close + 1..];
@@ -288,7 +291,10 @@ impl Matrix {
     /// Load and validate a file.
     pub fn load_file(path: &Path) -> Result<Matrix> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read targets file", e))?;
-        let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
+        let base = path
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(Path::to_path_buf);
         Matrix::parse(&text, path, base)
     }
 
@@ -302,7 +308,10 @@ impl Matrix {
                 let line = text[line_start..].lines().next().unwrap_or("");
                 if let Some((key, _)) = line.split_once('=') {
                     let key = key.trim();
-                    if sp.start > line_start + key.len() && !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                    if sp.start > line_start + key.len()
+                        && !key.is_empty()
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
                         msg = format!("{key}: {msg}");
                     }
                 }
@@ -316,7 +325,10 @@ impl Matrix {
         check_template(path, text, &raw.artifact.name, &["version", "distro", "arch"], "artifact.name")?;
         check_template(path, text, &raw.source.tag_url, &["version"], "source.tag_url")?;
         if raw.artifact.binaries.is_empty() {
-            return Err(Error::input(format!("{}: artifact.binaries: list at least one binary", path.display())));
+            return Err(Error::input(format!(
+                "{}: artifact.binaries: list at least one binary",
+                path.display()
+            )));
         }
         if !raw.artifact.s3_prefix.is_empty() && !raw.artifact.s3_prefix.ends_with('/') {
             return Err(Error::input(format!(
@@ -327,20 +339,43 @@ impl Matrix {
         }
         for c in &raw.make.conditional {
             if parse_major_minor(c.since.get_ref()).is_none() {
-                return Err(at(path, text, c.since.span(), format!("make.conditional.since: {:?} is not M.m (e.g. \"8.1\")", c.since.get_ref())));
+                return Err(at(
+                    path,
+                    text,
+                    c.since.span(),
+                    format!("make.conditional.since: {:?} is not M.m (e.g. \"8.1\")", c.since.get_ref()),
+                ));
             }
         }
         let mut builders = BTreeMap::new();
         for (name, b) in &raw.builders {
             let spec = b.get_ref();
             if spec.glibc.get_ref().split('.').count() != 2 || parse_major_minor(spec.glibc.get_ref()).is_none() {
-                return Err(at(path, text, spec.glibc.span(), format!("builders.{name}.glibc: {:?} is not a glibc version like \"2.36\"", spec.glibc.get_ref())));
+                return Err(at(
+                    path,
+                    text,
+                    spec.glibc.span(),
+                    format!(
+                        "builders.{name}.glibc: {:?} is not a glibc version like \"2.36\"",
+                        spec.glibc.get_ref()
+                    ),
+                ));
             }
             if spec.method == BuilderMethod::Dockerfile && spec.dockerfile.is_none() {
-                return Err(at(path, text, b.span(), format!("builders.{name}: method \"dockerfile\" needs a `dockerfile = \"builders/{name}/Dockerfile\"` field")));
+                return Err(at(
+                    path,
+                    text,
+                    b.span(),
+                    format!("builders.{name}: method \"dockerfile\" needs a `dockerfile = \"builders/{name}/Dockerfile\"` field"),
+                ));
             }
             if spec.architectures.is_empty() {
-                return Err(at(path, text, b.span(), format!("builders.{name}.architectures: list at least one (e.g. [\"amd64\"])")));
+                return Err(at(
+                    path,
+                    text,
+                    b.span(),
+                    format!("builders.{name}.architectures: list at least one (e.g. [\"amd64\"])"),
+                ));
             }
             builders.insert(name.clone(), spec.clone());
         }
@@ -351,19 +386,34 @@ impl Matrix {
             let spec = t.get_ref();
             let distro = spec.distro.get_ref().clone();
             if distro.is_empty() || !distro.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
-                return Err(at(path, text, spec.distro.span(), format!("target.distro: {distro:?} must be a plain name like \"jammy\"")));
+                return Err(at(
+                    path,
+                    text,
+                    spec.distro.span(),
+                    format!("target.distro: {distro:?} must be a plain name like \"jammy\""),
+                ));
             }
             let arch = *spec.arch.get_ref();
             let name = format!("{distro}-{arch}");
             if let Some(first) = seen.get(&name) {
                 let (l, _) = line_col(text, *first);
-                return Err(at(path, text, t.span(), format!("duplicate target {name} (first defined at line {l})")));
+                return Err(at(
+                    path,
+                    text,
+                    t.span(),
+                    format!("duplicate target {name} (first defined at line {l})"),
+                ));
             }
             seen.insert(name.clone(), t.span().start);
             let bname = spec.builder.get_ref();
             let builder = builders.get(bname).ok_or_else(|| {
                 let known: Vec<&String> = builders.keys().collect();
-                at(path, text, spec.builder.span(), format!("target {name}: unknown builder {bname:?}; defined builders: {known:?}"))
+                at(
+                    path,
+                    text,
+                    spec.builder.span(),
+                    format!("target {name}: unknown builder {bname:?}; defined builders: {known:?}"),
+                )
             })?;
             targets.push(Target {
                 name,
@@ -394,7 +444,11 @@ impl Matrix {
     pub fn target(&self, name: &str) -> Result<&Target> {
         self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
-            Error::input(format!("unknown target {name:?}; targets in {}: {}", self.path.display(), names.join(", ")))
+            Error::input(format!(
+                "unknown target {name:?}; targets in {}: {}",
+                self.path.display(),
+                names.join(", ")
+            ))
         })
     }
 
@@ -469,15 +523,28 @@ mod tests {
     fn embedded_loads() {
         let m = Matrix::parse(EMBEDDED, Path::new("targets.toml"), None).unwrap();
         let names: Vec<&str> = m.targets.iter().map(|t| t.name.as_str()).collect();
-        for n in ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64", "bookworm-x86_64", "bookworm-arm64", "trixie-x86_64", "trixie-arm64"] {
+        for n in [
+            "jammy-x86_64",
+            "jammy-arm64",
+            "noble-x86_64",
+            "noble-arm64",
+            "bookworm-x86_64",
+            "bookworm-arm64",
+            "trixie-x86_64",
+            "trixie-arm64",
+        ] {
             assert!(names.contains(&n), "{n} missing");
         }
         let v = Version::parse("8.1.1").unwrap();
         let t = m.target("jammy-x86_64").unwrap();
         assert_eq!(m.tarball_name(&v, t), "valkey-8.1.1-jammy-x86_64.tar.gz");
         assert!(m.make_flags(&v).contains(&"USE_FAST_FLOAT=yes".to_string()));
-        assert!(!m.make_flags(&Version::parse("8.0.4").unwrap()).contains(&"USE_FAST_FLOAT=yes".to_string()));
-        assert!(m.make_flags(&Version::parse("unstable").unwrap()).contains(&"USE_FAST_FLOAT=yes".to_string()));
+        assert!(!m
+            .make_flags(&Version::parse("8.0.4").unwrap())
+            .contains(&"USE_FAST_FLOAT=yes".to_string()));
+        assert!(m
+            .make_flags(&Version::parse("unstable").unwrap())
+            .contains(&"USE_FAST_FLOAT=yes".to_string()));
     }
 
     #[test]

@@ -42,7 +42,11 @@ impl Version {
             ))
         };
         if s == "unstable" {
-            return Ok(Version { text: s.to_string(), numbers: None, rc: None });
+            return Ok(Version {
+                text: s.to_string(),
+                numbers: None,
+                rc: None,
+            });
         }
         let (base, rc) = match s.split_once("-rc") {
             Some((b, n)) => (b, Some(digits(n).ok_or_else(bad)?)),
@@ -53,7 +57,11 @@ impl Version {
             return Err(bad());
         }
         let n: Vec<u64> = parts.iter().map(|p| digits(p)).collect::<Option<_>>().ok_or_else(bad)?;
-        Ok(Version { text: s.to_string(), numbers: Some((n[0], n[1], n[2])), rc })
+        Ok(Version {
+            text: s.to_string(),
+            numbers: Some((n[0], n[1], n[2])),
+            rc,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -109,7 +117,23 @@ mod tests {
     }
     #[test]
     fn refuses() {
-        for v in ["8.1", "v8.1.1", "8.1.1-rc", "../8.1.1", "", " ", " 8.1.1", "8.1.1 ", "8.1.1-rc1x", "8..1", "8.1.1.1", "Unstable", "8.1.-1", "+8.1.1", "8.1.1\n"] {
+        for v in [
+            "8.1",
+            "v8.1.1",
+            "8.1.1-rc",
+            "../8.1.1",
+            "",
+            " ",
+            " 8.1.1",
+            "8.1.1 ",
+            "8.1.1-rc1x",
+            "8..1",
+            "8.1.1.1",
+            "Unstable",
+            "8.1.-1",
+            "+8.1.1",
+            "8.1.1\n",
+        ] {
             let e = Version::parse(v).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{v}");
         }

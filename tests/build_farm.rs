@@ -18,14 +18,32 @@ fn builds_x86_64_and_arm64_in_parallel() {
     let (_d, src) = fixture(&[]);
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64", "--jobs", "2"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--target",
+            "bookworm-arm64",
+            "--jobs",
+            "2",
+        ],
+    );
     c.arg("--out").arg(&dist).arg("--json");
     let o = run(c);
     assert_eq!(o.status.code(), Some(0));
     let rid = run_id(&o.stdout);
-    assert!(containers_with(&format!("io.valkey.release.run={rid}")).is_empty(), "containers of the run remain");
+    assert!(
+        containers_with(&format!("io.valkey.release.run={rid}")).is_empty(),
+        "containers of the run remain"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("[bookworm-x86_64]") && err.contains("[bookworm-arm64]"), "plain progress lines per target");
+    assert!(
+        err.contains("[bookworm-x86_64]") && err.contains("[bookworm-arm64]"),
+        "plain progress lines per target"
+    );
 
     let m = manifest(&dist);
     assert_eq!(m["version"], V);
@@ -53,10 +71,25 @@ fn builds_x86_64_and_arm64_in_parallel() {
         assert!(log.contains("make -j"), "{t} log");
     }
     // The tarball has the official layout.
-    let list = Command::new("tar").arg("-tzf").arg(dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz")).output().unwrap();
+    let list = Command::new("tar")
+        .arg("-tzf")
+        .arg(dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz"))
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
-    for f in ["bin/valkey-server", "bin/valkey-cli", "bin/valkey-benchmark", "bin/valkey-sentinel", "bin/valkey-check-aof", "bin/valkey-check-rdb", "share/LICENSE"] {
-        assert!(list.contains(&format!("valkey-8.1.1-bookworm-x86_64/{f}")), "{f} missing in\n{list}");
+    for f in [
+        "bin/valkey-server",
+        "bin/valkey-cli",
+        "bin/valkey-benchmark",
+        "bin/valkey-sentinel",
+        "bin/valkey-check-aof",
+        "bin/valkey-check-rdb",
+        "share/LICENSE",
+    ] {
+        assert!(
+            list.contains(&format!("valkey-8.1.1-bookworm-x86_64/{f}")),
+            "{f} missing in\n{list}"
+        );
     }
 }
 
@@ -65,7 +98,17 @@ fn one_target_fails_the_other_is_packaged() {
     let (_d, src) = fixture(&["FAIL_CROSS"]);
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--target",
+            "bookworm-arm64",
+        ],
+    );
     c.arg("--out").arg(&dist);
     let o = run(c);
     assert_eq!(o.status.code(), Some(1));
@@ -77,7 +120,9 @@ fn one_target_fails_the_other_is_packaged() {
     assert!(!dist.join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());
     let m = manifest(&dist);
     assert_eq!(m["artifacts"].as_array().unwrap().len(), 1);
-    assert!(std::fs::read_to_string(dist.join("logs/bookworm-arm64.log")).unwrap().contains("failing on purpose"));
+    assert!(std::fs::read_to_string(dist.join("logs/bookworm-arm64.log"))
+        .unwrap()
+        .contains("failing on purpose"));
 }
 
 #[test]
@@ -86,13 +131,32 @@ fn fail_fast_stops_the_others() {
     let (_d, src) = fixture(&["FAIL_CROSS", "SLOW_NATIVE"]);
     let out = tempfile::tempdir().unwrap();
     let t0 = Instant::now();
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64", "--jobs", "2", "--fail-fast", "--json"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--target",
+            "bookworm-arm64",
+            "--jobs",
+            "2",
+            "--fail-fast",
+            "--json",
+        ],
+    );
     c.arg("--out").arg(out.path());
     let o = run(c);
     assert_eq!(o.status.code(), Some(1));
     assert!(t0.elapsed() < Duration::from_secs(100), "x86_64 was not stopped");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let st: Vec<(&str, &str)> = v["targets"].as_array().unwrap().iter().map(|t| (t["target"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    let st: Vec<(&str, &str)> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["target"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
     assert_eq!(st, vec![("bookworm-x86_64", "skipped"), ("bookworm-arm64", "failed")]);
     let rid = v["run_id"].as_str().unwrap();
     assert!(containers_with(&format!("io.valkey.release.run={rid}")).is_empty());
@@ -102,7 +166,17 @@ fn fail_fast_stops_the_others() {
 fn ctrl_c_removes_containers_and_exits_130() {
     let (_d, src) = fixture(&["SLOW"]);
     let out = tempfile::tempdir().unwrap();
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--target", "bookworm-arm64"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--target",
+            "bookworm-arm64",
+        ],
+    );
     c.arg("--out").arg(out.path()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let label = format!("io.valkey.release.pid={}", child.id());
@@ -110,7 +184,11 @@ fn ctrl_c_removes_containers_and_exits_130() {
     // Wait until both containers are up and make is sleeping.
     loop {
         assert!(t0.elapsed() < Duration::from_secs(120), "no containers appeared");
-        if containers_with(&label).len() == 2 && std::fs::read_to_string(out.path().join("logs/bookworm-arm64.log")).unwrap_or_default().contains("SLOW") {
+        if containers_with(&label).len() == 2
+            && std::fs::read_to_string(out.path().join("logs/bookworm-arm64.log"))
+                .unwrap_or_default()
+                .contains("SLOW")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -123,7 +201,11 @@ fn ctrl_c_removes_containers_and_exits_130() {
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(containers_with(&label).is_empty(), "containers of the interrupted run remain");
     assert!(t0.elapsed() < Duration::from_secs(100), "the build was not stopped");
-    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != "logs").collect();
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "logs")
+        .collect();
     assert!(left.is_empty(), "partial outputs left: {left:?}");
 }
 
@@ -135,7 +217,17 @@ fn two_builds_are_byte_identical_and_check_reproducible_passes() {
     let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64"]);
     c.arg("--out").arg(&d1);
     assert_eq!(run(c).status.code(), Some(0));
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64", "--check-reproducible", "--json"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-arm64",
+            "--check-reproducible",
+            "--json",
+        ],
+    );
     c.arg("--out").arg(&d2);
     let o = run(c);
     assert_eq!(o.status.code(), Some(0));
@@ -168,7 +260,10 @@ fn wrong_arch_is_rejected() {
     let o = run(c);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
-    assert!(err.contains("valkey-server") && (err.contains("x86") || err.contains("aarch64") || err.contains("arch")), "{err}");
+    assert!(
+        err.contains("valkey-server") && (err.contains("x86") || err.contains("aarch64") || err.contains("arch")),
+        "{err}"
+    );
     assert!(!out.path().join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());
 }
 
@@ -194,7 +289,17 @@ fn archive_and_url_sources_record_sha256_and_epoch() {
     let url = format!("{}/archive/refs/tags/8.1.1.tar.gz", server.uri());
     let out = tempfile::tempdir().unwrap();
     let (da, du) = (out.path().join("a"), out.path().join("u"));
-    let mut c = build_cmd(V, &["--source", archive.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", "0123456789abcdef0123456789abcdef01234567"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            archive.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--source-sha",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
     c.arg("--out").arg(&da);
     assert_eq!(run(c).status.code(), Some(0));
     let mut c = build_cmd(V, &["--source", &url, "--target", "bookworm-x86_64"]);
@@ -214,11 +319,18 @@ fn archive_and_url_sources_record_sha256_and_epoch() {
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let o = Command::new("git").arg("-C").arg(dir).args(args)
-        .env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000").env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .output().unwrap();
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
@@ -233,7 +345,17 @@ fn git_checkout_pins_commit_and_refuses_dirty() {
     let out = tempfile::tempdir().unwrap();
 
     // Wrong commit: refused (exit 4), nothing built.
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", "1111111111111111111111111111111111111111"]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--source-sha",
+            "1111111111111111111111111111111111111111",
+        ],
+    );
     c.arg("--out").arg(out.path().join("w"));
     let o = run(c);
     assert_eq!(o.status.code(), Some(4));
@@ -249,7 +371,17 @@ fn git_checkout_pins_commit_and_refuses_dirty() {
     git(&src, &["checkout", "-q", "COPYING"]);
 
     // Clean, right commit: SOURCE_DATE_EPOCH is the commit time.
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64", "--source-sha", &head]);
+    let mut c = build_cmd(
+        V,
+        &[
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            "bookworm-x86_64",
+            "--source-sha",
+            &head,
+        ],
+    );
     c.arg("--out").arg(out.path().join("ok"));
     assert_eq!(run(c).status.code(), Some(0));
     let m = manifest(&out.path().join("ok"));
@@ -266,14 +398,27 @@ fn a_later_run_removes_strays() {
         let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
         c.arg("--out").arg(out.path().join(dir));
         assert_eq!(run(c).status.code(), Some(0));
-        manifest(&out.path().join(dir))["artifacts"][0]["build"]["builder_image"].as_str().unwrap().to_string()
+        manifest(&out.path().join(dir))["artifacts"][0]["build"]["builder_image"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let img = build("first");
     // A container labelled by a run whose driver (a pid that does not exist, on this host) is gone.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let o = Command::new("docker")
-        .args(["create", "--network", "none", "--label", "io.valkey.release.run=stray-test", "--label", "io.valkey.release.target=bookworm-x86_64",
-               "--label", "io.valkey.release.pid=999999999", "--label"])
+        .args([
+            "create",
+            "--network",
+            "none",
+            "--label",
+            "io.valkey.release.run=stray-test",
+            "--label",
+            "io.valkey.release.target=bookworm-x86_64",
+            "--label",
+            "io.valkey.release.pid=999999999",
+            "--label",
+        ])
         .arg(format!("io.valkey.release.host={host}"))
         .args([&img, "true"])
         .output()

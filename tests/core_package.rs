@@ -53,7 +53,16 @@ fn reproducible_across_mtimes_umask_modes_and_creation_order() {
     // A different SOURCE_DATE_EPOCH gives different bytes (the timestamp is really used).
     let oc = t.path().join("out-c");
     let o = run(cmd()
-        .args(["package", "--version", "8.1.1", "--target", "jammy-x86_64", "--source-date-epoch", "1600000000", "--from"])
+        .args([
+            "package",
+            "--version",
+            "8.1.1",
+            "--target",
+            "jammy-x86_64",
+            "--source-date-epoch",
+            "1600000000",
+            "--from",
+        ])
         .arg(&a)
         .arg("--out")
         .arg(&oc));
@@ -66,9 +75,17 @@ fn exact_layout_as_gnu_tar_lists_it() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("dist");
     assert_code(&package(&fixture_tree(), &out, "8.1.1", "jammy-x86_64"), 0);
-    let o = Command::new("tar").env("TZ", "UTC").arg("-tvzf").arg(tarball(&out)).output().unwrap();
+    let o = Command::new("tar")
+        .env("TZ", "UTC")
+        .arg("-tvzf")
+        .arg(tarball(&out))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let got: Vec<String> = stdout(&o).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let got: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     let d = "2023-11-14 22:13";
     let server = std::fs::metadata(fixture_tree().join("src/valkey-server")).unwrap().len();
     let cli = std::fs::metadata(fixture_tree().join("src/valkey-cli")).unwrap().len();
@@ -89,7 +106,12 @@ fn exact_layout_as_gnu_tar_lists_it() {
     ];
     assert_eq!(got, want);
     // Numeric owners are 0/0.
-    let o = Command::new("tar").arg("--numeric-owner").arg("-tvzf").arg(tarball(&out)).output().unwrap();
+    let o = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-tvzf")
+        .arg(tarball(&out))
+        .output()
+        .unwrap();
     assert!(stdout(&o).lines().all(|l| l.contains(" 0/0 ")), "{}", stdout(&o));
 }
 
@@ -114,7 +136,13 @@ fn gnu_tar_extracts_identical_files_and_sha256sum_accepts_the_checksums() {
 
     let x = t.path().join("x");
     std::fs::create_dir(&x).unwrap();
-    let st = Command::new("tar").arg("xzf").arg(tarball(&out)).arg("-C").arg(&x).status().unwrap();
+    let st = Command::new("tar")
+        .arg("xzf")
+        .arg(tarball(&out))
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
     assert!(st.success());
     let top = x.join(NAME);
     let mut all: Vec<String> = Vec::new();
@@ -140,12 +168,19 @@ fn gnu_tar_extracts_identical_files_and_sha256sum_accepts_the_checksums() {
     assert_eq!(ino("valkey-server"), ino("valkey-check-aof"), "hard link extracted as a link");
     assert_eq!(ino("valkey-sentinel"), ino("valkey-check-rdb"));
     assert_ne!(ino("valkey-cli"), ino("valkey-server"));
-    assert_eq!(std::fs::read(top.join("share/LICENSE")).unwrap(), std::fs::read(fixture_tree().join("COPYING")).unwrap());
+    assert_eq!(
+        std::fs::read(top.join("share/LICENSE")).unwrap(),
+        std::fs::read(fixture_tree().join("COPYING")).unwrap()
+    );
     let mode = |p: &str| std::fs::metadata(top.join(p)).unwrap().mode() & 0o7777;
     assert_eq!(mode("bin/valkey-server"), 0o755);
 
     // sha256sum -c accepts the .sha256 files and SHA256SUMS.
-    for f in [format!("{NAME}.tar.gz.sha256"), "valkey-8.1.1-noble-arm64.tar.gz.sha256".into(), "SHA256SUMS".into()] {
+    for f in [
+        format!("{NAME}.tar.gz.sha256"),
+        "valkey-8.1.1-noble-arm64.tar.gz.sha256".into(),
+        "SHA256SUMS".into(),
+    ] {
         let o = Command::new("sha256sum").arg("-c").arg(&f).current_dir(&out).output().unwrap();
         assert!(o.status.success(), "sha256sum -c {f}: {}{}", stdout(&o), stderr(&o));
     }
@@ -185,18 +220,32 @@ fn manifest_records_and_merges_artifacts() {
         assert_eq!(a["sha256"].as_str().unwrap(), sha256(&f));
         let files = a["files"].as_array().unwrap();
         assert_eq!(files.len(), 7);
-        let server = files.iter().find(|x| x["path"].as_str().unwrap().ends_with("/bin/valkey-server")).unwrap();
+        let server = files
+            .iter()
+            .find(|x| x["path"].as_str().unwrap().ends_with("/bin/valkey-server"))
+            .unwrap();
         assert_eq!(server["mode"], "0755");
         assert!(server["link_to"].as_str().unwrap().ends_with("/bin/valkey-check-aof"));
-        assert_eq!(server["sha256"].as_str().unwrap(), sha256(&fixture_tree().join("src/valkey-server")));
-        let lic = files.iter().find(|x| x["path"].as_str().unwrap().ends_with("/share/LICENSE")).unwrap();
+        assert_eq!(
+            server["sha256"].as_str().unwrap(),
+            sha256(&fixture_tree().join("src/valkey-server"))
+        );
+        let lic = files
+            .iter()
+            .find(|x| x["path"].as_str().unwrap().ends_with("/share/LICENSE"))
+            .unwrap();
         assert_eq!(lic["mode"], "0644");
     }
     let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 2);
 
     // --json gives the report.
-    let o = run(cmd().env("SOURCE_DATE_EPOCH", SDE).args(["--json", "package", "--version", "9.1.0-rc2", "--target", "trixie-arm64", "--from"]).arg(fixture_tree()).arg("--out").arg(&out));
+    let o = run(cmd()
+        .env("SOURCE_DATE_EPOCH", SDE)
+        .args(["--json", "package", "--version", "9.1.0-rc2", "--target", "trixie-arm64", "--from"])
+        .arg(fixture_tree())
+        .arg("--out")
+        .arg(&out));
     assert_code(&o, 0);
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(r["artifact"]["file"], "valkey-9.1.0-rc2-trixie-arm64.tar.gz");
@@ -206,11 +255,32 @@ fn manifest_records_and_merges_artifacts() {
     let before = std::fs::read(out.join("manifest.json")).unwrap();
     let o = package(&fixture_tree(), &out, "9.1.0", "noble-x86_64");
     assert_code(&o, 2);
-    assert!(stderr(&o).contains("there is 9.1.0-rc2") && stderr(&o).contains("here 9.1.0;"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("there is 9.1.0-rc2") && stderr(&o).contains("here 9.1.0;"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.join("valkey-9.1.0-noble-x86_64.tar.gz").exists());
-    let o = run(cmd().args(["package", "--version", "9.1.0-rc2", "--target", "noble-x86_64", "--source-date-epoch", "1", "--from"]).arg(fixture_tree()).arg("--out").arg(&out));
+    let o = run(cmd()
+        .args([
+            "package",
+            "--version",
+            "9.1.0-rc2",
+            "--target",
+            "noble-x86_64",
+            "--source-date-epoch",
+            "1",
+            "--from",
+        ])
+        .arg(fixture_tree())
+        .arg("--out")
+        .arg(&out));
     assert_code(&o, 2);
-    assert!(stderr(&o).contains("source_date_epoch") && stderr(&o).contains("1700000000"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("source_date_epoch") && stderr(&o).contains("1700000000"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), before);
 }
 
@@ -238,7 +308,10 @@ fn refusals_name_the_problem_and_write_nothing() {
     let out = t.path().join("dist");
     let base = || {
         let mut c = cmd();
-        c.args(["package", "--version", "8.1.1", "--target", "jammy-x86_64", "--from"]).arg(fixture_tree()).arg("--out").arg(&out);
+        c.args(["package", "--version", "8.1.1", "--target", "jammy-x86_64", "--from"])
+            .arg(fixture_tree())
+            .arg("--out")
+            .arg(&out);
         c
     };
     // No SOURCE_DATE_EPOCH.
@@ -256,14 +329,22 @@ fn refusals_name_the_problem_and_write_nothing() {
     // Unknown target.
     let o = package(&fixture_tree(), &out, "8.1.1", "focal-x86_64");
     assert_code(&o, 2);
-    assert!(stderr(&o).contains("focal-x86_64") && stderr(&o).contains("jammy-x86_64"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("focal-x86_64") && stderr(&o).contains("jammy-x86_64"),
+        "{}",
+        stderr(&o)
+    );
     // Missing binary / license: the path is named.
     let tree = t.path().join("tree");
     copy_tree(&tree, false, 0o755, 1);
     std::fs::remove_file(tree.join("src/valkey-cli")).unwrap();
     let o = package(&tree, &out, "8.1.1", "jammy-x86_64");
     assert_code(&o, 2);
-    assert!(stderr(&o).contains(&tree.join("src/valkey-cli").display().to_string()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&tree.join("src/valkey-cli").display().to_string()),
+        "{}",
+        stderr(&o)
+    );
     copy_tree(&tree, false, 0o755, 1);
     std::fs::remove_file(tree.join("COPYING")).unwrap();
     let o = package(&tree, &out, "8.1.1", "jammy-x86_64");
@@ -283,21 +364,41 @@ fn library_package_tree_and_add_to_dist() {
     let m = valkey_release::targets::Matrix::parse(valkey_release::targets::EMBEDDED, Path::new("targets.toml"), None).unwrap();
     let v = valkey_release::version::Version::parse("8.1.1").unwrap();
     let target = m.target("bookworm-arm64").unwrap();
-    let input = PackageInput { matrix: &m, version: &v, target, tree: &fixture_tree(), source_date_epoch: 1_700_000_000 };
+    let input = PackageInput {
+        matrix: &m,
+        version: &v,
+        target,
+        tree: &fixture_tree(),
+        source_date_epoch: 1_700_000_000,
+    };
     let a = package_tree(&input, t.path()).unwrap();
     assert_eq!(a.file, "valkey-8.1.1-bookworm-arm64.tar.gz");
     assert!(a.build.is_none());
-    assert_eq!(listing(t.path()), ["valkey-8.1.1-bookworm-arm64.tar.gz", "valkey-8.1.1-bookworm-arm64.tar.gz.sha256"]);
-    let src = SourceInfo { name: "valkey-8.1.1.tar.gz".into(), kind: "archive".into(), sha256: Some("a".repeat(64)), ..Default::default() };
+    assert_eq!(
+        listing(t.path()),
+        ["valkey-8.1.1-bookworm-arm64.tar.gz", "valkey-8.1.1-bookworm-arm64.tar.gz.sha256"]
+    );
+    let src = SourceInfo {
+        name: "valkey-8.1.1.tar.gz".into(),
+        kind: "archive".into(),
+        sha256: Some("a".repeat(64)),
+        ..Default::default()
+    };
     let r = add_to_dist(t.path(), &v, 1_700_000_000, &src, a.clone()).unwrap();
     assert!(!r.replaced);
     assert_eq!(r.manifest.artifacts.len(), 1);
     let r = add_to_dist(t.path(), &v, 1_700_000_000, &src, a.clone()).unwrap();
     assert!(r.replaced);
-    let other = SourceInfo { sha256: Some("b".repeat(64)), ..src.clone() };
+    let other = SourceInfo {
+        sha256: Some("b".repeat(64)),
+        ..src.clone()
+    };
     let e = add_to_dist(t.path(), &v, 1_700_000_000, &other, a).unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains(&"a".repeat(64)) && e.to_string().contains(&"b".repeat(64)), "{e}");
+    assert!(
+        e.to_string().contains(&"a".repeat(64)) && e.to_string().contains(&"b".repeat(64)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -354,7 +455,13 @@ fn multi_chunk_tarball_is_the_same_with_any_thread_count_and_extracts() {
     assert!(st.success(), "gzip -t");
     let x = t.path().join("x");
     std::fs::create_dir(&x).unwrap();
-    let st = Command::new("tar").arg("xzf").arg(tarball(&out)).arg("-C").arg(&x).status().unwrap();
+    let st = Command::new("tar")
+        .arg("xzf")
+        .arg(tarball(&out))
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
     assert!(st.success());
     for b in BINARIES {
         assert!(

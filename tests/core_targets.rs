@@ -35,7 +35,16 @@ fn lists_the_matrix_as_table_and_json() {
         let m = &l[col..];
         assert!(m.starts_with("native ") || m.starts_with("cross:aarch64 "), "{l:?}");
     }
-    for t in ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64", "bookworm-x86_64", "bookworm-arm64", "trixie-x86_64", "trixie-arm64"] {
+    for t in [
+        "jammy-x86_64",
+        "jammy-arm64",
+        "noble-x86_64",
+        "noble-arm64",
+        "bookworm-x86_64",
+        "bookworm-arm64",
+        "trixie-x86_64",
+        "trixie-arm64",
+    ] {
         assert!(lines.iter().any(|l| l.starts_with(&format!("{t} "))), "{t}: {out}");
     }
     let o = run(cmd().args(["targets", "--json"]));
@@ -68,7 +77,10 @@ fn unknown_arch() {
 #[test]
 fn duplicate_target() {
     let t = tempfile::tempdir().unwrap();
-    let text = format!("{}\n[[target]]\ndistro = \"noble\"\narch = \"arm64\"\nbuilder = \"noble\"\n", shipped());
+    let text = format!(
+        "{}\n[[target]]\ndistro = \"noble\"\narch = \"arm64\"\nbuilder = \"noble\"\n",
+        shipped()
+    );
     let (code, err) = with_targets(t.path(), "dup.toml", &text);
     assert_eq!(code, Some(2));
     let l = text.lines().count() - 3;

@@ -118,7 +118,11 @@ fn gnu_bsd_and_lone_sha256_formats_resolve_against_the_checksum_file() {
     std::fs::write(d.join("sub/empty"), b"").unwrap();
     let h_hello = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
     std::fs::write(d.join("gnu.txt"), format!("{h_hello}  a b.bin\n{H_EMPTY} *sub/empty\n")).unwrap();
-    std::fs::write(d.join("bsd.txt"), format!("SHA256 (a b.bin) = {h_hello}\r\nSHA256 (sub/empty) = {}\n", H_EMPTY.to_uppercase())).unwrap();
+    std::fs::write(
+        d.join("bsd.txt"),
+        format!("SHA256 (a b.bin) = {h_hello}\r\nSHA256 (sub/empty) = {}\n", H_EMPTY.to_uppercase()),
+    )
+    .unwrap();
     std::fs::write(d.join("a b.bin.sha256"), format!("{h_hello}\n")).unwrap();
 
     // Run from another directory: names resolve against the checksum file's directory.
@@ -213,7 +217,11 @@ fn valkey_hashes_lines() {
     assert!(stderr(&o).contains("README:6:"), "{}", stderr(&o));
 
     // The real valkey-hashes README parses (its files are not here: exit 1, not 2).
-    let o = run(cmd().args(["verify", "--ignore-missing", "--hashes"]).arg(fixture("valkey-hashes-README")).arg("--dir").arg(p.join("nothing-here")));
+    let o = run(cmd()
+        .args(["verify", "--ignore-missing", "--hashes"])
+        .arg(fixture("valkey-hashes-README"))
+        .arg("--dir")
+        .arg(p.join("nothing-here")));
     assert_code(&o, 1);
     assert!(stderr(&o).contains("no file was verified"), "{}", stderr(&o));
 }
@@ -232,7 +240,11 @@ fn many_files_hashed_in_parallel_match_sha256sum() {
     std::fs::write(p.join("SHA256SUMS"), &sums).unwrap();
     let ours = verify(&["SHA256SUMS"], p);
     assert_code(&ours, 0);
-    let theirs = std::process::Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(p).output().unwrap();
+    let theirs = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(p)
+        .output()
+        .unwrap();
     assert!(theirs.status.success());
     assert_eq!(stdout(&ours), stdout(&theirs), "same lines, same order as sha256sum -c");
 }

@@ -26,7 +26,14 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
     let repo = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml")).unwrap();
     let head = &repo[..repo.find("# ------").unwrap()];
     // A definition of its own (unique package list), so no image with its tag exists.
-    let n = format!("{}{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let n = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     let text = format!(
         "{head}[builders.cancelme]\nmethod = \"mmdebstrap\"\nsuite = \"bookworm\"\nglibc = \"2.36\"\narchitectures = [\"amd64\"]\n\
          packages = [\"make\"]\ncomponents = [\"main\", \"main\"] # {n}\n\n[[target]]\ndistro = \"cancelme\"\narch = \"x86_64\"\nbuilder = \"cancelme\"\n"
@@ -34,7 +41,13 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
     std::fs::write(dir.path().join("targets.toml"), text).unwrap();
     let logs = dir.path().join("logs");
     let child = Command::new(BIN)
-        .args(["--targets", dir.path().join("targets.toml").to_str().unwrap(), "images", "--target", "cancelme-x86_64"])
+        .args([
+            "--targets",
+            dir.path().join("targets.toml").to_str().unwrap(),
+            "images",
+            "--target",
+            "cancelme-x86_64",
+        ])
         .args(["--log-dir", logs.to_str().unwrap()])
         .env("VALKEY_RELEASE_PLAIN", "1")
         .stderr(std::process::Stdio::piped())
@@ -53,7 +66,10 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
         std::thread::sleep(Duration::from_millis(200));
     };
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!processes_with(rootfs_dir.to_str().unwrap()).is_empty(), "mmdebstrap should be running");
+    assert!(
+        !processes_with(rootfs_dir.to_str().unwrap()).is_empty(),
+        "mmdebstrap should be running"
+    );
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
@@ -70,5 +86,9 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
         assert!(start.elapsed() < Duration::from_secs(60), "still running after Ctrl-C: {left:?}");
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(!rootfs_dir.exists(), "temporary rootfs directory {} left behind", rootfs_dir.display());
+    assert!(
+        !rootfs_dir.exists(),
+        "temporary rootfs directory {} left behind",
+        rootfs_dir.display()
+    );
 }

@@ -14,12 +14,25 @@ use valkey_release::targets::Matrix;
 const BIN: &str = env!("CARGO_BIN_EXE_valkey-release");
 
 fn docker_run(image: &str, script: &str) -> (bool, String) {
-    let o = Command::new("docker").args(["run", "--rm", "--network", "none", image, "sh", "-c", script]).output().expect("docker CLI");
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    let o = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", image, "sh", "-c", script])
+        .output()
+        .expect("docker CLI");
+    (
+        o.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+    )
 }
 
 fn nonce() -> String {
-    format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 /// A targets.toml in `dir` with the repository's bookworm builder and a `local` Dockerfile
@@ -60,7 +73,9 @@ async fn bookworm_builder_is_reused_and_has_the_cross_toolchain() {
     let dir = tempfile::tempdir().unwrap();
     let m = write_matrix(dir.path(), "FROM scratch\n");
     let p = Progress::plain().spinner("t");
-    let third = ensure_image(&docker().await, &m, "bookworm", &ImageOptions::default(), &p).await.unwrap();
+    let third = ensure_image(&docker().await, &m, "bookworm", &ImageOptions::default(), &p)
+        .await
+        .unwrap();
     assert!(third.reused);
     assert_eq!(third.tag, first.tag);
 
@@ -83,7 +98,10 @@ async fn dockerfile_method_with_local_base_builds_once_under_concurrency() {
     let base = bookworm_image().await;
     let dir = tempfile::tempdir().unwrap();
     let n = nonce();
-    let m = write_matrix(dir.path(), &format!("FROM {}\n# test {n}\nRUN echo {n} > /etc/valkey-release-marker\n", base.tag));
+    let m = write_matrix(
+        dir.path(),
+        &format!("FROM {}\n# test {n}\nRUN echo {n} > /etc/valkey-release-marker\n", base.tag),
+    );
     let d = docker().await;
     let p = Progress::plain().spinner("image local");
     let opts = ImageOptions::default();
@@ -92,7 +110,11 @@ async fn dockerfile_method_with_local_base_builds_once_under_concurrency() {
     let (a, b) = (a.unwrap(), b.unwrap());
     let tag = a.tag.clone();
     assert_eq!(a.id, b.id);
-    assert_eq!([a.reused, b.reused].iter().filter(|r| !**r).count(), 1, "exactly one built: {a:?} {b:?}");
+    assert_eq!(
+        [a.reused, b.reused].iter().filter(|r| !**r).count(),
+        1,
+        "exactly one built: {a:?} {b:?}"
+    );
     assert_eq!(a.method, "dockerfile");
     let c = ensure_image(&d, &m, "local", &opts, &p).await.unwrap();
     assert!(c.reused);
@@ -100,14 +122,27 @@ async fn dockerfile_method_with_local_base_builds_once_under_concurrency() {
     let (ok, out) = docker_run(&tag, "cat /etc/valkey-release-marker");
     assert!(ok && out.contains(&n), "{out}");
     let label = Command::new("docker")
-        .args(["image", "inspect", "--format", &format!("{{{{index .Config.Labels \"{LABEL_BUILDER}\"}}}}"), &tag])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            &format!("{{{{index .Config.Labels \"{LABEL_BUILDER}\"}}}}"),
+            &tag,
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "local");
 
     // The command line: reused, as JSON.
     let o = Command::new(BIN)
-        .args(["--targets", dir.path().join("targets.toml").to_str().unwrap(), "--json", "images", "--target", "local-x86_64"])
+        .args([
+            "--targets",
+            dir.path().join("targets.toml").to_str().unwrap(),
+            "--json",
+            "images",
+            "--target",
+            "local-x86_64",
+        ])
         .env("VALKEY_RELEASE_PLAIN", "1")
         .output()
         .unwrap();
@@ -129,17 +164,35 @@ async fn dockerfile_with_unavailable_base_fails_clearly_or_is_skipped_by_default
 
     // Named target: exit 3, the message names the base image and why.
     let o = Command::new(BIN)
-        .args(["--targets", targets.to_str().unwrap(), "images", "--target", "local-x86_64", "--log-dir", logs.to_str().unwrap()])
+        .args([
+            "--targets",
+            targets.to_str().unwrap(),
+            "images",
+            "--target",
+            "local-x86_64",
+            "--log-dir",
+            logs.to_str().unwrap(),
+        ])
         .env("VALKEY_RELEASE_PLAIN", "1")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("valkey-release-test/absent:{n}")) && err.contains("cannot be pulled"), "{err}");
+    assert!(
+        err.contains(&format!("valkey-release-test/absent:{n}")) && err.contains("cannot be pulled"),
+        "{err}"
+    );
 
     // No target named: the bookworm builder is prepared (reused), the local one is skipped with the reason.
     let o = Command::new(BIN)
-        .args(["--targets", targets.to_str().unwrap(), "--json", "images", "--log-dir", logs.to_str().unwrap()])
+        .args([
+            "--targets",
+            targets.to_str().unwrap(),
+            "--json",
+            "images",
+            "--log-dir",
+            logs.to_str().unwrap(),
+        ])
         .env("VALKEY_RELEASE_PLAIN", "1")
         .output()
         .unwrap();
@@ -161,6 +214,9 @@ async fn unreachable_engine_is_exit_3_with_hint() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"), "{err}");
+    assert!(
+        err.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
     let _ = repo_matrix();
 }

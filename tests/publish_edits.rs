@@ -29,7 +29,11 @@ fn hashes_ga_patch_appends_exactly_one_line() {
         format!("{old}hash valkey-9.1.2.tar.gz sha256 {SHA_A} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz\n");
     assert_eq!(e.text, expected);
     // The existing 8.0.4 duplicate is reported, not crashed on.
-    assert!(e.warnings.iter().any(|w| w.contains("valkey-8.0.4.tar.gz has 2 lines")), "{:?}", e.warnings);
+    assert!(
+        e.warnings.iter().any(|w| w.contains("valkey-8.0.4.tar.gz has 2 lines")),
+        "{:?}",
+        e.warnings
+    );
 }
 
 #[test]
@@ -77,7 +81,13 @@ fn hashes_retag_is_refused_then_replaced_in_place() {
 fn hashes_existing_duplicates_and_unstable() {
     let old = hashes_readme();
     // The second 8.0.4 digest is present: a no-op, with the duplicate reported.
-    let e = edit_hashes(&old, &v("8.0.4"), "55c12a25f67ef19b615c76b6cb0c92d12753d76eb8d38b31d30e299c3490cdf2", false).unwrap();
+    let e = edit_hashes(
+        &old,
+        &v("8.0.4"),
+        "55c12a25f67ef19b615c76b6cb0c92d12753d76eb8d38b31d30e299c3490cdf2",
+        false,
+    )
+    .unwrap();
     assert_eq!(e.action, HashesAction::AlreadyPresent);
     assert_eq!(e.text, old);
     assert_eq!(e.warnings.len(), 1);
@@ -98,7 +108,10 @@ struct Repo {
 
 impl Repo {
     fn fixture() -> Repo {
-        let files = tree(&repo_fixture("valkey-container")).into_iter().map(|(p, (text, mode))| (p, RepoFile { text, mode })).collect();
+        let files = tree(&repo_fixture("valkey-container"))
+            .into_iter()
+            .map(|(p, (text, mode))| (p, RepoFile { text, mode }))
+            .collect();
         Repo { files }
     }
     fn text(&self, p: &str) -> &str {
@@ -119,7 +132,13 @@ impl Repo {
     }
     fn apply(&mut self, changes: &[FileChange]) {
         for c in changes {
-            self.files.insert(c.path.clone(), RepoFile { text: c.new.clone(), mode: c.mode.clone() });
+            self.files.insert(
+                c.path.clone(),
+                RepoFile {
+                    text: c.new.clone(),
+                    mode: c.mode.clone(),
+                },
+            );
         }
     }
 }
@@ -178,7 +197,11 @@ fn container_rerun_changes_nothing() {
     let e = repo.edit("9.1.1", SHA_911).unwrap();
     repo.apply(&e.changes);
     let again = repo.edit("9.1.1", SHA_911).unwrap();
-    assert!(again.changes.is_empty(), "{:?}", again.changes.iter().map(|c| &c.path).collect::<Vec<_>>());
+    assert!(
+        again.changes.is_empty(),
+        "{:?}",
+        again.changes.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
     // New minor too.
     let mut repo = Repo::fixture();
     let e = repo.edit("9.2.0", SHA_A).unwrap();
@@ -194,7 +217,10 @@ fn container_retag_replaces_the_digest() {
     let r = repo.edit("9.1.1", SHA_B).unwrap();
     let vj = &change(&r.changes, "versions.json").unwrap().new;
     assert!(vj.contains(SHA_B) && !vj.contains(SHA_911));
-    assert!(change(&r.changes, "9.1/debian/Dockerfile").unwrap().new.contains(&format!("ENV VALKEY_DOWNLOAD_SHA {SHA_B}")));
+    assert!(change(&r.changes, "9.1/debian/Dockerfile")
+        .unwrap()
+        .new
+        .contains(&format!("ENV VALKEY_DOWNLOAD_SHA {SHA_B}")));
 }
 
 const NEW_ENTRY_TAIL: &str = "  },\n  \"9.2\": {\n    \"version\": \"9.2.0-rc1\",\n    \"url\": \"https://github.com/valkey-io/valkey/archive/refs/tags/9.2.0-rc1.tar.gz\",\n    \"sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\n    \"debian\": {\n      \"version\": \"trixie\"\n    },\n    \"alpine\": {\n      \"version\": \"3.23\"\n    }\n  }\n}\n";
@@ -206,7 +232,10 @@ fn container_rc_of_a_new_minor_adds_the_entry_and_leaves_aliases() {
     let old = repo.text("versions.json");
     let expected = format!("{}{NEW_ENTRY_TAIL}", old.strip_suffix("  }\n}\n").unwrap());
     assert_eq!(change(&e.changes, "versions.json").unwrap().new, expected);
-    assert!(change(&e.changes, "generate-stackbrew-library.sh").is_none(), "rc: aliases unchanged");
+    assert!(
+        change(&e.changes, "generate-stackbrew-library.sh").is_none(),
+        "rc: aliases unchanged"
+    );
     // 9.2/ is a copy of 9.1/, substituted.
     let d = change(&e.changes, "9.2/debian/Dockerfile").unwrap();
     assert!(d.old.is_none());
@@ -236,16 +265,28 @@ fn container_new_minor_moves_the_aliases() {
     let repo = Repo::fixture();
     let e = repo.edit("9.2.0", SHA_A).unwrap();
     let sb = &change(&e.changes, "generate-stackbrew-library.sh").unwrap().new;
-    assert_eq!(aliases(sb), "declare -A aliases=(\n\t[7.2]='7'\n\t[8.1]='8'\n\t[9.2]='9 latest'\n)\n");
+    assert_eq!(
+        aliases(sb),
+        "declare -A aliases=(\n\t[7.2]='7'\n\t[8.1]='8'\n\t[9.2]='9 latest'\n)\n"
+    );
     // Everything else of the script byte-for-byte.
-    assert_eq!(sb.replace("[9.2]='9 latest'", "[9.1]='9 latest'"), repo.text("generate-stackbrew-library.sh"));
+    assert_eq!(
+        sb.replace("[9.2]='9 latest'", "[9.1]='9 latest'"),
+        repo.text("generate-stackbrew-library.sh")
+    );
     // After an rc created the 9.2 entry, the GA still moves the aliases.
     let mut repo = Repo::fixture();
     let rc = repo.edit("9.2.0-rc1", SHA_B).unwrap();
     repo.apply(&rc.changes);
     let ga = repo.edit("9.2.0", SHA_A).unwrap();
-    assert_eq!(aliases(&change(&ga.changes, "generate-stackbrew-library.sh").unwrap().new), aliases(sb));
-    assert_eq!(change(&ga.changes, "9.2/debian/Dockerfile").unwrap().new, change(&e.changes, "9.2/debian/Dockerfile").unwrap().new);
+    assert_eq!(
+        aliases(&change(&ga.changes, "generate-stackbrew-library.sh").unwrap().new),
+        aliases(sb)
+    );
+    assert_eq!(
+        change(&ga.changes, "9.2/debian/Dockerfile").unwrap().new,
+        change(&e.changes, "9.2/debian/Dockerfile").unwrap().new
+    );
 }
 
 #[test]
@@ -253,7 +294,10 @@ fn container_new_major_takes_latest() {
     let repo = Repo::fixture();
     let e = repo.edit("10.0.0", SHA_A).unwrap();
     let sb = &change(&e.changes, "generate-stackbrew-library.sh").unwrap().new;
-    assert_eq!(aliases(sb), "declare -A aliases=(\n\t[7.2]='7'\n\t[8.1]='8'\n\t[9.1]='9'\n\t[10.0]='10 latest'\n)\n");
+    assert_eq!(
+        aliases(sb),
+        "declare -A aliases=(\n\t[7.2]='7'\n\t[8.1]='8'\n\t[9.1]='9'\n\t[10.0]='10 latest'\n)\n"
+    );
     let vj = &change(&e.changes, "versions.json").unwrap().new;
     assert!(vj.ends_with("  \"10.0\": {\n    \"version\": \"10.0.0\",\n    \"url\": \"https://github.com/valkey-io/valkey/archive/refs/tags/10.0.0.tar.gz\",\n    \"sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\n    \"debian\": {\n      \"version\": \"trixie\"\n    },\n    \"alpine\": {\n      \"version\": \"3.23\"\n    }\n  }\n}\n"));
     let d = &change(&e.changes, "10.0/alpine/Dockerfile").unwrap().new;

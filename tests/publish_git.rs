@@ -14,7 +14,16 @@ fn hashes_commit_signed_off_pushed_and_idempotent() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let (remote, clone) = remote_and_clone(home, &repo_fixture("valkey-hashes"), "main");
-    let args = ["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--push", "--checkout"];
+    let args = [
+        "publish",
+        "hashes",
+        "--version",
+        "9.1.2",
+        "--source-sha256",
+        SHA_A,
+        "--push",
+        "--checkout",
+    ];
 
     let mut c = bin(home);
     c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
@@ -26,7 +35,10 @@ fn hashes_commit_signed_off_pushed_and_idempotent() {
     // The remote's main has exactly one new commit, signed off, by the default identity.
     assert_eq!(count_commits(home, &remote, "main"), 2);
     let log = git(home, &remote, &["log", "-1", "--format=%an <%ae>%n%s%n%b", "main"]);
-    assert!(log.starts_with("valkey-release <noreply@valkey.io>\nUpdate hash for 9.1.2\n"), "{log}");
+    assert!(
+        log.starts_with("valkey-release <noreply@valkey.io>\nUpdate hash for 9.1.2\n"),
+        "{log}"
+    );
     assert!(log.contains("Signed-off-by: valkey-release <noreply@valkey.io>"), "{log}");
     let readme = git(home, &remote, &["show", "main:README"]);
     let old = read(&repo_fixture("valkey-hashes").join("README"));
@@ -45,7 +57,8 @@ fn hashes_commit_signed_off_pushed_and_idempotent() {
 
     // Re-tag without --replace: exit 4, nothing written.
     let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_B, "--checkout"]).arg(&clone);
+    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_B, "--checkout"])
+        .arg(&clone);
     let r = run(c);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("--replace"));
@@ -61,13 +74,15 @@ fn hashes_uses_the_configured_identity_and_refuses_a_dirty_checkout() {
     git(home, &clone, &["config", "user.email", "rp@example.com"]);
     std::fs::write(clone.join("stray.txt"), "x").unwrap();
     let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"]).arg(&clone);
+    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"])
+        .arg(&clone);
     let r = run(c);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("uncommitted changes"), "{}", r.stderr);
     std::fs::remove_file(clone.join("stray.txt")).unwrap();
     let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"]).arg(&clone);
+    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"])
+        .arg(&clone);
     let r = run(c);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = git(home, &clone, &["log", "-1", "--format=%an <%ae>%n%b"]);
@@ -80,7 +95,16 @@ fn container_branch_commit_push_and_rerun() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let (remote, clone) = remote_and_clone(home, &repo_fixture("valkey-container"), "mainline");
-    let args = ["publish", "container", "--version", "9.2.0", "--source-sha256", SHA_A, "--push", "--checkout"];
+    let args = [
+        "publish",
+        "container",
+        "--version",
+        "9.2.0",
+        "--source-sha256",
+        SHA_A,
+        "--push",
+        "--checkout",
+    ];
     let mut c = bin(home);
     c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
     let r = run(c);
@@ -93,7 +117,10 @@ fn container_branch_commit_push_and_rerun() {
     assert!(subject.starts_with("Update to version 9.2.0\n"), "{subject}");
     assert!(subject.contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
     let files = git(home, &remote, &["diff", "--name-status", "mainline", "update-9.2.0"]);
-    assert_eq!(files, "A\t9.2/alpine/Dockerfile\nA\t9.2/debian/Dockerfile\nM\tgenerate-stackbrew-library.sh\nM\tversions.json\n");
+    assert_eq!(
+        files,
+        "A\t9.2/alpine/Dockerfile\nA\t9.2/debian/Dockerfile\nM\tgenerate-stackbrew-library.sh\nM\tversions.json\n"
+    );
     // The script keeps its executable mode.
     let mode = git(home, &remote, &["ls-tree", "update-9.2.0", "generate-stackbrew-library.sh"]);
     assert!(mode.starts_with("100755"), "{mode}");
@@ -129,7 +156,17 @@ fn container_apply_templates_runs_the_repositorys_script() {
     std::fs::set_permissions(fixture.join("apply-templates.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (_remote, clone) = remote_and_clone(home, &fixture, "mainline");
     let mut c = bin(home);
-    c.args(["publish", "container", "--version", "9.1.1", "--source-sha256", SHA_911, "--apply-templates", "--checkout"]).arg(&clone);
+    c.args([
+        "publish",
+        "container",
+        "--version",
+        "9.1.1",
+        "--source-sha256",
+        SHA_911,
+        "--apply-templates",
+        "--checkout",
+    ])
+    .arg(&clone);
     let r = run(c);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(read(&clone.join("9.1/debian/Dockerfile")), "ENV VALKEY_VERSION 9.1.1\n");
@@ -137,8 +174,17 @@ fn container_apply_templates_runs_the_repositorys_script() {
     assert_eq!(files, "9.1/debian/Dockerfile\nversions.json\n");
     // Without --checkout it is refused.
     let mut c = bin(home);
-    c.args(["publish", "container", "--version", "9.1.1", "--source-sha256", SHA_911, "--apply-templates", "--handoff"])
-        .arg(home.join("h"));
+    c.args([
+        "publish",
+        "container",
+        "--version",
+        "9.1.1",
+        "--source-sha256",
+        SHA_911,
+        "--apply-templates",
+        "--handoff",
+    ])
+    .arg(home.join("h"));
     assert_eq!(run(c).code, 2);
 }
 
@@ -179,14 +225,32 @@ fn website_handoff_patch_applies_with_git_am() {
     assert_eq!(page, publish_support::page("v9-1-1.md"));
     let pr = read(&root.join("PR.md"));
     assert!(pr.contains("Branch: update-website-9.1.1"), "{pr}");
-    assert!(pr.contains("https://download.valkey.io/releases/valkey-9.1.1-noble-arm64.tar.gz"), "{pr}");
+    assert!(
+        pr.contains("https://download.valkey.io/releases/valkey-9.1.1-noble-arm64.tar.gz"),
+        "{pr}"
+    );
     assert!(root.join("valkey-io.github.io.diff").is_file());
 
     // The patch applies to a clone with `git am`, giving the real page byte for byte.
     let (_remote, clone) = remote_and_clone(home, &base, "main");
     let patch = root.join("0001-Add-download-page-for-Valkey-9.1.1.patch");
-    git(home, &clone, &["-c", "user.name=R", "-c", "user.email=r@example.com", "am", "--quiet", patch.to_str().unwrap()]);
-    assert_eq!(read(&clone.join("content/download/releases/v9-1-1.md")), publish_support::page("v9-1-1.md"));
+    git(
+        home,
+        &clone,
+        &[
+            "-c",
+            "user.name=R",
+            "-c",
+            "user.email=r@example.com",
+            "am",
+            "--quiet",
+            patch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        read(&clone.join("content/download/releases/v9-1-1.md")),
+        publish_support::page("v9-1-1.md")
+    );
     let log = git(home, &clone, &["log", "-1", "--format=%an%n%s%n%b"]);
     assert!(log.starts_with("valkey-release\nAdd download page for Valkey 9.1.1\n"), "{log}");
     assert!(log.contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
@@ -194,13 +258,22 @@ fn website_handoff_patch_applies_with_git_am() {
     // Against the updated tree (the clone), nothing to change and nothing written.
     let out2 = home.join("handoff2");
     let mut c = bin(home);
-    c.args(["publish", "website", "--version", "9.1.1", "--debian-suite", "trixie", "--alpine-version", "3.24"])
-        .arg("--dist")
-        .arg(&dist)
-        .arg("--base")
-        .arg(&clone)
-        .arg("--handoff")
-        .arg(&out2);
+    c.args([
+        "publish",
+        "website",
+        "--version",
+        "9.1.1",
+        "--debian-suite",
+        "trixie",
+        "--alpine-version",
+        "3.24",
+    ])
+    .arg("--dist")
+    .arg(&dist)
+    .arg("--base")
+    .arg(&clone)
+    .arg("--handoff")
+    .arg(&out2);
     let r = run(c);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
@@ -248,7 +321,11 @@ fn nowhere_to_apply_and_bad_input_exit_2() {
         vec!["--version", "9.1.2", "--source-sha256", "xyz"],
     ] {
         let mut c = bin(home);
-        c.args(["publish", "hashes", "--handoff"]).arg(home.join("h")).arg("--base").arg(repo_fixture("valkey-hashes")).args(&bad);
+        c.args(["publish", "hashes", "--handoff"])
+            .arg(home.join("h"))
+            .arg("--base")
+            .arg(repo_fixture("valkey-hashes"))
+            .args(&bad);
         let r = run(c);
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
     }

@@ -96,13 +96,19 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     let tree = &posts[0].1;
     assert_eq!(tree["base_tree"], "tree-of-base1");
     let files = tree_contents(tree);
-    assert_eq!(files.keys().collect::<Vec<_>>(), vec!["9.1/alpine/Dockerfile", "9.1/debian/Dockerfile", "versions.json"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        vec!["9.1/alpine/Dockerfile", "9.1/debian/Dockerfile", "versions.json"]
+    );
     assert!(files["versions.json"].contains("\"version\": \"9.1.1\""));
     let commit = &posts[1].1;
     assert_eq!(commit["tree"], "newtree");
     assert_eq!(commit["parents"], json!(["base1"]));
     assert!(commit["message"].as_str().unwrap().starts_with("Update to version 9.1.1\n"));
-    assert!(commit["message"].as_str().unwrap().contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
+    assert!(commit["message"]
+        .as_str()
+        .unwrap()
+        .contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
     assert_eq!(posts[2].1, json!({"ref": "refs/heads/update-9.1.1", "sha": "newcommit"}));
     let pr = &posts[3].1;
     assert_eq!(pr["title"], "Update to version 9.1.1");
@@ -115,7 +121,11 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     );
     // Authenticated.
     let reqs = s.received_requests().await.unwrap();
-    assert!(reqs.iter().all(|r| r.headers.get("authorization").map(|v| v.to_str().unwrap() == format!("Bearer {TOKEN}")).unwrap_or(false)));
+    assert!(reqs.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap() == format!("Bearer {TOKEN}"))
+        .unwrap_or(false)));
     drop(s);
 
     // Re-run: the branch holds the change and the PR is open: only reads.
@@ -126,7 +136,13 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     for c in &out.files {
         mount_content(&s, repo, "newcommit", c, &files[c]).await;
     }
-    pr_list(&s, repo, "update-9.1.1", json!([{"number": 42, "html_url": "https://github.com/valkey-io/x/pull/42"}])).await;
+    pr_list(
+        &s,
+        repo,
+        "update-9.1.1",
+        json!([{"number": 42, "html_url": "https://github.com/valkey-io/x/pull/42"}]),
+    )
+    .await;
     writes(&s, repo, 0, 0, 0, 0).await;
     mount_fallback_404(&s).await;
     let again = publish::publish(Kind::Container, &o).await.unwrap();
@@ -285,7 +301,11 @@ async fn hashes_commit_straight_to_main_with_retries() {
     )));
     assert_eq!(requests(&s, "PATCH").await.len(), 2, "503 then retried");
     let gets = requests(&s, "GET").await;
-    assert_eq!(gets.iter().filter(|(p, _)| p.ends_with("/git/ref/heads/main")).count(), 2, "502 then retried");
+    assert_eq!(
+        gets.iter().filter(|(p, _)| p.ends_with("/git/ref/heads/main")).count(),
+        2,
+        "502 then retried"
+    );
 
     // Re-run against a main that already has the line: no writes at all.
     drop(s);
@@ -335,7 +355,11 @@ async fn hashes_digest_from_manifest_or_download() {
     o.dry_run = true;
     let out = publish::publish(Kind::Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::WouldChange);
-    assert!(out.diff.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {SHA_B} ")), "{}", out.diff);
+    assert!(
+        out.diff.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {SHA_B} ")),
+        "{}",
+        out.diff
+    );
     // A build from a directory: the archive is downloaded and hashed.
     write_manifest(
         &dist,
@@ -352,7 +376,8 @@ async fn hashes_digest_from_manifest_or_download() {
     let out = publish::publish(Kind::Hashes, &o).await.unwrap();
     // sha256("hello")
     assert!(
-        out.diff.contains("+hash valkey-9.1.2.tar.gz sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 "),
+        out.diff
+            .contains("+hash valkey-9.1.2.tar.gz sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 "),
         "{}",
         out.diff
     );
@@ -435,10 +460,15 @@ fn handoff_without_token_reads_github_anonymously() {
     assert_eq!(j["state"], "handoff-written");
     assert_eq!(j["branch"], "update-website-9.1.0-rc2");
     // Tags from valkey-container's versions.json 9.1 entry (trixie, 3.23): the real rc page.
-    assert_eq!(read(&out.join("valkey-io.github.io/files/content/download/releases/v9-1-0-rc2.md")), page("v9-1-0-rc2.md"));
+    assert_eq!(
+        read(&out.join("valkey-io.github.io/files/content/download/releases/v9-1-0-rc2.md")),
+        page("v9-1-0-rc2.md")
+    );
     let reqs = rt.block_on(s.received_requests()).unwrap();
     assert!(!reqs.is_empty());
-    assert!(reqs.iter().all(|r| r.method.as_str() == "GET" && r.headers.get("authorization").is_none()));
+    assert!(reqs
+        .iter()
+        .all(|r| r.method.as_str() == "GET" && r.headers.get("authorization").is_none()));
 }
 
 #[tokio::test]
@@ -451,7 +481,11 @@ async fn hashes_via_pr_and_persistent_5xx() {
     mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
     mount_no_ref(&s, repo, "update-hash-9.1.2").await;
     writes(&s, repo, 1, 1, 1, 1).await;
-    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&s).await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&s)
+        .await;
     mount_fallback_404(&s).await;
     let mut o = opts(&s, "9.1.2", &dist);
     o.source_sha256 = Some(SHA_A.into());
@@ -478,6 +512,9 @@ async fn hashes_via_pr_and_persistent_5xx() {
     let err = publish::publish(Kind::Hashes, &o).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let msg = err.to_string();
-    assert!(msg.contains("HTTP 503") && msg.contains("3 attempts") && msg.contains("/git/ref/heads/main"), "{msg}");
+    assert!(
+        msg.contains("HTTP 503") && msg.contains("3 attempts") && msg.contains("/git/ref/heads/main"),
+        "{msg}"
+    );
     assert!(!msg.contains(TOKEN));
 }

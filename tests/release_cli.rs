@@ -18,17 +18,33 @@ fn bad_payloads_exit_2_naming_the_field_and_write_nothing() {
         ("[1,2]", "JSON object"),
         (r#"{"action":"build-release"}"#, "client_payload"),
         (r#"{"client_payload":{"environment":"prod"}}"#, "client_payload.version: missing"),
-        (r#"{"client_payload":{"version":"v8.1.1","environment":"prod"}}"#, "client_payload.version"),
-        (r#"{"client_payload":{"version":"8.1","environment":"prod"}}"#, "client_payload.version"),
-        (r#"{"client_payload":{"version":"8.1.1","environment":"production"}}"#, "client_payload.environment"),
-        (r#"{"client_payload":{"version":"8.1.1","environment":"prod","source_sha":"1234"}}"#, "client_payload.source_sha"),
+        (
+            r#"{"client_payload":{"version":"v8.1.1","environment":"prod"}}"#,
+            "client_payload.version",
+        ),
+        (
+            r#"{"client_payload":{"version":"8.1","environment":"prod"}}"#,
+            "client_payload.version",
+        ),
+        (
+            r#"{"client_payload":{"version":"8.1.1","environment":"production"}}"#,
+            "client_payload.environment",
+        ),
+        (
+            r#"{"client_payload":{"version":"8.1.1","environment":"prod","source_sha":"1234"}}"#,
+            "client_payload.source_sha",
+        ),
         (r#"{"inputs":{"version":"../8.1.1","environment":"dev"}}"#, "inputs.version"),
     ];
     for (i, (payload, field)) in cases.iter().enumerate() {
         let p = d.path().join(format!("ev{i}.json"));
         write(&p, payload);
         for sub in ["release", "plan"] {
-            let (code, out, err) = run(cmd(d.path()).args([sub, "--payload"]).arg(&p).arg("--dist").arg(d.path().join("dist")));
+            let (code, out, err) = run(cmd(d.path())
+                .args([sub, "--payload"])
+                .arg(&p)
+                .arg("--dist")
+                .arg(d.path().join("dist")));
             assert_eq!(code, 2, "{sub} {payload}: {err}");
             assert!(err.contains(field), "{sub} {payload}: stderr does not name {field}: {err}");
             assert!(err.contains(&format!("ev{i}.json")), "{err}");
@@ -49,36 +65,72 @@ fn bad_payloads_exit_2_naming_the_field_and_write_nothing() {
 fn plan_lists_targets_keys_bucket_and_changes_without_credentials() {
     let d = tempfile::tempdir().unwrap();
     let ev = d.path().join("ev.json");
-    write(&ev, r#"{"action":"build-release","client_payload":{"version":"9.1.1","environment":"prod","source_sha":"0123456789abcdef0123456789abcdef01234567"}}"#);
+    write(
+        &ev,
+        r#"{"action":"build-release","client_payload":{"version":"9.1.1","environment":"prod","source_sha":"0123456789abcdef0123456789abcdef01234567"}}"#,
+    );
     let (code, out, err) = run(cmd(d.path()).args(["--json", "plan", "--payload"]).arg(&ev));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["version"], "9.1.1");
     assert_eq!(v["environment"], "prod");
     assert_eq!(v["source_sha"], "0123456789abcdef0123456789abcdef01234567");
-    let names: Vec<&str> = v["targets"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64"], "official targets by default");
+    let names: Vec<&str> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64"],
+        "official targets by default"
+    );
     assert_eq!(v["targets"][0]["file"], "valkey-9.1.1-jammy-x86_64.tar.gz");
     assert_eq!(v["targets"][0]["keys"][0], "releases/valkey-9.1.1-jammy-x86_64.tar.gz");
     assert_eq!(v["targets"][0]["keys"][1], "releases/valkey-9.1.1-jammy-x86_64.tar.gz.sha256");
     assert_eq!(v["store"]["bucket_var"], "AWS_S3_BUCKET");
     assert_eq!(v["store"]["from"], "embedded default");
-    let repos: Vec<&str> = v["repo_changes"].as_array().unwrap().iter().map(|c| c["repo"].as_str().unwrap()).collect();
-    assert_eq!(repos, ["valkey-io/valkey-hashes", "valkey-io/valkey-container", "valkey-io/valkey-io.github.io"]);
+    let repos: Vec<&str> = v["repo_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        repos,
+        [
+            "valkey-io/valkey-hashes",
+            "valkey-io/valkey-container",
+            "valkey-io/valkey-io.github.io"
+        ]
+    );
     assert_eq!(v["repo_changes"][1]["branch"], "update-9.1.1");
     assert_eq!(v["repo_changes"][2]["files"][0], "content/download/releases/v9-1-1.md");
 
     // The bucket comes from the environment's variable, never the other one.
-    let (code, out, _) = run(cmd(d.path()).env("AWS_S3_BUCKET", "prod-bucket").env("AWS_TEST_BUCKET", "test-bucket").args([
-        "--json", "plan", "--version", "8.1.1", "--environment", "dev", "--target", "noble-arm64",
-    ]));
+    let (code, out, _) = run(cmd(d.path())
+        .env("AWS_S3_BUCKET", "prod-bucket")
+        .env("AWS_TEST_BUCKET", "test-bucket")
+        .args([
+            "--json",
+            "plan",
+            "--version",
+            "8.1.1",
+            "--environment",
+            "dev",
+            "--target",
+            "noble-arm64",
+        ]));
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["store"]["url"], "s3://test-bucket");
     assert_eq!(v["targets"].as_array().unwrap().len(), 1);
     assert!(v["repo_changes"].as_array().unwrap().is_empty(), "dev changes no repository");
     // Inside GitHub Actions with no bucket variable (a plan job holds no secrets): shown by name.
-    let (code, out, _) = run(cmd(d.path()).env("GITHUB_ACTIONS", "true").args(["plan", "--version", "8.1.1", "--environment", "prod"]));
+    let (code, out, _) = run(cmd(d.path())
+        .env("GITHUB_ACTIONS", "true")
+        .args(["plan", "--version", "8.1.1", "--environment", "prod"]));
     assert_eq!(code, 0);
     assert!(out.contains("AWS_S3_BUCKET (not set here)"), "{out}");
     // Text form.
@@ -100,8 +152,25 @@ fn merge_of_split_builds_then_rerun_is_idempotent() {
     make_partial(&a, "8.1.1", "jammy-x86_64", b"tarball for jammy x86_64");
     make_partial(&b, "8.1.1", "noble-arm64", b"tarball for noble arm64");
     let summary = d.path().join("summary.md");
-    let args = ["--json", "release", "--version", "8.1.1", "--environment", "prod", "--dry-run", "--dist", "dist", "--merge", "part-a", "part-b"];
-    let (code, out, err) = run(cmd(d.path()).env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("GITHUB_TOKEN", "t0ken-not-printed").args(args));
+    let args = [
+        "--json",
+        "release",
+        "--version",
+        "8.1.1",
+        "--environment",
+        "prod",
+        "--dry-run",
+        "--dist",
+        "dist",
+        "--merge",
+        "part-a",
+        "part-b",
+    ];
+    let (code, out, err) = run(cmd(d.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_TOKEN", "t0ken-not-printed")
+        .args(args));
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["steps"][1]["step"], "build");
@@ -113,7 +182,12 @@ fn merge_of_split_builds_then_rerun_is_idempotent() {
     assert_eq!(m.artifacts.len(), 2);
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 2);
-    let ok = std::process::Command::new("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(&dist).status().unwrap();
+    let ok = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg("SHA256SUMS")
+        .current_dir(&dist)
+        .status()
+        .unwrap();
     assert!(ok.success());
     assert!(dist.join("logs/noble-arm64.log").is_file());
     // GitHub Actions: each target's log in a group; the summary appended.
@@ -139,21 +213,30 @@ fn merge_conflicts_and_mismatches_are_refused() {
     make_partial(&d.path().join("b"), "8.1.1", "jammy-x86_64", b"another build");
     let (code, _, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--merge", "a", "b"]));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("conflict for target jammy-x86_64") && err.contains("a has") && err.contains("b has"), "{err}");
+    assert!(
+        err.contains("conflict for target jammy-x86_64") && err.contains("a has") && err.contains("b has"),
+        "{err}"
+    );
     assert!(!d.path().join("dist/manifest.json").exists());
 
     // Another version.
     make_partial(&d.path().join("c"), "8.1.2", "noble-x86_64", b"x");
     let (code, _, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--dist", "d2", "--merge", "a", "c"]));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not of the same release") && err.contains("version 8.1.1 vs 8.1.2"), "{err}");
+    assert!(
+        err.contains("not of the same release") && err.contains("version 8.1.1 vs 8.1.2"),
+        "{err}"
+    );
 
     // A file that does not match its manifest: exit 1, named.
     make_partial(&d.path().join("e"), "8.1.1", "noble-arm64", b"good bytes");
     std::fs::write(d.path().join("e/valkey-8.1.1-noble-arm64.tar.gz"), b"evil bytes").unwrap();
     let (code, _, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--dist", "d3", "--merge", "a", "e"]));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("valkey-8.1.1-noble-arm64.tar.gz") && err.contains("does not match"), "{err}");
+    assert!(
+        err.contains("valkey-8.1.1-noble-arm64.tar.gz") && err.contains("does not match"),
+        "{err}"
+    );
 
     // Partial dists of another version than asked for.
     let (code, _, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--dist", "d4", "--merge", "c"]));
@@ -185,7 +268,16 @@ fn source_sha_must_match_a_git_checkout_or_archive() {
     let head = git(&src, &["rev-parse", "HEAD"]);
     let other = "0123456789abcdef0123456789abcdef01234567";
     // Wrong commit: refused (exit 4) at the source step, before any build.
-    let (code, out, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--source", "valkey", "--source-sha", other]));
+    let (code, out, err) = run(cmd(d.path()).args([
+        "release",
+        "--version",
+        "8.1.1",
+        "--dry-run",
+        "--source",
+        "valkey",
+        "--source-sha",
+        other,
+    ]));
     assert_eq!(code, 4, "{out}{err}");
     assert!(err.contains(&head) && err.contains(other), "{err}");
     assert!(out.contains("source") && out.contains("failed"), "{out}");
@@ -193,10 +285,23 @@ fn source_sha_must_match_a_git_checkout_or_archive() {
 
     // An archive made by git archive carries its commit id.
     let tgz = d.path().join("valkey-8.1.1.tar.gz");
-    let o = std::process::Command::new("git").arg("-C").arg(&src).args(["archive", "--format=tar.gz", "-o"]).arg(&tgz).arg("HEAD").status().unwrap();
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&src)
+        .args(["archive", "--format=tar.gz", "-o"])
+        .arg(&tgz)
+        .arg("HEAD")
+        .status()
+        .unwrap();
     assert!(o.success());
-    assert_eq!(valkey_release::release::source::archive_commit_id(&tgz).unwrap().as_deref(), Some(head.as_str()));
-    let (code, _, err) = run(cmd(d.path()).args(["release", "--version", "8.1.1", "--dry-run", "--dist", "d2", "--source"]).arg(&tgz).args(["--source-sha", other]));
+    assert_eq!(
+        valkey_release::release::source::archive_commit_id(&tgz).unwrap().as_deref(),
+        Some(head.as_str())
+    );
+    let (code, _, err) = run(cmd(d.path())
+        .args(["release", "--version", "8.1.1", "--dry-run", "--dist", "d2", "--source"])
+        .arg(&tgz)
+        .args(["--source-sha", other]));
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("made from commit"), "{err}");
     // The right commit passes the source step.
@@ -226,7 +331,10 @@ fn workflow_passes_actionlint() {
         assert!(text.contains(needle), "release.yml lacks {needle:?}");
     }
     let build_job = text.split("\n  build:").nth(1).unwrap().split("\n  publish:").next().unwrap();
-    assert!(!build_job.contains("secrets.") && !build_job.contains("id-token"), "build jobs must hold no credentials");
+    assert!(
+        !build_job.contains("secrets.") && !build_job.contains("id-token"),
+        "build jobs must hold no credentials"
+    );
     match std::process::Command::new("actionlint").arg("-version").output() {
         Err(_) if std::env::var_os("CI").is_none() => {
             eprintln!("SKIPPED: actionlint is not installed here (.ci/setup installs it; in CI this test runs it)");
@@ -250,7 +358,19 @@ fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"a");
     let repos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
     let (code, out, err) = run(cmd(d.path())
-        .args(["--json", "plan", "--version", "9.1.2", "--environment", "prod", "--merge", "p1", "--date", "2026-11-25", "--repos"])
+        .args([
+            "--json",
+            "plan",
+            "--version",
+            "9.1.2",
+            "--environment",
+            "prod",
+            "--merge",
+            "p1",
+            "--date",
+            "2026-11-25",
+            "--repos",
+        ])
         .arg(&repos));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -261,7 +381,11 @@ fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     assert!(cd.contains("+    \"version\": \"9.1.2\","), "{cd}");
     let wd = v["repo_changes"][2]["diff"].as_str().unwrap();
     assert!(wd.contains("v9-1-2.md") && wd.contains("2026-11-25"), "{wd}");
-    assert_eq!(v["targets"].as_array().unwrap().len(), 1, "with --merge the plan covers the partial dists' targets");
+    assert_eq!(
+        v["targets"].as_array().unwrap().len(),
+        1,
+        "with --merge the plan covers the partial dists' targets"
+    );
     assert!(wd.contains("jammy") && !wd.contains("noble-x86_64"), "{wd}");
     // Nothing was written: plan builds nothing and changes no file.
     assert!(!d.path().join("dist").exists());

@@ -25,14 +25,38 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
-    assert_eq!(states, ["done", "done", "done", "done", "skipped_not_for_environment", "skipped_not_for_environment", "skipped_not_for_environment"]);
+    let states: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "done",
+            "done",
+            "done",
+            "done",
+            "skipped_not_for_environment",
+            "skipped_not_for_environment",
+            "skipped_not_for_environment"
+        ]
+    );
     let keys = moto.keys("relbucket-test", "releases/");
     assert_eq!(keys.len(), 6, "{keys:?}");
-    for k in ["releases/valkey-8.1.1-jammy-x86_64.tar.gz", "releases/valkey-8.1.1-noble-arm64.tar.gz.sha256", "releases/valkey-8.1.1.SHA256SUMS", "releases/valkey-8.1.1.manifest.json"] {
+    for k in [
+        "releases/valkey-8.1.1-jammy-x86_64.tar.gz",
+        "releases/valkey-8.1.1-noble-arm64.tar.gz.sha256",
+        "releases/valkey-8.1.1.SHA256SUMS",
+        "releases/valkey-8.1.1.manifest.json",
+    ] {
         assert!(keys.contains(&k.to_string()), "{k} missing: {keys:?}");
     }
-    assert_eq!(v["artifacts"][0]["url"], "s3://relbucket-test/releases/valkey-8.1.1-jammy-x86_64.tar.gz");
+    assert_eq!(
+        v["artifacts"][0]["url"],
+        "s3://relbucket-test/releases/valkey-8.1.1-jammy-x86_64.tar.gz"
+    );
 
     // Re-run: upload and verify are already done.
     let (code, out, err) = go();
@@ -48,7 +72,14 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["steps"][2]["state"], "done");
-    assert!(v["steps"][2]["summary"].as_str().unwrap().starts_with("1 uploaded, 5 already there"), "{}", v["steps"][2]["summary"]);
+    assert!(
+        v["steps"][2]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 uploaded, 5 already there"),
+        "{}",
+        v["steps"][2]["summary"]
+    );
     assert_eq!(v["steps"][3]["state"], "done");
     assert_eq!(moto.keys("relbucket-test", "releases/").len(), 6);
     // The production bucket was never created nor written.
@@ -83,7 +114,8 @@ fn store_down_fails_upload_then_rerun_completes() {
     moto.create_bucket("relbucket-down");
     let mut c = cmd(d.path());
     moto.env(&mut c);
-    c.env("AWS_TEST_BUCKET", "relbucket-down").args(["--json", "release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
+    c.env("AWS_TEST_BUCKET", "relbucket-down")
+        .args(["--json", "release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -124,15 +156,40 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     let website = root.join("checkouts/valkey-io.github.io");
     let go = || {
         let mut c = cmd(root);
-        c.args(["--json", "release", "--version", "9.1.2", "--environment", "prod", "--store", "file://store", "--merge", "p1", "p2", "--date", "2026-11-25", "--push"]);
-        c.arg("--hashes-checkout").arg(&hashes).arg("--container-checkout").arg(&container).arg("--website-checkout").arg(&website);
+        c.args([
+            "--json",
+            "release",
+            "--version",
+            "9.1.2",
+            "--environment",
+            "prod",
+            "--store",
+            "file://store",
+            "--merge",
+            "p1",
+            "p2",
+            "--date",
+            "2026-11-25",
+            "--push",
+        ]);
+        c.arg("--hashes-checkout")
+            .arg(&hashes)
+            .arg("--container-checkout")
+            .arg(&container)
+            .arg("--website-checkout")
+            .arg(&website);
         run(&mut c)
     };
     // Run 1: the website checkout does not exist yet: hashes and container are done, website fails.
     let (code, out, err) = go();
     assert_ne!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["done", "done", "done", "done", "done", "done", "failed"], "{out}\n{err}");
     assert_eq!(v["error"]["step"], "website");
 
@@ -141,18 +198,36 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(
         states,
         // source: re-checked, same partial dists; build: merging is always redone (cheap, idempotent).
-        ["skipped_already_done", "done", "skipped_already_done", "skipped_already_done", "skipped_already_done", "skipped_already_done", "done"],
+        [
+            "skipped_already_done",
+            "done",
+            "skipped_already_done",
+            "skipped_already_done",
+            "skipped_already_done",
+            "skipped_already_done",
+            "done"
+        ],
         "{out}"
     );
     // Run 3: everything already done.
     let (code, out, _) = go();
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(v["steps"].as_array().unwrap()[2..].iter().all(|s| s["state"] == "skipped_already_done"), "{out}");
+    assert!(
+        v["steps"].as_array().unwrap()[2..]
+            .iter()
+            .all(|s| s["state"] == "skipped_already_done"),
+        "{out}"
+    );
 
     // One hash line, pushed once; one branch per PR repository; the page exists on its branch.
     let readme = git(&root.join("remotes/valkey-hashes.git"), &["show", "main:README"]);
@@ -161,7 +236,10 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     assert_eq!(log.lines().filter(|l| l.contains("Update hash for 9.1.2")).count(), 1, "{log}");
     let clog = git(&root.join("remotes/valkey-container.git"), &["log", "--oneline", "update-9.1.2"]);
     assert_eq!(clog.lines().filter(|l| l.contains("Update to version 9.1.2")).count(), 1, "{clog}");
-    let page = git(&root.join("remotes/valkey-io.github.io.git"), &["show", "update-website-9.1.2:content/download/releases/v9-1-2.md"]);
+    let page = git(
+        &root.join("remotes/valkey-io.github.io.git"),
+        &["show", "update-website-9.1.2:content/download/releases/v9-1-2.md"],
+    );
     assert!(page.contains("9.1.2") && page.contains("jammy") && page.contains("noble"), "{page}");
     assert!(!page.contains("bookworm"), "only built artifacts are listed");
     // The objects went to the local store once.
@@ -173,17 +251,37 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
     let Some(image) = builder_image() else { return };
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("fakevalkey");
-    release_support::copy_tree(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"), &src);
+    release_support::copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"),
+        &src,
+    );
     let go = || {
         run(cmd(d.path()).args([
-            "--json", "release", "--version", "8.1.1", "--environment", "dev", "--target", "bookworm-x86_64", "--source", "fakevalkey",
-            "--store", "file://store", "--builder-image", &image,
+            "--json",
+            "release",
+            "--version",
+            "8.1.1",
+            "--environment",
+            "dev",
+            "--target",
+            "bookworm-x86_64",
+            "--source",
+            "fakevalkey",
+            "--store",
+            "file://store",
+            "--builder-image",
+            &image,
         ]))
     };
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(&states[..4], ["done", "done", "done", "done"], "{out}");
     assert!(d.path().join("store/releases/valkey-8.1.1-bookworm-x86_64.tar.gz").is_file());
     assert!(d.path().join("dist/logs/bookworm-x86_64.log").is_file());
@@ -202,13 +300,29 @@ fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
     let repos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
     let go = || {
         run(cmd(d.path())
-            .args(["release", "--version", "9.1.2", "--environment", "prod", "--store", "file://store", "--merge", "p1", "--date", "2026-11-25", "--repos"])
+            .args([
+                "release",
+                "--version",
+                "9.1.2",
+                "--environment",
+                "prod",
+                "--store",
+                "file://store",
+                "--merge",
+                "p1",
+                "--date",
+                "2026-11-25",
+                "--repos",
+            ])
             .arg(&repos))
     };
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("For review (nothing was pushed"), "{out}");
-    assert!(d.path().join("dist/handoff/valkey-hashes/0001-Update-hash-for-9.1.2.patch").is_file());
+    assert!(d
+        .path()
+        .join("dist/handoff/valkey-hashes/0001-Update-hash-for-9.1.2.patch")
+        .is_file());
     // Someone changes a published object: prod never overwrites it; the run stops at upload (exit 4).
     let obj = d.path().join("store/releases/valkey-9.1.2-jammy-x86_64.tar.gz");
     std::fs::write(&obj, b"tampered").unwrap();

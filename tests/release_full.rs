@@ -5,9 +5,7 @@
 mod release_support;
 
 use release_support::gh::GitHub;
-use release_support::{
-    all_files, bin, builder_image, cmd, copy_tree, make_partial, run, Moto, SOURCE_SHA256,
-};
+use release_support::{all_files, bin, builder_image, cmd, copy_tree, make_partial, run, Moto, SOURCE_SHA256};
 use std::path::Path;
 
 const TOKEN: &str = "ghp_RELEASETESTTOKEN0123456789SECRETxyz";
@@ -63,27 +61,13 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket("relbucket-prod");
     let d = tempfile::tempdir().unwrap();
-    make_partial(
-        &d.path().join("p1"),
-        "9.1.2",
-        "jammy-x86_64",
-        b"jammy x86_64 9.1.2",
-    );
-    make_partial(
-        &d.path().join("p2"),
-        "9.1.2",
-        "noble-arm64",
-        b"noble arm64 9.1.2",
-    );
+    make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy x86_64 9.1.2");
+    make_partial(&d.path().join("p2"), "9.1.2", "noble-arm64", b"noble arm64 9.1.2");
     let r = repos_fixture();
     let gh = GitHub::start(&[
         ("valkey-hashes", "main", &r.join("valkey-hashes")),
         ("valkey-container", "mainline", &r.join("valkey-container")),
-        (
-            "valkey-io.github.io",
-            "main",
-            &r.join("valkey-io.github.io"),
-        ),
+        ("valkey-io.github.io", "main", &r.join("valkey-io.github.io")),
     ])
     .await;
     let hashes_base = gh.branch("valkey-hashes", "main").unwrap();
@@ -118,10 +102,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(code, 0, "{out1}\n{err1}");
     let v: serde_json::Value = serde_json::from_str(&out1).unwrap();
     assert_eq!(states(&v), ["done"; 7], "{out1}");
-    assert!(
-        !d.path().join("dist/handoff").exists(),
-        "GitHub mode writes no patch files"
-    );
+    assert!(!d.path().join("dist/handoff").exists(), "GitHub mode writes no patch files");
     let keys = moto.keys("relbucket-prod", "releases/");
     assert_eq!(keys.len(), 6, "{keys:?}");
 
@@ -129,11 +110,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let reqs1 = gh.requests().await;
     assert!(!reqs1.is_empty());
     for (m, p, _, auth) in &reqs1 {
-        assert_eq!(
-            auth,
-            &format!("Bearer {TOKEN}"),
-            "{m} {p} not authenticated"
-        );
+        assert_eq!(auth, &format!("Bearer {TOKEN}"), "{m} {p} not authenticated");
     }
     let writes: Vec<(String, String)> = reqs1
         .iter()
@@ -143,10 +120,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let want: Vec<(String, String)> = [
         ("POST", "/repos/valkey-io/valkey-hashes/git/trees"),
         ("POST", "/repos/valkey-io/valkey-hashes/git/commits"),
-        (
-            "PATCH",
-            "/repos/valkey-io/valkey-hashes/git/refs/heads/main",
-        ),
+        ("PATCH", "/repos/valkey-io/valkey-hashes/git/refs/heads/main"),
         ("POST", "/repos/valkey-io/valkey-container/git/trees"),
         ("POST", "/repos/valkey-io/valkey-container/git/commits"),
         ("POST", "/repos/valkey-io/valkey-container/git/refs"),
@@ -160,49 +134,22 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
     assert_eq!(writes, want);
-    let body = |path: &str| {
-        reqs1
-            .iter()
-            .find(|(m, p, ..)| m != "GET" && p == path)
-            .unwrap()
-            .2
-            .clone()
-    };
+    let body = |path: &str| reqs1.iter().find(|(m, p, ..)| m != "GET" && p == path).unwrap().2.clone();
     // The hash commit sits on main's previous head (fast-forward, no force).
     assert_eq!(
         body("/repos/valkey-io/valkey-hashes/git/commits")["parents"],
         serde_json::json!([hashes_base])
     );
-    assert_eq!(
-        body("/repos/valkey-io/valkey-hashes/git/refs/heads/main")["force"],
-        false
-    );
-    assert_eq!(
-        body("/repos/valkey-io/valkey-container/git/refs")["ref"],
-        "refs/heads/update-9.1.2"
-    );
-    assert_eq!(
-        body("/repos/valkey-io/valkey-container/pulls")["base"],
-        "mainline"
-    );
-    assert_eq!(
-        body("/repos/valkey-io/valkey-io.github.io/pulls")["head"],
-        "update-website-9.1.2"
-    );
+    assert_eq!(body("/repos/valkey-io/valkey-hashes/git/refs/heads/main")["force"], false);
+    assert_eq!(body("/repos/valkey-io/valkey-container/git/refs")["ref"], "refs/heads/update-9.1.2");
+    assert_eq!(body("/repos/valkey-io/valkey-container/pulls")["base"], "mainline");
+    assert_eq!(body("/repos/valkey-io/valkey-io.github.io/pulls")["head"], "update-website-9.1.2");
 
     // What GitHub holds now.
-    let line = format!(
-        "hash valkey-9.1.2.tar.gz sha256 {SOURCE_SHA256} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz"
-    );
+    let line =
+        format!("hash valkey-9.1.2.tar.gz sha256 {SOURCE_SHA256} https://github.com/valkey-io/valkey/archive/refs/tags/9.1.2.tar.gz");
     let readme = gh.files("valkey-hashes", "main")["README"].0.clone();
-    assert_eq!(
-        readme
-            .lines()
-            .filter(|l| l.contains("valkey-9.1.2.tar.gz"))
-            .count(),
-        1,
-        "{readme}"
-    );
+    assert_eq!(readme.lines().filter(|l| l.contains("valkey-9.1.2.tar.gz")).count(), 1, "{readme}");
     assert!(readme.lines().any(|l| l == line), "{readme}");
     let hlog = gh.log("valkey-hashes", "main");
     assert_eq!(hlog.len(), 2, "{hlog:?}");
@@ -210,20 +157,14 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let cprs = gh.prs("valkey-container");
     assert_eq!(cprs.len(), 1);
     assert!(
-        cprs[0].open
-            && cprs[0].head == "update-9.1.2"
-            && cprs[0].title == "Update to version 9.1.2",
+        cprs[0].open && cprs[0].head == "update-9.1.2" && cprs[0].title == "Update to version 9.1.2",
         "{cprs:?}"
     );
+    assert!(gh.files("valkey-container", "update-9.1.2")["versions.json"]
+        .0
+        .contains("\"version\": \"9.1.2\""));
     assert!(
-        gh.files("valkey-container", "update-9.1.2")["versions.json"]
-            .0
-            .contains("\"version\": \"9.1.2\"")
-    );
-    assert!(
-        !gh.files("valkey-container", "mainline")["versions.json"]
-            .0
-            .contains("9.1.2"),
+        !gh.files("valkey-container", "mainline")["versions.json"].0.contains("9.1.2"),
         "the PR is not merged by the tool"
     );
     let wprs = gh.prs("valkey-io.github.io");
@@ -234,10 +175,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         .get("content/download/releases/v9-1-2.md")
         .expect("the download page on the PR branch")
         .0;
-    assert!(
-        page.contains("9.1.2") && page.contains("jammy") && page.contains("noble"),
-        "{page}"
-    );
+    assert!(page.contains("9.1.2") && page.contains("jammy") && page.contains("noble"), "{page}");
     // The report: PR links, and that a person must merge them.
     let to_merge: Vec<String> = v["steps"]
         .as_array()
@@ -263,21 +201,18 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         assert_eq!(label, "skipped (already done)", "{step}: {out2}");
     }
     assert_eq!(rows.len(), 7, "{out2}");
-    assert!(out2.contains("A person must review and merge this pull request: https://github.com/valkey-io/valkey-container/pull/1"), "{out2}");
     assert!(
-        out2.contains("https://github.com/valkey-io/valkey-io.github.io/pull/1"),
+        out2.contains("A person must review and merge this pull request: https://github.com/valkey-io/valkey-container/pull/1"),
         "{out2}"
     );
+    assert!(out2.contains("https://github.com/valkey-io/valkey-io.github.io/pull/1"), "{out2}");
     let reqs2 = gh.requests().await;
     let new_writes: Vec<_> = reqs2[n1..]
         .iter()
         .filter(|(m, ..)| m != "GET")
         .map(|(m, p, ..)| format!("{m} {p}"))
         .collect();
-    assert!(
-        new_writes.is_empty(),
-        "the re-run wrote to GitHub: {new_writes:?}"
-    );
+    assert!(new_writes.is_empty(), "the re-run wrote to GitHub: {new_writes:?}");
     assert!(reqs2.len() > n1, "the re-run checks GitHub");
     assert_eq!(gh.log("valkey-hashes", "main").len(), 2);
     assert_eq!(gh.prs("valkey-container").len(), 1);
@@ -285,12 +220,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 6);
 
     // The token appears nowhere: output, log lines, files written.
-    for (what, text) in [
-        ("stdout 1", &out1),
-        ("stderr 1", &err1),
-        ("stdout 2", &out2),
-        ("stderr 2", &err2),
-    ] {
+    for (what, text) in [("stdout 1", &out1), ("stderr 1", &err1), ("stdout 2", &out2), ("stderr 2", &err2)] {
         assert!(!text.contains(TOKEN), "the token is printed on {what}");
     }
     for f in all_files(d.path()) {
@@ -327,10 +257,8 @@ fn split_build_of_two_targets_then_merge_releases_both() {
             &image,
         ]));
         assert_eq!(code, 0, "build {t}: {o}\n{e}");
-        let m: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(d.path().join(out).join("manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join(out).join("manifest.json")).unwrap()).unwrap();
         assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
     }
     let go = || {
@@ -354,9 +282,7 @@ fn split_build_of_two_targets_then_merge_releases_both() {
     assert_eq!(&states(&v)[..4], ["done", "done", "done", "done"], "{out}");
 
     let dist = d.path().join("dist");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap()).unwrap();
     let mut targets: Vec<&str> = m["artifacts"]
         .as_array()
         .unwrap()
@@ -369,9 +295,7 @@ fn split_build_of_two_targets_then_merge_releases_both() {
     assert_eq!(sums.lines().count(), 2, "{sums}");
     for a in m["artifacts"].as_array().unwrap() {
         let file = a["file"].as_str().unwrap();
-        let sha = valkey_release::fsutil::sha256_file(&dist.join(file))
-            .unwrap()
-            .0;
+        let sha = valkey_release::fsutil::sha256_file(&dist.join(file)).unwrap().0;
         assert_eq!(a["sha256"].as_str().unwrap(), sha);
         assert!(
             sums.lines().any(|l| l == format!("{sha}  {file}")),
@@ -379,23 +303,11 @@ fn split_build_of_two_targets_then_merge_releases_both() {
         );
         // The object in the store is the artifact, with its checksum file beside it.
         let obj = d.path().join("store/releases").join(file);
-        assert_eq!(
-            valkey_release::fsutil::sha256_file(&obj).unwrap().0,
-            sha,
-            "{}",
-            obj.display()
-        );
-        assert!(d
-            .path()
-            .join("store/releases")
-            .join(format!("{file}.sha256"))
-            .is_file());
+        assert_eq!(valkey_release::fsutil::sha256_file(&obj).unwrap().0, sha, "{}", obj.display());
+        assert!(d.path().join("store/releases").join(format!("{file}.sha256")).is_file());
     }
     for k in ["valkey-8.1.1.SHA256SUMS", "valkey-8.1.1.manifest.json"] {
-        assert!(
-            d.path().join("store/releases").join(k).is_file(),
-            "{k} not in the store"
-        );
+        assert!(d.path().join("store/releases").join(k).is_file(), "{k} not in the store");
     }
     assert_eq!(all_files(&d.path().join("store")).len(), 6);
     // Merged again: nothing is uploaded twice.
@@ -460,11 +372,7 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    assert_eq!(
-        rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
-        ["done"; 7],
-        "{out}"
-    );
+    assert_eq!(rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["done"; 7], "{out}");
     let bucket = clone.join("dist/bucket/releases");
     for k in [
         "valkey-9.1.2-bookworm-x86_64.tar.gz",
@@ -479,32 +387,18 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     for (repo, patch) in [
         ("valkey-hashes", "0001-Update-hash-for-9.1.2.patch"),
         ("valkey-container", "0001-Update-to-version-9.1.2.patch"),
-        (
-            "valkey-io.github.io",
-            "0001-Add-download-page-for-Valkey-9.1.2.patch",
-        ),
+        ("valkey-io.github.io", "0001-Add-download-page-for-Valkey-9.1.2.patch"),
     ] {
         let p = handoff.join(repo).join(patch);
+        assert!(p.is_file(), "{} missing: {:?}", p.display(), all_files(&handoff));
         assert!(
-            p.is_file(),
-            "{} missing: {:?}",
-            p.display(),
-            all_files(&handoff)
-        );
-        assert!(
-            out.contains(&p.display().to_string())
-                || out.contains(&format!("dist/handoff/{repo}/{patch}")),
+            out.contains(&p.display().to_string()) || out.contains(&format!("dist/handoff/{repo}/{patch}")),
             "{patch} not in the report: {out}"
         );
     }
     assert!(out.contains("For review (nothing was pushed"), "{out}");
-    let hp =
-        std::fs::read_to_string(handoff.join("valkey-hashes/0001-Update-hash-for-9.1.2.patch"))
-            .unwrap();
-    assert!(
-        hp.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {archive_sha} ")),
-        "{hp}"
-    );
+    let hp = std::fs::read_to_string(handoff.join("valkey-hashes/0001-Update-hash-for-9.1.2.patch")).unwrap();
+    assert!(hp.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {archive_sha} ")), "{hp}");
     // Nothing outside the clone's dist/ was written; the checkout itself is unchanged.
     let status = release_support::git(&clone, &["status", "--porcelain", "--ignored"]);
     assert!(status.lines().all(|l| l.ends_with("dist/")), "{status}");

@@ -125,7 +125,10 @@ fn req(v: &str, env: &str) -> payload::Request {
 }
 
 fn opts(dir: &std::path::Path) -> RunOptions {
-    RunOptions { dist: dir.to_path_buf(), dry_run: false }
+    RunOptions {
+        dist: dir.to_path_buf(),
+        dry_run: false,
+    }
 }
 
 fn states(r: &valkey_release::release::ReleaseReport) -> Vec<(Step, StepState)> {
@@ -140,20 +143,38 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
     let out = execute(&mut f, &r, &opts(d.path())).await.unwrap();
     assert!(out.error.is_none());
     assert!(out.report.ok);
-    assert!(states(&out.report).iter().all(|(_, s)| *s == StepState::Done), "{:?}", states(&out.report));
+    assert!(
+        states(&out.report).iter().all(|(_, s)| *s == StepState::Done),
+        "{:?}",
+        states(&out.report)
+    );
     assert_eq!(out.report.to_merge.len(), 2);
     let text = out.report.to_text();
-    assert!(text.contains("A person must review and merge this pull request: https://github.example/pr/update-9.1.1"), "{text}");
+    assert!(
+        text.contains("A person must review and merge this pull request: https://github.example/pr/update-9.1.1"),
+        "{text}"
+    );
     assert!(d.path().join("release-state.json").is_file());
 
     // Second run: everything but the source check is already done and still true.
     let out2 = execute(&mut f, &r, &opts(d.path())).await.unwrap();
     assert!(out2.error.is_none());
     for (s, st) in states(&out2.report) {
-        let want = if s == Step::Source { StepState::Done } else { StepState::SkippedAlreadyDone };
+        let want = if s == Step::Source {
+            StepState::Done
+        } else {
+            StepState::SkippedAlreadyDone
+        };
         assert_eq!(st, want, "{s}");
     }
-    for s in [Step::Build, Step::Upload, Step::Verify, Step::Hashes, Step::Container, Step::Website] {
+    for s in [
+        Step::Build,
+        Step::Upload,
+        Step::Verify,
+        Step::Hashes,
+        Step::Container,
+        Step::Website,
+    ] {
         assert_eq!(f.runs.get(&s), Some(&1), "{s} ran twice");
     }
     assert_eq!((f.world.puts, f.world.hash_lines.len(), f.world.pr_creates), (3, 1, 2));
@@ -180,14 +201,20 @@ async fn dev_stops_after_verify_and_rc_skips_website() {
     let st = states(&out.report);
     assert_eq!(st[5], (Step::Container, StepState::Done));
     assert_eq!(st[6], (Step::Website, StepState::SkippedNotForEnvironment));
-    assert_eq!(out.report.steps[6].reason.as_deref(), Some("release candidates get no download page"));
+    assert_eq!(
+        out.report.steps[6].reason.as_deref(),
+        Some("release candidates get no download page")
+    );
 }
 
 #[tokio::test]
 async fn dry_run_builds_only() {
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
-    let o = RunOptions { dist: d.path().to_path_buf(), dry_run: true };
+    let o = RunOptions {
+        dist: d.path().to_path_buf(),
+        dry_run: true,
+    };
     let out = execute(&mut f, &req("9.1.1", "prod"), &o).await.unwrap();
     assert!(out.error.is_none());
     let st = states(&out.report);
@@ -201,7 +228,10 @@ async fn dry_run_builds_only() {
 async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
     for fail in Step::ALL {
         let d = tempfile::tempdir().unwrap();
-        let mut f = Fake { fail_at: Some(fail), ..Default::default() };
+        let mut f = Fake {
+            fail_at: Some(fail),
+            ..Default::default()
+        };
         let r = req("9.1.1", "prod");
         let out = execute(&mut f, &r, &opts(d.path())).await.unwrap();
         let err = out.error.as_ref().expect("failure expected");
@@ -214,7 +244,8 @@ async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
         assert!(!out.report.ok);
         assert_eq!(out.report.error.as_ref().unwrap().step, Some(fail));
         assert!(out.report.to_text().contains("Release NOT complete: step"), "{fail}");
-        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("release-state.json")).unwrap()).unwrap();
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join("release-state.json")).unwrap()).unwrap();
         assert_eq!(state["steps"][fail.as_str()]["state"], "failed", "{fail}");
 
         // Re-run: completes.
@@ -256,7 +287,10 @@ async fn state_of_another_version_is_refused_and_env_switch_keeps_build() {
         Ok(_) => panic!("another version in the same dist must be refused"),
     };
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("release-state.json") && e.to_string().contains("9.1.1"), "{e}");
+    assert!(
+        e.to_string().contains("release-state.json") && e.to_string().contains("9.1.1"),
+        "{e}"
+    );
 
     // dev then prod on the same dist: build is not redone, upload is probed again.
     let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
@@ -269,7 +303,10 @@ async fn state_of_another_version_is_refused_and_env_switch_keeps_build() {
 #[tokio::test]
 async fn json_report_has_every_step_and_links() {
     let d = tempfile::tempdir().unwrap();
-    let mut f = Fake { fail_at: Some(Step::Hashes), ..Default::default() };
+    let mut f = Fake {
+        fail_at: Some(Step::Hashes),
+        ..Default::default()
+    };
     let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
     let v = serde_json::to_value(&out.report).unwrap();
     assert_eq!(v["steps"].as_array().unwrap().len(), 7);

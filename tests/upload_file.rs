@@ -14,11 +14,19 @@ fn json(o: &Out) -> serde_json::Value {
 }
 
 fn states(v: &serde_json::Value) -> Vec<String> {
-    v["objects"].as_array().unwrap().iter().map(|o| o["state"].as_str().unwrap().to_string()).collect()
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn list(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -33,7 +41,8 @@ fn file_store_same_keys_and_checks() {
     let url = format!("file://{}", store.display());
 
     let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["--json", "upload", "--environment", "prod", "--store", &url, "--dist"]).arg(&dist);
+    c.args(["--json", "upload", "--environment", "prod", "--store", &url, "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -49,11 +58,23 @@ fn file_store_same_keys_and_checks() {
             "valkey-8.1.1.manifest.json"
         ]
     );
-    assert_eq!(std::fs::read(store.join("releases/valkey-8.1.1-noble-arm64.tar.gz")).unwrap(), std::fs::read(dist.join("valkey-8.1.1-noble-arm64.tar.gz")).unwrap());
+    assert_eq!(
+        std::fs::read(store.join("releases/valkey-8.1.1-noble-arm64.tar.gz")).unwrap(),
+        std::fs::read(dist.join("valkey-8.1.1-noble-arm64.tar.gz")).unwrap()
+    );
 
     // Re-run skips; relative file:// URL resolves against the working directory.
     let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.current_dir(tmp.path()).args(["--json", "upload", "--environment", "prod", "--store", "file://bucket", "--dist", "dist"]);
+    c.current_dir(tmp.path()).args([
+        "--json",
+        "upload",
+        "--environment",
+        "prod",
+        "--store",
+        "file://bucket",
+        "--dist",
+        "dist",
+    ]);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "skipped"), "{}", o.stdout);
@@ -77,15 +98,18 @@ fn file_store_same_keys_and_checks() {
     let o = run(c);
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert!(o.stderr.contains("releases/valkey-8.1.1-jammy-x86_64.tar.gz"), "{}", o.stderr);
-    assert!(!block_on(valkey_release::upload::check_uploaded(&{
-        let mut x = opts.clone();
-        x.dist = other.clone();
-        x
-    }))
-    .unwrap()
-    .complete);
+    assert!(
+        !block_on(valkey_release::upload::check_uploaded(&{
+            let mut x = opts.clone();
+            x.dist = other.clone();
+            x
+        }))
+        .unwrap()
+        .complete
+    );
     let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["--json", "upload", "--environment", "dev", "--store", &url, "--dist"]).arg(&other);
+    c.args(["--json", "upload", "--environment", "dev", "--store", &url, "--dist"])
+        .arg(&other);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "overwritten"));
@@ -109,7 +133,8 @@ fn file_store_same_keys_and_checks() {
     d[0] ^= 1;
     std::fs::write(&t, d).unwrap();
     let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["upload", "--store", &format!("file://{}", fresh.display()), "--dist"]).arg(&other);
+    c.args(["upload", "--store", &format!("file://{}", fresh.display()), "--dist"])
+        .arg(&other);
     let o = run(c);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(!fresh.join("releases").exists() || list(&fresh.join("releases")).is_empty());
@@ -139,12 +164,27 @@ fn verify_remote_over_http() {
     small_dist(&dist, 4);
     block_on(async {
         let server = MockServer::start().await;
-        let serve = |name: String, body: Vec<u8>| Mock::given(method("GET")).and(path(format!("/releases/{name}"))).respond_with(ResponseTemplate::new(200).set_body_bytes(body));
-        for f in ["valkey-8.1.1-jammy-x86_64.tar.gz", "valkey-8.1.1-jammy-x86_64.tar.gz.sha256", "valkey-8.1.1-noble-arm64.tar.gz.sha256"] {
+        let serve = |name: String, body: Vec<u8>| {
+            Mock::given(method("GET"))
+                .and(path(format!("/releases/{name}")))
+                .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+        };
+        for f in [
+            "valkey-8.1.1-jammy-x86_64.tar.gz",
+            "valkey-8.1.1-jammy-x86_64.tar.gz.sha256",
+            "valkey-8.1.1-noble-arm64.tar.gz.sha256",
+        ] {
             serve(f.to_string(), std::fs::read(dist.join(f)).unwrap()).mount(&server).await;
         }
-        serve("valkey-8.1.1.manifest.json".into(), std::fs::read(dist.join("manifest.json")).unwrap()).mount(&server).await;
-        serve("valkey-8.1.1.SHA256SUMS".into(), std::fs::read(dist.join("SHA256SUMS")).unwrap()).mount(&server).await;
+        serve(
+            "valkey-8.1.1.manifest.json".into(),
+            std::fs::read(dist.join("manifest.json")).unwrap(),
+        )
+        .mount(&server)
+        .await;
+        serve("valkey-8.1.1.SHA256SUMS".into(), std::fs::read(dist.join("SHA256SUMS")).unwrap())
+            .mount(&server)
+            .await;
         // The noble tarball is served corrupted (one byte changed).
         let mut bad = std::fs::read(dist.join("valkey-8.1.1-noble-arm64.tar.gz")).unwrap();
         bad[10] ^= 0x55;
@@ -154,22 +194,42 @@ fn verify_remote_over_http() {
         let rep = valkey_release::verify::remote::check_remote(&remote, &ver).await.unwrap();
         let bad: Vec<&str> = rep.files.iter().filter(|f| !f.ok).map(|f| f.file.as_str()).collect();
         assert_eq!(bad, vec!["valkey-8.1.1-noble-arm64.tar.gz"], "{rep:?}");
-        let e = valkey_release::verify::remote::verify_remote(&remote, &ver, false).await.unwrap_err();
+        let e = valkey_release::verify::remote::verify_remote(&remote, &ver, false)
+            .await
+            .unwrap_err();
         assert_eq!(e.exit_code(), 1);
         // Unknown version: no manifest -> exit 1 naming the URL.
-        let e = valkey_release::verify::remote::verify_remote(&remote, &Version::parse("7.2.9").unwrap(), false).await.unwrap_err();
+        let e = valkey_release::verify::remote::verify_remote(&remote, &Version::parse("7.2.9").unwrap(), false)
+            .await
+            .unwrap_err();
         assert_eq!(e.exit_code(), 1);
         assert!(e.to_string().contains("valkey-7.2.9.manifest.json"), "{e}");
         // A release of the old process (no manifest): official targets checked against their .sha256.
         let old = b"old tarball bytes".to_vec();
         let sha = valkey_release::fsutil::sha256_reader(&old[..]).unwrap().0;
         serve("valkey-8.0.4-jammy-x86_64.tar.gz".into(), old.clone()).mount(&server).await;
-        serve("valkey-8.0.4-jammy-x86_64.tar.gz.sha256".into(), format!("{sha}  valkey-8.0.4-jammy-x86_64.tar.gz\n").into_bytes()).mount(&server).await;
-        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap()).await.unwrap();
+        serve(
+            "valkey-8.0.4-jammy-x86_64.tar.gz.sha256".into(),
+            format!("{sha}  valkey-8.0.4-jammy-x86_64.tar.gz\n").into_bytes(),
+        )
+        .mount(&server)
+        .await;
+        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap())
+            .await
+            .unwrap();
         assert!(rep.ok && rep.files.len() == 1, "{rep:?}");
-        serve("valkey-8.0.4-noble-x86_64.tar.gz".into(), b"tampered".to_vec()).mount(&server).await;
-        serve("valkey-8.0.4-noble-x86_64.tar.gz.sha256".into(), format!("{sha}  valkey-8.0.4-noble-x86_64.tar.gz\n").into_bytes()).mount(&server).await;
-        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap()).await.unwrap();
+        serve("valkey-8.0.4-noble-x86_64.tar.gz".into(), b"tampered".to_vec())
+            .mount(&server)
+            .await;
+        serve(
+            "valkey-8.0.4-noble-x86_64.tar.gz.sha256".into(),
+            format!("{sha}  valkey-8.0.4-noble-x86_64.tar.gz\n").into_bytes(),
+        )
+        .mount(&server)
+        .await;
+        let rep = valkey_release::verify::remote::check_remote(&remote, &Version::parse("8.0.4").unwrap())
+            .await
+            .unwrap();
         assert!(!rep.ok && rep.files.len() == 2, "{rep:?}");
     });
 }

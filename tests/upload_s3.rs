@@ -12,7 +12,10 @@ fn small_dist(dir: &std::path::Path, seed: u64) {
 }
 
 fn expected_keys(v: &str, targets: &[&str]) -> Vec<String> {
-    let mut k = vec![format!("releases/valkey-{v}.SHA256SUMS"), format!("releases/valkey-{v}.manifest.json")];
+    let mut k = vec![
+        format!("releases/valkey-{v}.SHA256SUMS"),
+        format!("releases/valkey-{v}.manifest.json"),
+    ];
     for t in targets {
         k.push(format!("releases/valkey-{v}-{t}.tar.gz"));
         k.push(format!("releases/valkey-{v}-{t}.tar.gz.sha256"));
@@ -26,7 +29,12 @@ fn json(o: &Out) -> serde_json::Value {
 }
 
 fn states(v: &serde_json::Value) -> Vec<String> {
-    v["objects"].as_array().unwrap().iter().map(|o| o["state"].as_str().unwrap().to_string()).collect()
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -39,7 +47,9 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes() {
     small_dist(&dist, 1);
 
     let mut c = cli(&aws, &moto.url);
-    c.env("AWS_TEST_BUCKET", BUCKET).args(["--json", "upload", "--environment", "dev", "--dist"]).arg(&dist);
+    c.env("AWS_TEST_BUCKET", BUCKET)
+        .args(["--json", "upload", "--environment", "dev", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -47,7 +57,10 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes() {
     assert_eq!(v["store"], format!("s3://{BUCKET}"));
     assert_eq!(v["complete"], true);
     assert!(states(&v).iter().all(|s| s == "uploaded"), "{v}");
-    assert_eq!(block_on(moto.keys(BUCKET)), expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"]));
+    assert_eq!(
+        block_on(moto.keys(BUCKET)),
+        expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"])
+    );
     // The bytes that landed are the files of dist/.
     let got = block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz"));
     assert_eq!(got, std::fs::read(dist.join("valkey-8.1.1-jammy-x86_64.tar.gz")).unwrap());
@@ -68,7 +81,11 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes() {
     c.args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
     let o = run(c);
     assert_eq!(o.code, 0);
-    assert!(o.stdout.contains("KEY") && o.stdout.contains("SHA256") && o.stdout.contains("STATE"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("KEY") && o.stdout.contains("SHA256") && o.stdout.contains("STATE"),
+        "{}",
+        o.stdout
+    );
     assert!(o.stdout.contains("releases/valkey-8.1.1-noble-arm64.tar.gz"), "{}", o.stdout);
 
     // check_uploaded agrees; verify --remote passes.
@@ -78,10 +95,19 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes() {
     let r = block_on(valkey_release::upload::check_uploaded(&opts)).unwrap();
     assert!(r.complete, "{:?}", r.missing);
     let ver = Version::parse("8.1.1").unwrap();
-    let rep = block_on(valkey_release::verify::remote::check_remote(&format!("s3://{BUCKET}/releases/"), &ver)).unwrap();
+    let rep = block_on(valkey_release::verify::remote::check_remote(
+        &format!("s3://{BUCKET}/releases/"),
+        &ver,
+    ))
+    .unwrap();
     assert!(rep.ok, "{rep:?}");
     assert_eq!(rep.files.len(), 3);
-    block_on(valkey_release::verify::remote::verify_remote(&format!("s3://{BUCKET}/releases/"), &ver, false)).unwrap();
+    block_on(valkey_release::verify::remote::verify_remote(
+        &format!("s3://{BUCKET}/releases/"),
+        &ver,
+        false,
+    ))
+    .unwrap();
 }
 
 #[test]
@@ -96,14 +122,18 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged() {
     small_dist(&b, 2); // same names, different bytes
 
     let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["upload", "--environment", "prod", "--dist"]).arg(&a);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["upload", "--environment", "prod", "--dist"])
+        .arg(&a);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let before = block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz"));
 
     // prod, different content: exit 4, keys named, nothing changed.
     let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["upload", "--environment", "prod", "--dist"]).arg(&b);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["upload", "--environment", "prod", "--dist"])
+        .arg(&b);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 4, "{}", o.stderr);
@@ -113,7 +143,17 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged() {
 
     // dry run in dev shows would-overwrite and writes nothing.
     let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--environment", "dev", "--dry-run", "--bucket", BUCKET, "--dist"]).arg(&b);
+    c.args([
+        "--json",
+        "upload",
+        "--environment",
+        "dev",
+        "--dry-run",
+        "--bucket",
+        BUCKET,
+        "--dist",
+    ])
+    .arg(&b);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "would-overwrite"));
@@ -121,16 +161,22 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged() {
 
     // dev overwrites.
     let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--environment", "dev", "--bucket", BUCKET, "--dist"]).arg(&b);
+    c.args(["--json", "upload", "--environment", "dev", "--bucket", BUCKET, "--dist"])
+        .arg(&b);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "overwritten"), "{}", o.stdout);
     assert!(o.stderr.contains("overwriting"), "{}", o.stderr);
-    assert_eq!(block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz")), std::fs::read(b.join("valkey-8.1.1-jammy-x86_64.tar.gz")).unwrap());
+    assert_eq!(
+        block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz")),
+        std::fs::read(b.join("valkey-8.1.1-jammy-x86_64.tar.gz")).unwrap()
+    );
 
     // prod with --force-overwrite puts a back, and says so.
     let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["upload", "--environment", "prod", "--force-overwrite", "--dist"]).arg(&a);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["upload", "--environment", "prod", "--force-overwrite", "--dist"])
+        .arg(&a);
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.contains("force-overwrite"), "{}", o.stderr);
@@ -166,9 +212,15 @@ fn multipart_above_16_mib_with_parallel_parts() {
     let aws = AwsEnv::new();
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
-    make_dist(&dist, "9.1.0-rc2", &[("jammy-x86_64", 17 * 1024 * 1024 + 12345), ("noble-x86_64", 1000)], 4);
+    make_dist(
+        &dist,
+        "9.1.0-rc2",
+        &[("jammy-x86_64", 17 * 1024 * 1024 + 12345), ("noble-x86_64", 1000)],
+        4,
+    );
     let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--concurrency", "3", "--dist"]).arg(&dist);
+    c.args(["--json", "upload", "--bucket", BUCKET, "--concurrency", "3", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -176,7 +228,10 @@ fn multipart_above_16_mib_with_parallel_parts() {
     let key = "releases/valkey-9.1.0-rc2-jammy-x86_64.tar.gz";
     let head = block_on(async { moto.client().await.head_object().bucket(BUCKET).key(key).send().await.unwrap() });
     assert!(head.e_tag().unwrap().contains("-2"), "not multipart: {:?}", head.e_tag());
-    assert_eq!(block_on(moto.get(BUCKET, key)), std::fs::read(dist.join("valkey-9.1.0-rc2-jammy-x86_64.tar.gz")).unwrap());
+    assert_eq!(
+        block_on(moto.get(BUCKET, key)),
+        std::fs::read(dist.join("valkey-9.1.0-rc2-jammy-x86_64.tar.gz")).unwrap()
+    );
     assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
     // Re-run skips the multipart object too.
     let mut c = cli(&aws, &moto.url);
@@ -195,20 +250,25 @@ fn missing_bucket_variable_never_falls_back_and_bad_environment() {
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     // prod with only the test bucket set: exit 2 naming AWS_S3_BUCKET.
     let mut c = cli(&aws, &endpoint);
-    c.env("AWS_TEST_BUCKET", BUCKET).args(["upload", "--environment", "prod", "--dist"]).arg(&dist);
+    c.env("AWS_TEST_BUCKET", BUCKET)
+        .args(["upload", "--environment", "prod", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("AWS_S3_BUCKET"), "{}", o.stderr);
     // dev with only the prod bucket set: exit 2 naming AWS_TEST_BUCKET.
     let mut c = cli(&aws, &endpoint);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["upload", "--environment", "", "--dist"]).arg(&dist);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["upload", "--environment", "", "--dist"])
+        .arg(&dist);
     let o = run(c);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("AWS_TEST_BUCKET"), "{}", o.stderr);
     // Unknown environment.
     let mut c = cli(&aws, &endpoint);
-    c.args(["upload", "--environment", "production", "--bucket", BUCKET, "--dist"]).arg(&dist);
+    c.args(["upload", "--environment", "production", "--bucket", BUCKET, "--dist"])
+        .arg(&dist);
     let o = run(c);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("production"), "{}", o.stderr);
@@ -230,7 +290,11 @@ fn bucket_that_does_not_exist() {
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("no-such-bucket") && o.stderr.contains("does not exist"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("no-such-bucket") && o.stderr.contains("does not exist"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -247,7 +311,12 @@ fn wrong_credentials_give_a_clear_message() {
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert!(o.stderr.contains("credentials"), "{}", o.stderr);
-    assert_eq!(o.stderr.trim().lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", o.stderr);
+    assert_eq!(
+        o.stderr.trim().lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -262,7 +331,11 @@ fn server_down_gives_a_clear_message_after_retries() {
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
-    assert!(o.stderr.contains("cannot reach") && o.stderr.contains("after 3 attempts"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("cannot reach") && o.stderr.contains("after 3 attempts"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -273,23 +346,44 @@ fn faulty_server_500_503_everything_ends_correct() {
     let aws = AwsEnv::new();
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
-    make_dist(&dist, "8.1.1", &[("jammy-x86_64", 17 * 1024 * 1024), ("noble-arm64", 100_000), ("noble-x86_64", 50_000)], 9);
+    make_dist(
+        &dist,
+        "8.1.1",
+        &[
+            ("jammy-x86_64", 17 * 1024 * 1024),
+            ("noble-arm64", 100_000),
+            ("noble-x86_64", 50_000),
+        ],
+        9,
+    );
     let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "8", "--dist"]).arg(&dist);
+    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "8", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 3, "the proxy injected too few faults");
+    assert!(
+        proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "the proxy injected too few faults"
+    );
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"), "{}", o.stdout);
     // Every object correct, checked directly on the server.
     set_process_env(&aws, &moto.url);
     let ver = Version::parse("8.1.1").unwrap();
-    let rep = block_on(valkey_release::verify::remote::check_remote(&format!("s3://{BUCKET}/releases/"), &ver)).unwrap();
+    let rep = block_on(valkey_release::verify::remote::check_remote(
+        &format!("s3://{BUCKET}/releases/"),
+        &ver,
+    ))
+    .unwrap();
     assert!(rep.ok, "{rep:?}");
     assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
     // verify --remote through the faulty proxy also ends correct (it retries too).
     std::env::set_var("AWS_ENDPOINT_URL", &proxy.url);
-    let rep = block_on(valkey_release::verify::remote::check_remote(&format!("s3://{BUCKET}/releases/"), &ver)).unwrap();
+    let rep = block_on(valkey_release::verify::remote::check_remote(
+        &format!("s3://{BUCKET}/releases/"),
+        &ver,
+    ))
+    .unwrap();
     assert!(rep.ok, "{rep:?}");
 }
 
@@ -304,7 +398,8 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     let dist = tmp.path().join("dist");
     small_dist(&dist, 10);
     let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "2", "--dist"]).arg(&dist);
+    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "2", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
@@ -320,20 +415,29 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     // Half-failing server, no retries: some objects make it.
     let proxy = FaultProxy::start_with(&moto.url, 2, true);
     let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "1", "--dist"]).arg(&dist);
+    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "1", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     if o.code != 0 {
         assert_eq!(o.code, 3, "{}", o.stderr);
         let v = json(&o);
-        let missing: Vec<String> = v["missing"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+        let missing: Vec<String> = v["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
         assert!(!missing.is_empty());
         for k in &missing {
             assert!(o.stderr.contains(k.as_str()), "{k} not named:\n{}", o.stderr);
         }
         // The manifest is written last: never present while artifacts are missing.
         let keys = block_on(moto.keys(BUCKET));
-        assert!(!keys.contains(&"releases/valkey-8.1.1.manifest.json".to_string()) || missing.iter().all(|k| k.ends_with("manifest.json")), "{keys:?}");
+        assert!(
+            !keys.contains(&"releases/valkey-8.1.1.manifest.json".to_string()) || missing.iter().all(|k| k.ends_with("manifest.json")),
+            "{keys:?}"
+        );
     }
     drop(proxy);
     // Next run against the healthy server completes, skipping what is there.
@@ -342,7 +446,10 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     let o = run(c);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(json(&o)["complete"], true);
-    assert_eq!(block_on(moto.keys(BUCKET)), expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"]));
+    assert_eq!(
+        block_on(moto.keys(BUCKET)),
+        expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"])
+    );
 }
 
 #[test]
@@ -373,15 +480,26 @@ fn verify_remote_catches_an_object_corrupted_on_the_server() {
     assert!(e.to_string().contains("valkey-8.1.1-noble-arm64.tar.gz"), "{e}");
     // A re-upload in prod refuses to repair it silently (different content): exit 4.
     let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["upload", "--environment", "prod", "--dist"]).arg(&dist);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["upload", "--environment", "prod", "--dist"])
+        .arg(&dist);
     let o = run(c);
     assert_eq!(o.code, 4, "{}", o.stderr);
     // A wrong published .sha256 is caught too.
-    block_on(moto.put_raw(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz.sha256", format!("{}  valkey-8.1.1-jammy-x86_64.tar.gz\n", "0".repeat(64)).into_bytes()));
+    block_on(moto.put_raw(
+        BUCKET,
+        "releases/valkey-8.1.1-jammy-x86_64.tar.gz.sha256",
+        format!("{}  valkey-8.1.1-jammy-x86_64.tar.gz\n", "0".repeat(64)).into_bytes(),
+    ));
     let rep = block_on(valkey_release::verify::remote::check_remote(&remote, &ver)).unwrap();
     assert_eq!(rep.files.iter().filter(|f| !f.ok).count(), 2, "{rep:?}");
     // A version that was never published.
-    let e = block_on(valkey_release::verify::remote::verify_remote(&remote, &Version::parse("9.9.9").unwrap(), false)).unwrap_err();
+    let e = block_on(valkey_release::verify::remote::verify_remote(
+        &remote,
+        &Version::parse("9.9.9").unwrap(),
+        false,
+    ))
+    .unwrap_err();
     assert_eq!(e.exit_code(), 1);
 }
 
@@ -395,7 +513,8 @@ fn interrupted_multipart_upload_is_aborted() {
     let dist = tmp.path().join("dist");
     make_dist(&dist, "8.1.1", &[("jammy-x86_64", 40 * 1024 * 1024)], 12);
     let mut c = cli(&aws, &proxy.url);
-    c.args(["upload", "--bucket", BUCKET, "--concurrency", "1", "--part-size-mib", "5", "--dist"]).arg(&dist);
+    c.args(["upload", "--bucket", BUCKET, "--concurrency", "1", "--part-size-mib", "5", "--dist"])
+        .arg(&dist);
     c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
     // Wait until a multipart upload is open on the server, then Ctrl-C.
@@ -405,7 +524,10 @@ fn interrupted_multipart_upload_is_aborted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let st = std::process::Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
+    let st = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
     assert!(st.success());
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -428,7 +550,11 @@ fn web_identity_role_credentials_work() {
     let dist = tmp.path().join("dist");
     small_dist(&dist, 13);
     let token = tmp.path().join("token");
-    std::fs::write(&token, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZXBvOnZhbGtleS1pby92YWxrZXkifQ.c2lnbmF0dXJl").unwrap();
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZXBvOnZhbGtleS1pby92YWxrZXkifQ.c2lnbmF0dXJl",
+    )
+    .unwrap();
     let mut c = cli(&aws, &moto.url);
     c.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -442,7 +568,10 @@ fn web_identity_role_credentials_work() {
     assert_eq!(json(&o)["complete"], true);
     // Without any credentials: a clear message naming the ways to provide them.
     let mut c = cli(&aws, &moto.url);
-    c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["upload", "--bucket", BUCKET, "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
@@ -459,12 +588,20 @@ fn prod_on_a_server_without_conditional_writes_falls_back_to_head_checks() {
     let dist = tmp.path().join("dist");
     make_dist(&dist, "8.1.1", &[("jammy-x86_64", 17 * 1024 * 1024), ("noble-arm64", 1000)], 14);
     let mut c = cli(&aws, &proxy.url);
-    c.env("AWS_S3_BUCKET", BUCKET).args(["--json", "upload", "--environment", "prod", "--dist"]).arg(&dist);
+    c.env("AWS_S3_BUCKET", BUCKET)
+        .args(["--json", "upload", "--environment", "prod", "--dist"])
+        .arg(&dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"), "{}", o.stdout);
-    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 2, "no conditional write was attempted");
-    assert_eq!(block_on(moto.keys(BUCKET)), expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"]));
+    assert!(
+        proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "no conditional write was attempted"
+    );
+    assert_eq!(
+        block_on(moto.keys(BUCKET)),
+        expected_keys("8.1.1", &["jammy-x86_64", "noble-arm64"])
+    );
     assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
 }

@@ -73,7 +73,11 @@ fn machine_name(m: elf::Machine) -> String {
         (elf::EM_PPC64, "ppc64"),
         (elf::EM_S390, "s390"),
     ];
-    known.iter().find(|(k, _)| *k == m).map(|(_, n)| n.to_string()).unwrap_or_else(|| format!("machine {}", m.0))
+    known
+        .iter()
+        .find(|(k, _)| *k == m)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("machine {}", m.0))
 }
 
 /// Parse a version like `2.34` or `2.3.4` into numbers (for numeric comparison).
@@ -110,7 +114,9 @@ pub fn inspect_elf(name: &str, data: &[u8]) -> Result<ElfFacts> {
     let sections = file.elf_section_table();
 
     let mut needed_libs: Vec<String> = Vec::new();
-    let table = sections.dynamic_table(endian, data).map_err(|e| bad(format!("invalid dynamic section: {e}")))?;
+    let table = sections
+        .dynamic_table(endian, data)
+        .map_err(|e| bad(format!("invalid dynamic section: {e}")))?;
     for d in table.iter() {
         if d.tag == elf::DT_NEEDED {
             let s = table.string(d).map_err(|e| bad(format!("invalid DT_NEEDED entry: {e}")))?;
@@ -121,8 +127,13 @@ pub fn inspect_elf(name: &str, data: &[u8]) -> Result<ElfFacts> {
     needed_libs.dedup();
 
     let mut best: Option<(Vec<u32>, String)> = None;
-    if let Some((mut needs, link)) = sections.gnu_verneed(endian, data).map_err(|e| bad(format!("invalid version-needs section: {e}")))? {
-        let strings = sections.strings(endian, data, link).map_err(|e| bad(format!("invalid version string table: {e}")))?;
+    if let Some((mut needs, link)) = sections
+        .gnu_verneed(endian, data)
+        .map_err(|e| bad(format!("invalid version-needs section: {e}")))?
+    {
+        let strings = sections
+            .strings(endian, data, link)
+            .map_err(|e| bad(format!("invalid version string table: {e}")))?;
         while let Some((_vn, mut auxs)) = needs.next().map_err(|e| bad(format!("invalid version-needs entry: {e}")))? {
             while let Some(aux) = auxs.next().map_err(|e| bad(format!("invalid version-needs entry: {e}")))? {
                 let n = aux.name(endian, strings).map_err(|e| bad(format!("invalid version name: {e}")))?;
@@ -137,7 +148,12 @@ pub fn inspect_elf(name: &str, data: &[u8]) -> Result<ElfFacts> {
             }
         }
     }
-    Ok(ElfFacts { name: name.to_string(), elf_machine, glibc_required: best.map(|(_, s)| s), needed_libs })
+    Ok(ElfFacts {
+        name: name.to_string(),
+        elf_machine,
+        glibc_required: best.map(|(_, s)| s),
+        needed_libs,
+    })
 }
 
 /// Check a target's binaries given as (name, bytes): ELF machine matches `arch`, and no
@@ -148,8 +164,8 @@ pub fn check_binaries(binaries: &[(String, Vec<u8>)], arch: Arch, glibc_limit: &
     if binaries.is_empty() {
         return Err(Error::check("no binaries to check"));
     }
-    let limit = parse_glibc(glibc_limit)
-        .ok_or_else(|| Error::input(format!("glibc limit {glibc_limit:?} is not a version like \"2.36\"")))?;
+    let limit =
+        parse_glibc(glibc_limit).ok_or_else(|| Error::input(format!("glibc limit {glibc_limit:?} is not a version like \"2.36\"")))?;
     let want = elf_machine_of(arch);
     let mut facts = Vec::new();
     for (name, data) in binaries {
@@ -178,7 +194,13 @@ pub fn check_binaries(binaries: &[(String, Vec<u8>)], arch: Arch, glibc_limit: &
         .filter_map(|f| f.glibc_required.clone())
         .max_by(|a, b| cmp_versions(&parse_glibc(a).unwrap_or_default(), &parse_glibc(b).unwrap_or_default()))
         .unwrap_or_else(|| "none".to_string());
-    Ok(BinaryChecks { elf_machine: want.to_string(), glibc_required, glibc_limit: glibc_limit.to_string(), needed_libs: needed, binaries: facts })
+    Ok(BinaryChecks {
+        elf_machine: want.to_string(),
+        glibc_required,
+        glibc_limit: glibc_limit.to_string(),
+        needed_libs: needed,
+        binaries: facts,
+    })
 }
 
 /// [`check_binaries`] for files on disk (named by file name in messages).
@@ -186,7 +208,10 @@ pub fn check_binary_files(paths: &[&Path], arch: Arch, glibc_limit: &str) -> Res
     let mut v = Vec::new();
     for p in paths {
         let data = std::fs::read(p).map_err(|e| Error::io(p, "read binary", e))?;
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string());
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string());
         v.push((name, data));
     }
     check_binaries(&v, arch, glibc_limit)
@@ -248,7 +273,10 @@ mod tests {
         assert_eq!(check_reported_version(out, &Version::parse("8.1.1-rc1").unwrap()).unwrap(), "8.1.1");
         assert!(check_reported_version(out, &Version::parse("8.1.0-rc1").unwrap()).is_err());
         let u = "Valkey server v=255.255.255 sha=deadbeef:1 malloc=libc bits=64 build=1\n";
-        assert_eq!(check_reported_version(u, &Version::parse("unstable").unwrap()).unwrap(), "255.255.255");
+        assert_eq!(
+            check_reported_version(u, &Version::parse("unstable").unwrap()).unwrap(),
+            "255.255.255"
+        );
         assert!(check_reported_version("qemu: no such file", &Version::parse("unstable").unwrap()).is_err());
         // 8.1.10 must not pass as 8.1.1
         assert!(check_reported_version("Valkey server v=8.1.10 x", &Version::parse("8.1.1").unwrap()).is_err());

@@ -6,8 +6,8 @@
 use crate::error::{Error, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -32,7 +32,9 @@ fn derr(what: &str, e: bollard::errors::Error) -> Error {
 
 /// The host name used in the pid label.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -199,7 +201,9 @@ pub async fn remove(docker: &Docker, id: &str) -> Result<()> {
     match docker.remove_container(id, Some(opts)).await {
         Ok(()) => Ok(()),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => {
+            Ok(())
+        }
         Err(e) => Err(derr(&format!("remove container {id}"), e)),
     }
 }
@@ -288,7 +292,15 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<usize> {
 mod tests {
     use super::*;
     fn lab(running: bool, pid: Option<i32>, host: Option<&str>) -> Labeled {
-        Labeled { id: "x".into(), run: "r".into(), target: "t".into(), running, pid, host: host.map(str::to_string), created: 1000 }
+        Labeled {
+            id: "x".into(),
+            run: "r".into(),
+            target: "t".into(),
+            running,
+            pid,
+            host: host.map(str::to_string),
+            created: 1000,
+        }
     }
     #[test]
     fn strays() {

@@ -8,7 +8,10 @@ use crate::error::{Error, Result};
 use bollard::{ClientVersion, Docker};
 
 /// The API version the client starts from (Docker 20.10). Newer daemons accept it.
-pub const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+pub const API_VERSION: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
 
 /// Request timeout for ordinary calls (seconds). Long calls (image import/build) raise it.
 const TIMEOUT_SECS: u64 = 120;

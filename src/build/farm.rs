@@ -125,7 +125,12 @@ impl BuildReport {
         }
         let mut msg = format!("{} of {} targets failed:", failed.len(), self.targets.len());
         for t in failed {
-            msg.push_str(&format!("\n  {}: {} (log: {})", t.target, t.error.as_deref().unwrap_or(&t.status), t.log.display()));
+            msg.push_str(&format!(
+                "\n  {}: {} (log: {})",
+                t.target,
+                t.error.as_deref().unwrap_or(&t.status),
+                t.log.display()
+            ));
             for l in &t.log_tail {
                 msg.push_str(&format!("\n    | {l}"));
             }
@@ -166,7 +171,11 @@ impl Log {
             crate::fsutil::create_dir_all(d)?;
         }
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, "create log", e))?;
-        Ok(Log { file, tail: VecDeque::new(), partial: Vec::new() })
+        Ok(Log {
+            file,
+            tail: VecDeque::new(),
+            partial: Vec::new(),
+        })
     }
     fn write(&mut self, bytes: &[u8]) {
         let _ = self.file.write_all(bytes);
@@ -362,12 +371,19 @@ async fn run_inner(
                 item.finish(&format!("ok {}", art.file));
                 let rep = TargetReport {
                     target: t.name.clone(),
-                    status: if repro.as_ref().map(|r| !r.is_empty()).unwrap_or(false) { "failed".into() } else { "ok".into() },
+                    status: if repro.as_ref().map(|r| !r.is_empty()).unwrap_or(false) {
+                        "failed".into()
+                    } else {
+                        "ok".into()
+                    },
                     artifact: Some(art.file.clone()),
                     sha256: Some(art.sha256.clone()),
                     seconds: item.elapsed(),
                     log,
-                    error: repro.as_ref().filter(|d| !d.is_empty()).map(|d| format!("not reproducible: {} differ between two builds", d.join(", "))),
+                    error: repro
+                        .as_ref()
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!("not reproducible: {} differ between two builds", d.join(", "))),
                     log_tail: vec![],
                     reproducible: repro.as_ref().map(|d| d.is_empty()),
                     differing_files: repro.unwrap_or_default(),
@@ -391,7 +407,11 @@ async fn run_inner(
                 }
             }
             None => {
-                item.finish(if opts.cancel.is_cancelled() { "interrupted" } else { "skipped (--fail-fast)" });
+                item.finish(if opts.cancel.is_cancelled() {
+                    "interrupted"
+                } else {
+                    "skipped (--fail-fast)"
+                });
                 TargetReport {
                     target: t.name.clone(),
                     status: "skipped".into(),
@@ -455,9 +475,15 @@ struct Built {
 
 async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Result<(Artifact, Option<Vec<String>>), Failure> {
     let log_path = sh.out.join("logs").join(format!("{}.log", t.name));
-    let mut log = Log::create(&log_path).map_err(|e| Failure { msg: e.to_string(), tail: vec![] })?;
+    let mut log = Log::create(&log_path).map_err(|e| Failure {
+        msg: e.to_string(),
+        tail: vec![],
+    })?;
     let r = build_target_logged(sh, t, item, &mut log).await;
-    r.map_err(|e| Failure { msg: e.to_string(), tail: log.tail() })
+    r.map_err(|e| Failure {
+        msg: e.to_string(),
+        tail: log.tail(),
+    })
 }
 
 async fn build_target_logged(sh: &Shared, t: &Target, item: &Item, log: &mut Log) -> Result<(Artifact, Option<Vec<String>>)> {
@@ -492,8 +518,16 @@ async fn build_target_logged(sh: &Shared, t: &Target, item: &Item, log: &mut Log
         let out_b = sh.work.join(&t.name).join("repro-out");
         let info_b = check(sh, t, &built_b)?;
         let art_b = package(sh, t, &built_b.tree, &out_b, info_b)?;
-        let diffs = if art_b.sha256 == art.sha256 { vec![] } else { diff_trees(&built.tree, &built_b.tree)? };
-        let diffs = if art_b.sha256 != art.sha256 && diffs.is_empty() { vec![art.file.clone()] } else { diffs };
+        let diffs = if art_b.sha256 == art.sha256 {
+            vec![]
+        } else {
+            diff_trees(&built.tree, &built_b.tree)?
+        };
+        let diffs = if art_b.sha256 != art.sha256 && diffs.is_empty() {
+            vec![art.file.clone()]
+        } else {
+            diffs
+        };
         if diffs.is_empty() {
             log.note("reproducible: both builds gave the same tarball");
         } else {
@@ -519,7 +553,16 @@ async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: 
     let (image_id, image_tag) = resolve_image(sh, docker, t, item).await?;
     phase(item, log, &format!("creating container from {image_tag}{tag}"));
     let env = container::build_env(sh.source.source_date_epoch);
-    let id = container::create(docker, &ContainerSpec { image: &image_id, run_id: &sh.run_id, target: &t.name, env }).await?;
+    let id = container::create(
+        docker,
+        &ContainerSpec {
+            image: &image_id,
+            run_id: &sh.run_id,
+            target: &t.name,
+            env,
+        },
+    )
+    .await?;
     let r = async {
         container::start(docker, &id).await?;
         phase(item, log, &format!("uploading source ({} MB){tag}", sh.source.tar_size / 1_000_000));
@@ -560,11 +603,23 @@ async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: 
     let rm = container::remove(docker, &id).await;
     let (make_command, reported_version) = r?;
     rm?;
-    Ok(Built { tree: tree.to_path_buf(), image_id, image_tag, make_command, reported_version, seconds: started.elapsed().as_secs_f64() })
+    Ok(Built {
+        tree: tree.to_path_buf(),
+        image_id,
+        image_tag,
+        make_command,
+        reported_version,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 fn server_binary(m: &Matrix) -> String {
-    m.artifact.binaries.iter().find(|b| b.as_str() == "valkey-server").cloned().unwrap_or_else(|| m.artifact.binaries[0].clone())
+    m.artifact
+        .binaries
+        .iter()
+        .find(|b| b.as_str() == "valkey-server")
+        .cloned()
+        .unwrap_or_else(|| m.artifact.binaries[0].clone())
 }
 
 /// The builder image of a target: (image id, tag).
@@ -574,9 +629,10 @@ async fn resolve_image(sh: &Shared, docker: &Docker, t: &Target, item: &Item) ->
         None => return super::glue::builder_image(docker, &sh.matrix, t, &sh.out.join("logs"), item).await,
     };
     let img = docker.inspect_image(&name).await.map_err(|e| match e {
-        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-            Error::external(format!("docker: builder image {name} is not on the engine; prepare it with `valkey-release images --target {}`", t.name))
-        }
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => Error::external(format!(
+            "docker: builder image {name} is not on the engine; prepare it with `valkey-release images --target {}`",
+            t.name
+        )),
         e => Error::external(format!("docker: inspect image {name}: {e}")),
     })?;
     Ok((img.id.unwrap_or_else(|| name.clone()), name))

@@ -83,13 +83,7 @@ pub trait ImageEngine: Sync {
     /// The image ID of `reference` if present on the engine.
     fn image_id(&self, reference: &str) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Import a rootfs tarball as `repo:tag` with Dockerfile-style `changes` (ENV, CMD, ...).
-    fn import_rootfs(
-        &self,
-        tarball: &Path,
-        repo: &str,
-        tag: &str,
-        changes: Vec<String>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn import_rootfs(&self, tarball: &Path, repo: &str, tag: &str, changes: Vec<String>) -> impl Future<Output = Result<()>> + Send;
     /// Pull `image` from its registry.
     fn pull(&self, image: &str) -> impl Future<Output = Result<()>> + Send;
     /// Build a tar build context holding `Dockerfile` as `tag`; output lines go to `log`.
@@ -117,7 +111,9 @@ impl ImageEngine for Docker {
     }
 
     async fn import_rootfs(&self, tarball: &Path, repo: &str, tag: &str, changes: Vec<String>) -> Result<()> {
-        let file = tokio::fs::File::open(tarball).await.map_err(|e| Error::io(tarball, "open rootfs tarball", e))?;
+        let file = tokio::fs::File::open(tarball)
+            .await
+            .map_err(|e| Error::io(tarball, "open rootfs tarball", e))?;
         let body = futures_util::stream::unfold(file, |mut f| async move {
             use tokio::io::AsyncReadExt;
             let mut buf = vec![0u8; 1 << 20];
@@ -238,7 +234,10 @@ impl Definition {
     pub fn load(matrix: &Matrix, name: &str) -> Result<Definition> {
         let spec = matrix.builders.get(name).ok_or_else(|| {
             let known: Vec<&String> = matrix.builders.keys().collect();
-            Error::input(format!("unknown builder {name:?} in {}; defined builders: {known:?}", matrix.path.display()))
+            Error::input(format!(
+                "unknown builder {name:?} in {}; defined builders: {known:?}",
+                matrix.path.display()
+            ))
         })?;
         let mirror = match spec.method {
             BuilderMethod::Mmdebstrap => Some(mirror_choice(spec)),
@@ -262,7 +261,11 @@ impl Definition {
             suite: spec.suite.clone(),
             architectures: spec.architectures.clone(),
             packages: spec.packages.clone(),
-            components: if spec.components.is_empty() { vec!["main".to_string()] } else { spec.components.clone() },
+            components: if spec.components.is_empty() {
+                vec!["main".to_string()]
+            } else {
+                spec.components.clone()
+            },
             mirror,
             dockerfile: spec.dockerfile.clone(),
             context_files,
@@ -293,7 +296,9 @@ impl Definition {
 
     /// The `FROM` images of the Dockerfile (not stage names, not `scratch`).
     pub fn base_images(&self) -> Vec<String> {
-        let Some((_, df)) = self.context.iter().find(|(n, _)| n == "Dockerfile") else { return Vec::new() };
+        let Some((_, df)) = self.context.iter().find(|(n, _)| n == "Dockerfile") else {
+            return Vec::new();
+        };
         from_images(&String::from_utf8_lossy(df))
     }
 }
@@ -360,7 +365,10 @@ pub fn from_images(dockerfile: &str) -> Vec<String> {
         }
         let args: Vec<&str> = words[1..].iter().copied().filter(|w| !w.starts_with("--")).collect();
         let Some(image) = args.first() else { continue };
-        if !image.eq_ignore_ascii_case("scratch") && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) && !out.contains(&image.to_string()) {
+        if !image.eq_ignore_ascii_case("scratch")
+            && !stages.iter().any(|s| s.eq_ignore_ascii_case(image))
+            && !out.contains(&image.to_string())
+        {
             out.push(image.to_string());
         }
         if args.len() >= 3 && args[1].eq_ignore_ascii_case("AS") {
@@ -379,7 +387,8 @@ fn context_tar(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_cksum();
-        b.append_data(&mut h, name, bytes.as_slice()).map_err(|e| Error::external(format!("writing build context: {e}")))?;
+        b.append_data(&mut h, name, bytes.as_slice())
+            .map_err(|e| Error::external(format!("writing build context: {e}")))?;
     }
     b.into_inner().map_err(|e| Error::external(format!("writing build context: {e}")))
 }
@@ -511,7 +520,10 @@ struct BuildLock {
 
 async fn lock_image(tag: &str, progress: &Item) -> Result<BuildLock> {
     use std::os::unix::io::AsRawFd;
-    let safe: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let safe: String = tag
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
     let path = std::env::temp_dir().join(format!("valkey-release-image-{safe}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -620,7 +632,13 @@ pub async fn ensure_image<E: ImageEngine>(
         BuilderMethod::Dockerfile => "dockerfile",
     }
     .to_string();
-    let info = |id: String, reused: bool| ImageInfo { builder: builder.to_string(), tag: tag.clone(), id, method: method.clone(), reused };
+    let info = |id: String, reused: bool| ImageInfo {
+        builder: builder.to_string(),
+        tag: tag.clone(),
+        id,
+        method: method.clone(),
+        reused,
+    };
     if !opts.force {
         if let Some(id) = engine.image_id(&tag).await? {
             return Ok(info(id, true));
@@ -671,10 +689,17 @@ async fn build_mmdebstrap<E: ImageEngine>(
     let args = mmdebstrap_args(def, &mirror, &out);
     log.append(&format!("$ mmdebstrap {}", args.join(" ")));
     progress.set(&format!("mmdebstrap {} from {mirror}{}", def.suite, log.shown()));
-    let logf = std::fs::OpenOptions::new().append(true).open(&log.path).map_err(|e| Error::io(&log.path, "open log", e))?;
+    let logf = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log.path)
+        .map_err(|e| Error::io(&log.path, "open log", e))?;
     let logf2 = logf.try_clone().map_err(|e| Error::io(&log.path, "open log", e))?;
     let mut cmd = tokio::process::Command::new("mmdebstrap");
-    cmd.args(&args).stdin(std::process::Stdio::null()).stdout(logf).stderr(logf2).process_group(0);
+    cmd.args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(logf)
+        .stderr(logf2)
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::external(format!(
@@ -685,7 +710,10 @@ async fn build_mmdebstrap<E: ImageEngine>(
         }
     })?;
     let mut guard = KillGroup(child.id().map(|p| p as i32));
-    let status = child.wait().await.map_err(|e| Error::external(format!("builder {name}: waiting for mmdebstrap: {e}")))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::external(format!("builder {name}: waiting for mmdebstrap: {e}")))?;
     guard.0 = None;
     if !status.success() {
         return Err(Error::external(format!(
@@ -701,7 +729,10 @@ async fn build_mmdebstrap<E: ImageEngine>(
     for (k, v) in labels {
         changes.push(format!("LABEL {k}={v}"));
     }
-    engine.import_rootfs(&out, &def.repository(), &def.tag_suffix(), changes).await.map_err(|e| e.context(format!("builder {name}")))?;
+    engine
+        .import_rootfs(&out, &def.repository(), &def.tag_suffix(), changes)
+        .await
+        .map_err(|e| e.context(format!("builder {name}")))?;
     log.append(&format!("imported {}", def.tag()));
     drop(tmp);
     Ok(())
@@ -735,7 +766,13 @@ async fn build_dockerfile<E: ImageEngine>(
     engine
         .build(context, &def.tag(), labels.clone(), no_cache, &log_line)
         .await
-        .map_err(|e| Error::external(format!("builder {name}: building {df} failed: {e}{}; last lines:\n{}", log.shown(), log.tail(15))))?;
+        .map_err(|e| {
+            Error::external(format!(
+                "builder {name}: building {df} failed: {e}{}; last lines:\n{}",
+                log.shown(),
+                log.tail(15)
+            ))
+        })?;
     Ok(())
 }
 
@@ -789,7 +826,10 @@ pub async fn prepare_images(matrix: &Matrix, opts: &ImagesOptions, progress: &Pr
     let explicit = !opts.targets.is_empty();
     let mut report = ImagesReport::default();
     let mut engines: BTreeMap<Option<String>, Docker> = BTreeMap::new();
-    let iopts = ImageOptions { force: opts.force, log_dir: opts.log_dir.clone() };
+    let iopts = ImageOptions {
+        force: opts.force,
+        log_dir: opts.log_dir.clone(),
+    };
     for (builder, engine) in wanted {
         let docker = match engines.get(&engine) {
             Some(d) => d.clone(),
@@ -803,12 +843,20 @@ pub async fn prepare_images(matrix: &Matrix, opts: &ImagesOptions, progress: &Pr
         item.set("checking");
         match ensure_image(&docker, matrix, &builder, &iopts, &item).await {
             Ok(info) => {
-                item.finish(&format!("{} {} {}", if info.reused { "reused" } else { "built" }, info.tag, info.id));
+                item.finish(&format!(
+                    "{} {} {}",
+                    if info.reused { "reused" } else { "built" },
+                    info.tag,
+                    info.id
+                ));
                 report.images.push(info);
             }
             Err(e) if !explicit && matches!(e, Error::External(_)) && cannot_run_here(matrix, &builder, &e) => {
                 item.finish(&format!("skipped: {e}"));
-                report.skipped.push(SkippedImage { builder, reason: e.to_string() });
+                report.skipped.push(SkippedImage {
+                    builder,
+                    reason: e.to_string(),
+                });
             }
             Err(e) => {
                 item.finish("failed");
@@ -852,7 +900,12 @@ mod tests {
         m3.builders.get_mut("bookworm").unwrap().snapshot = Some("20250520T000000Z".into());
         let d3 = Definition::load(&m3, "bookworm").unwrap();
         assert_ne!(d3.tag(), a.tag());
-        assert_eq!(d3.mirror, Some(MirrorChoice::Snapshot("http://snapshot.debian.org/archive/debian/20250520T000000Z".into())));
+        assert_eq!(
+            d3.mirror,
+            Some(MirrorChoice::Snapshot(
+                "http://snapshot.debian.org/archive/debian/20250520T000000Z".into()
+            ))
+        );
     }
 
     #[test]
@@ -860,7 +913,10 @@ mod tests {
         let m = matrix();
         let d = Definition::load(&m, "jammy").unwrap();
         assert_eq!(d.base_images(), vec!["ubuntu:jammy".to_string()]);
-        assert_eq!(Definition::load(&m, "noble").unwrap().base_images(), vec!["ubuntu:noble".to_string()]);
+        assert_eq!(
+            Definition::load(&m, "noble").unwrap().base_images(),
+            vec!["ubuntu:noble".to_string()]
+        );
     }
 
     #[test]
@@ -895,7 +951,10 @@ mod tests {
         assert_eq!(debian_mirror_from_apt(&[("x.sources".into(), disabled.into())], None), None);
         let list = "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://b.example/debian/ bookworm main\ndeb http://security.example/debian-security bookworm-security main\n";
         assert_eq!(debian_mirror_from_apt(&[], Some(list)).as_deref(), Some("http://b.example/debian"));
-        assert_eq!(debian_mirror_from_apt(&[], Some("deb http://archive.ubuntu.com/ubuntu jammy main\n")), None);
+        assert_eq!(
+            debian_mirror_from_apt(&[], Some("deb http://archive.ubuntu.com/ubuntu jammy main\n")),
+            None
+        );
     }
 
     #[test]
@@ -906,7 +965,14 @@ mod tests {
         assert!(a.contains(&"--variant=apt".to_string()));
         assert!(a.contains(&"--architectures=amd64,arm64".to_string()));
         assert!(a.iter().any(|x| x.starts_with("--include=") && x.contains("libssl-dev:arm64")));
-        assert_eq!(&a[a.len() - 3..], &["bookworm".to_string(), "/tmp/x.tar".to_string(), "http://m.example/debian".to_string()]);
+        assert_eq!(
+            &a[a.len() - 3..],
+            &[
+                "bookworm".to_string(),
+                "/tmp/x.tar".to_string(),
+                "http://m.example/debian".to_string()
+            ]
+        );
         assert!(!a.iter().any(|x| x.contains("Check-Valid-Until")));
     }
 
@@ -921,13 +987,23 @@ mod tests {
             Ok(self.images.lock().unwrap().get(r).cloned())
         }
         async fn import_rootfs(&self, _: &Path, repo: &str, tag: &str, _: Vec<String>) -> Result<()> {
-            self.images.lock().unwrap().insert(format!("{repo}:{tag}"), "sha256:imported".into());
+            self.images
+                .lock()
+                .unwrap()
+                .insert(format!("{repo}:{tag}"), "sha256:imported".into());
             Ok(())
         }
         async fn pull(&self, image: &str) -> Result<()> {
             Err(Error::external(format!("no registry for {image}")))
         }
-        async fn build(&self, ctx: Vec<u8>, tag: &str, _: BTreeMap<String, String>, _: bool, log: &(dyn Fn(&str) + Send + Sync)) -> Result<()> {
+        async fn build(
+            &self,
+            ctx: Vec<u8>,
+            tag: &str,
+            _: BTreeMap<String, String>,
+            _: bool,
+            log: &(dyn Fn(&str) + Send + Sync),
+        ) -> Result<()> {
             assert!(!ctx.is_empty());
             log("Step 1/2");
             self.builds.lock().unwrap().push(tag.to_string());
@@ -944,7 +1020,16 @@ mod tests {
         fake.images.lock().unwrap().insert(tag.clone(), "sha256:abc".into());
         let p = Progress::plain().spinner("t");
         let i = ensure_image(&fake, &m, "bookworm", &ImageOptions::default(), &p).await.unwrap();
-        assert_eq!(i, ImageInfo { builder: "bookworm".into(), tag, id: "sha256:abc".into(), method: "mmdebstrap".into(), reused: true });
+        assert_eq!(
+            i,
+            ImageInfo {
+                builder: "bookworm".into(),
+                tag,
+                id: "sha256:abc".into(),
+                method: "mmdebstrap".into(),
+                reused: true
+            }
+        );
     }
 
     #[tokio::test]
@@ -955,7 +1040,10 @@ mod tests {
         let e = ensure_image(&fake, &m, "jammy", &ImageOptions::default(), &p).await.unwrap_err();
         let msg = e.to_string();
         assert_eq!(e.exit_code(), 3);
-        assert!(msg.contains("ubuntu:jammy") && msg.contains("cannot be pulled") && msg.contains("no registry"), "{msg}");
+        assert!(
+            msg.contains("ubuntu:jammy") && msg.contains("cannot be pulled") && msg.contains("no registry"),
+            "{msg}"
+        );
         assert!(cannot_run_here(&m, "jammy", &e));
     }
 
@@ -971,7 +1059,18 @@ mod tests {
         let j = ensure_image(&fake, &m, "noble", &ImageOptions::default(), &p).await.unwrap();
         assert!(j.reused);
         assert_eq!(fake.builds.lock().unwrap().len(), 1);
-        let k = ensure_image(&fake, &m, "noble", &ImageOptions { force: true, log_dir: None }, &p).await.unwrap();
+        let k = ensure_image(
+            &fake,
+            &m,
+            "noble",
+            &ImageOptions {
+                force: true,
+                log_dir: None,
+            },
+            &p,
+        )
+        .await
+        .unwrap();
         assert!(!k.reused);
         assert_eq!(fake.builds.lock().unwrap().len(), 2);
     }

@@ -86,7 +86,9 @@ pub async fn prepare(spec: &SourceSpec, work: &Path, allow_dirty: bool, expected
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::external(format!("source preparation task failed: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::external(format!("source preparation task failed: {e}")))?
 }
 
 /// Download `url` into `work`, streaming. Errors name the URL.
@@ -96,7 +98,11 @@ async fn download(url: &str, work: &Path) -> Result<PathBuf> {
         .user_agent(concat!("valkey-release/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::external(format!("HTTP client: {e}")))?;
-    let resp = client.get(url).send().await.map_err(|e| Error::external(format!("downloading source {url}: {e}")))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| Error::external(format!("downloading source {url}: {e}")))?;
     if !resp.status().is_success() {
         let st = resp.status();
         return Err(if st == reqwest::StatusCode::NOT_FOUND {
@@ -188,7 +194,11 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
             continue;
         }
         if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return Err(Error::input(format!("{}: entry {} escapes the source tree", path.display(), p.display())));
+            return Err(Error::input(format!(
+                "{}: entry {} escapes the source tree",
+                path.display(),
+                p.display()
+            )));
         }
         let mtime = entry.header().mtime().unwrap_or(0);
         newest = newest.max(mtime);
@@ -200,8 +210,16 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
         h.set_gid(0);
         let werr = |e: std::io::Error| Error::io(&tar_path, "write", e);
         if t.is_symlink() || t.is_hard_link() {
-            let target = entry.link_name().map_err(bad)?.ok_or_else(|| Error::input(format!("{}: link {} without target", path.display(), p.display())))?.into_owned();
-            let target: PathBuf = if t.is_hard_link() && top.is_some() { target.components().skip(1).collect() } else { target };
+            let target = entry
+                .link_name()
+                .map_err(bad)?
+                .ok_or_else(|| Error::input(format!("{}: link {} without target", path.display(), p.display())))?
+                .into_owned();
+            let target: PathBuf = if t.is_hard_link() && top.is_some() {
+                target.components().skip(1).collect()
+            } else {
+                target
+            };
             h.set_size(0);
             builder.append_link(&mut h, &rel, &target).map_err(werr)?;
         } else if t.is_dir() {
@@ -213,14 +231,25 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
         }
     }
     let w = builder.into_inner().map_err(|e| Error::io(&tar_path, "write", e))?;
-    w.into_inner().map_err(|e| Error::io(&tar_path, "write", e.into_error()))?.sync_all().map_err(|e| Error::io(&tar_path, "write", e))?;
+    w.into_inner()
+        .map_err(|e| Error::io(&tar_path, "write", e.into_error()))?
+        .sync_all()
+        .map_err(|e| Error::io(&tar_path, "write", e))?;
     if newest == 0 {
-        return Err(Error::input(format!("{}: the archive holds no files with a modification time", path.display())));
+        return Err(Error::input(format!(
+            "{}: the archive holds no files with a modification time",
+            path.display()
+        )));
     }
     let tar_size = std::fs::metadata(&tar_path).map(|m| m.len()).unwrap_or(0);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(PreparedSource {
-        info: SourceInfo { name, kind: "archive".into(), sha256: Some(sha), ..Default::default() },
+        info: SourceInfo {
+            name,
+            kind: "archive".into(),
+            sha256: Some(sha),
+            ..Default::default()
+        },
         source_date_epoch: newest as i64,
         tar: tar_path,
         tar_size,
@@ -255,7 +284,11 @@ fn from_directory(dir: &Path, work: &Path, allow_dirty: bool, expected_commit: O
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| dir.display().to_string());
-    let mut info = SourceInfo { name, kind: "directory".into(), ..Default::default() };
+    let mut info = SourceInfo {
+        name,
+        kind: "directory".into(),
+        ..Default::default()
+    };
     let mut sde: Option<i64> = None;
     let mut files: Option<Vec<PathBuf>> = None;
     if is_git_top(dir) {
@@ -278,7 +311,11 @@ fn from_directory(dir: &Path, work: &Path, allow_dirty: bool, expected_commit: O
             )));
         }
         let ct = git(dir, &["log", "-1", "--format=%ct", "HEAD"])?;
-        sde = Some(ct.trim().parse().map_err(|_| Error::external(format!("git log: unexpected commit time {ct:?}")))?);
+        sde = Some(
+            ct.trim()
+                .parse()
+                .map_err(|_| Error::external(format!("git log: unexpected commit time {ct:?}")))?,
+        );
         info.kind = "git".into();
         info.git_commit = Some(head);
         if !status.is_empty() {
@@ -301,7 +338,12 @@ fn from_directory(dir: &Path, work: &Path, allow_dirty: bool, expected_commit: O
         None => newest.ok_or_else(|| Error::input(format!("{}: the source directory holds no files", dir.display())))?,
     };
     let tar_size = std::fs::metadata(&tar_path).map(|m| m.len()).unwrap_or(0);
-    Ok(PreparedSource { info, source_date_epoch: sde, tar: tar_path, tar_size })
+    Ok(PreparedSource {
+        info,
+        source_date_epoch: sde,
+        tar: tar_path,
+        tar_size,
+    })
 }
 
 /// Every file, symlink and directory under `dir` (relative, sorted), skipping `.git`.
@@ -375,7 +417,10 @@ fn write_dir_tar(dir: &Path, files: &[PathBuf], tar_path: &Path) -> Result<(Stri
         }
     }
     let w = builder.into_inner().map_err(werr)?;
-    w.into_inner().map_err(|e| Error::io(tar_path, "write", e.into_error()))?.sync_all().map_err(werr)?;
+    w.into_inner()
+        .map_err(|e| Error::io(tar_path, "write", e.into_error()))?
+        .sync_all()
+        .map_err(werr)?;
     Ok((hex::encode(digest.finalize()), newest))
 }
 
@@ -401,8 +446,14 @@ mod tests {
 
     #[test]
     fn classify() {
-        assert_eq!(SourceSpec::parse("https://x/y.tar.gz"), SourceSpec::Url("https://x/y.tar.gz".into()));
-        assert_eq!(SourceSpec::parse("/nonexistent.tar.xz"), SourceSpec::Archive("/nonexistent.tar.xz".into()));
+        assert_eq!(
+            SourceSpec::parse("https://x/y.tar.gz"),
+            SourceSpec::Url("https://x/y.tar.gz".into())
+        );
+        assert_eq!(
+            SourceSpec::parse("/nonexistent.tar.xz"),
+            SourceSpec::Archive("/nonexistent.tar.xz".into())
+        );
         assert_eq!(SourceSpec::parse("/"), SourceSpec::Directory("/".into()));
     }
 
@@ -414,7 +465,11 @@ mod tests {
         assert_eq!(p.source_date_epoch, 2000);
         assert_eq!(p.info.sha256.as_deref(), Some(crate::fsutil::sha256_file(&a).unwrap().0.as_str()));
         let mut ar = tar::Archive::new(std::fs::File::open(&p.tar).unwrap());
-        let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         assert_eq!(names, vec!["COPYING", "src/Makefile"]);
     }
 

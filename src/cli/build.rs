@@ -82,7 +82,10 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     ctrl_c.abort();
     let report = result?;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?
+        );
     } else {
         for t in &report.targets {
             match (&t.artifact, &t.sha256) {
@@ -109,9 +112,11 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
 /// reused; otherwise it is made with mmdebstrap (offline, from the host's apt mirror) or from
 /// `builders/<name>/Dockerfile`. Prints one line per builder: name, tag, image ID, built/reused.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  valkey-release images                          # every builder that can be made here\n  \
+#[command(
+    after_help = "Examples:\n  valkey-release images                          # every builder that can be made here\n  \
 valkey-release images --target bookworm-arm64  # the bookworm builder (arm64 cross-compiles on it)\n  \
-valkey-release images --target jammy-x86_64 --force --json")]
+valkey-release images --target jammy-x86_64 --force --json"
+)]
 pub struct ImagesArgs {
     /// Prepare the builders of these targets (`<distro>-<arch>`, repeatable). Default: every
     /// builder whose method can run here; the others are listed as skipped, with the reason.
@@ -127,7 +132,11 @@ pub struct ImagesArgs {
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let matrix = g.matrix()?;
-    let opts = crate::build::image::ImagesOptions { targets: a.targets, force: a.force, log_dir: Some(a.log_dir) };
+    let opts = crate::build::image::ImagesOptions {
+        targets: a.targets,
+        force: a.force,
+        log_dir: Some(a.log_dir),
+    };
     let progress = crate::progress::Progress::new();
     // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
     let report = tokio::select! {
@@ -139,7 +148,13 @@ pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
         println!("{text}");
     } else {
         for i in &report.images {
-            println!("{:<10} {:<48} {} ({})", i.builder, i.tag, i.id, if i.reused { "reused" } else { "built" });
+            println!(
+                "{:<10} {:<48} {} ({})",
+                i.builder,
+                i.tag,
+                i.id,
+                if i.reused { "reused" } else { "built" }
+            );
         }
         for s in &report.skipped {
             println!("{:<10} skipped: {}", s.builder, s.reason);

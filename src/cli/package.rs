@@ -12,7 +12,10 @@ use std::path::PathBuf;
 /// one of another release is refused). The tarball's bytes depend only on the input files'
 /// bytes, the version, the target and SOURCE_DATE_EPOCH.
 #[derive(Debug, clap::Args)]
-#[command(disable_version_flag = true, after_help = "Example:\n  SOURCE_DATE_EPOCH=$(git -C valkey log -1 --format=%ct) \\\n    valkey-release package --version 8.1.1 --target jammy-x86_64 --from valkey/ --out dist/\n\nExit codes:\n  0  written\n  1  an input file changed while it was being packaged\n  2  unusable input, nothing written: bad version, unknown target, missing binary or license,\n     missing or malformed SOURCE_DATE_EPOCH, --out holding another release\n  3  disk error")]
+#[command(
+    disable_version_flag = true,
+    after_help = "Example:\n  SOURCE_DATE_EPOCH=$(git -C valkey log -1 --format=%ct) \\\n    valkey-release package --version 8.1.1 --target jammy-x86_64 --from valkey/ --out dist/\n\nExit codes:\n  0  written\n  1  an input file changed while it was being packaged\n  2  unusable input, nothing written: bad version, unknown target, missing binary or license,\n     missing or malformed SOURCE_DATE_EPOCH, --out holding another release\n  3  disk error"
+)]
 pub struct Args {
     /// Release version: M.m.p, M.m.p-rcN or unstable.
     #[arg(long, value_parser = super::parse_version, value_name = "V")]
@@ -83,14 +86,21 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         }
     };
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?
+        );
     } else {
         println!("{}  {}", report.artifact.sha256, report.tarball.display());
         println!("{}", report.checksum_file.display());
         println!(
             "{}{}",
             report.manifest.display(),
-            if report.replaced { " (replaced the previous artifact of this target)" } else { "" }
+            if report.replaced {
+                " (replaced the previous artifact of this target)"
+            } else {
+                ""
+            }
         );
         println!("{}", report.sha256sums.display());
     }

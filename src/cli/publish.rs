@@ -105,14 +105,22 @@ fn parse_identity(s: &str) -> Result<Identity> {
     if name.trim().is_empty() || email.trim().is_empty() {
         return Err(bad());
     }
-    Ok(Identity { name: name.trim().to_string(), email: email.trim().to_string() })
+    Ok(Identity {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+    })
 }
 
 fn parse_repo(s: &str) -> Result<RepoId> {
     let (repo, branch) = s.split_once('@').unwrap_or((s, "mainline"));
-    let (owner, name) =
-        repo.split_once('/').ok_or_else(|| Error::input(format!("--container-repo {s:?}: expected owner/name[@branch]")))?;
-    Ok(RepoId { owner: owner.into(), name: name.into(), branch: branch.into() })
+    let (owner, name) = repo
+        .split_once('/')
+        .ok_or_else(|| Error::input(format!("--container-repo {s:?}: expected owner/name[@branch]")))?;
+    Ok(RepoId {
+        owner: owner.into(),
+        name: name.into(),
+        branch: branch.into(),
+    })
 }
 
 /// Build the library options from the arguments and environment.
@@ -122,19 +130,31 @@ pub fn options(a: &Args) -> Result<Options> {
     o.date = a.date.clone();
     o.dry_run = a.dry_run;
     o.apply = match (&a.checkout, &a.handoff) {
-        (Some(d), _) => Apply::Checkout { dir: d.clone(), push: a.push },
+        (Some(d), _) => Apply::Checkout {
+            dir: d.clone(),
+            push: a.push,
+        },
         (None, Some(h)) => Apply::Handoff { dir: h.clone() },
         (None, None) => Apply::Auto,
     };
     o.base = a.base.clone();
     o.github.api_url = a.github_api.clone();
-    o.github.token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(|t| Secret(t.trim().to_string()));
-    if let Some(ms) = std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS").ok().and_then(|s| s.parse::<u64>().ok()) {
+    o.github.token = std::env::var("GITHUB_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| Secret(t.trim().to_string()));
+    if let Some(ms) = std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         o.github.retry_base = Duration::from_millis(ms);
     }
     let def = a.kind.default_repo();
-    o.repo =
-        Some(RepoId { owner: a.owner.clone(), name: a.repo.clone().unwrap_or(def.name), branch: a.branch.clone().unwrap_or(def.branch) });
+    o.repo = Some(RepoId {
+        owner: a.owner.clone(),
+        name: a.repo.clone().unwrap_or(def.name),
+        branch: a.branch.clone().unwrap_or(def.branch),
+    });
     if let Some(c) = &a.container_repo {
         o.container_repo = Some(parse_repo(c)?);
     }

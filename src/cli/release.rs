@@ -119,7 +119,10 @@ impl Args {
         match &self.payload {
             Some(p) => payload::load(p),
             None => {
-                let v = self.version.as_deref().ok_or_else(|| Error::input("--version or --payload is required"))?;
+                let v = self
+                    .version
+                    .as_deref()
+                    .ok_or_else(|| Error::input("--version or --payload is required"))?;
                 payload::from_args(v, self.environment.as_deref(), self.source_sha.as_deref())
             }
         }
@@ -186,7 +189,13 @@ pub async fn run_plan(g: &Global, a: PlanArgs) -> Result<()> {
     let var = |k: &str| std::env::var(k).ok();
     // The plan runs without credentials (e.g. in a CI job that has none): a bucket variable
     // that is not set here is shown by name instead of failing.
-    let store = plan::store_for_display(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &var);
+    let store = plan::store_for_display(
+        opts.req.environment,
+        opts.store.as_deref(),
+        opts.bucket.as_deref(),
+        &opts.dist,
+        &var,
+    );
     let publish = if opts.req.environment == payload::Environment::Prod {
         let has_token = var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
         Some(plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &var).unwrap_or(plan::PublishChoice::Github))

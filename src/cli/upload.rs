@@ -98,7 +98,10 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     let progress = crate::progress::Progress::new();
     let report = run_upload(&opts, &progress).await?;
     if g.json {
-        outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing report: {e}")))?
+        );
     } else {
         outln!("{}", report.table().trim_end());
         let n = |s: crate::upload::ObjectState| report.objects.iter().filter(|o| o.state == s).count();

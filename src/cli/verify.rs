@@ -57,7 +57,10 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     };
     let report = tokio::task::block_in_place(|| crate::verify::verify_local(&opts))?;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?
+        );
     } else {
         for f in &report.files {
             println!("{}", f.line());

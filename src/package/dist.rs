@@ -22,7 +22,13 @@ pub struct AddReport {
 /// An existing manifest of another release (different version, SOURCE_DATE_EPOCH,
 /// source sha256 or git commit) is an input error (exit 2) naming both values.
 /// Source fields the existing manifest lacks are filled in from `source`.
-pub fn add_to_dist(out_dir: &Path, version: &Version, source_date_epoch: i64, source: &SourceInfo, artifact: Artifact) -> Result<AddReport> {
+pub fn add_to_dist(
+    out_dir: &Path,
+    version: &Version,
+    source_date_epoch: i64,
+    source: &SourceInfo,
+    artifact: Artifact,
+) -> Result<AddReport> {
     let mut m = match check_dist(out_dir, version, source_date_epoch, source)? {
         Some(existing) => existing,
         None => Manifest::new(version.as_str(), source_date_epoch, source.clone()),
@@ -80,7 +86,11 @@ fn merge_check(existing: &Manifest, new: &Manifest, path: &Path) -> Result<()> {
         return Err(both("version", &existing.version, &new.version));
     }
     if existing.source_date_epoch != new.source_date_epoch {
-        return Err(both("source_date_epoch", &existing.source_date_epoch.to_string(), &new.source_date_epoch.to_string()));
+        return Err(both(
+            "source_date_epoch",
+            &existing.source_date_epoch.to_string(),
+            &new.source_date_epoch.to_string(),
+        ));
     }
     if let (Some(a), Some(b)) = (&existing.source.sha256, &new.source.sha256) {
         if !a.eq_ignore_ascii_case(b) {
@@ -150,7 +160,12 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
             let c = from.join(&a.checksum_file);
             let text = std::fs::read_to_string(&c).map_err(|e| Error::io(&c, "read", e))?;
             if !text.starts_with(&a.sha256) {
-                return Err(Error::check(format!("{}: does not hold the manifest's sha256 {} of {}", c.display(), a.sha256, a.file)));
+                return Err(Error::check(format!(
+                    "{}: does not hold the manifest's sha256 {} of {}",
+                    c.display(),
+                    a.sha256,
+                    a.file
+                )));
             }
             fsutil::write_atomic(&into.join(&a.checksum_file), text.as_bytes())?;
         }

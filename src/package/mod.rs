@@ -62,8 +62,18 @@ struct Planned {
 #[derive(Debug, Clone)]
 enum Kind {
     Dir,
-    File { src: PathBuf, size: u64, sha256: String, mode: u32 },
-    Link { target: String, size: u64, sha256: String, mode: u32 },
+    File {
+        src: PathBuf,
+        size: u64,
+        sha256: String,
+        mode: u32,
+    },
+    Link {
+        target: String,
+        size: u64,
+        sha256: String,
+        mode: u32,
+    },
 }
 
 /// Read SOURCE_DATE_EPOCH: the explicit value if given, else the environment variable.
@@ -82,7 +92,9 @@ pub fn source_date_epoch(explicit: Option<&str>) -> Result<i64> {
         },
     };
     parse_epoch(&text).ok_or_else(|| {
-        Error::input(format!("{from}: {text:?} is not a timestamp: expected a non-negative integer number of seconds since 1970"))
+        Error::input(format!(
+            "{from}: {text:?} is not a timestamp: expected a non-negative integer number of seconds since 1970"
+        ))
     })
 }
 
@@ -107,7 +119,10 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     let m = input.matrix;
     let top = m.artifact_name(input.version, input.target);
     if !plain_name(&top) {
-        return Err(Error::input(format!("artifact name {top:?} (from {}) must be a plain file name", m.path.display())));
+        return Err(Error::input(format!(
+            "artifact name {top:?} (from {}) must be a plain file name",
+            m.path.display()
+        )));
     }
     if input.source_date_epoch < 0 {
         return Err(Error::input(format!("SOURCE_DATE_EPOCH {} is negative", input.source_date_epoch)));
@@ -115,12 +130,20 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     let tree = input.tree;
     match std::fs::metadata(tree) {
         Ok(md) if md.is_dir() => {}
-        Ok(_) => return Err(Error::input(format!("{}: not a directory (expected a valkey build tree)", tree.display()))),
+        Ok(_) => {
+            return Err(Error::input(format!(
+                "{}: not a directory (expected a valkey build tree)",
+                tree.display()
+            )))
+        }
         Err(e) => return Err(Error::io(tree, "read build tree", e)),
     }
     let license = &m.artifact.license;
     if license.is_empty() || Path::new(license).is_absolute() || license.split('/').any(|c| c == "..") {
-        return Err(Error::input(format!("{}: artifact.license {license:?} must be a path inside the tree", m.path.display())));
+        return Err(Error::input(format!(
+            "{}: artifact.license {license:?} must be a path inside the tree",
+            m.path.display()
+        )));
     }
 
     // (archive path, source path, mode)
@@ -128,7 +151,10 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     let mut seen = std::collections::BTreeSet::new();
     for b in &m.artifact.binaries {
         if !plain_name(b) {
-            return Err(Error::input(format!("{}: artifact.binaries: {b:?} must be a plain file name", m.path.display())));
+            return Err(Error::input(format!(
+                "{}: artifact.binaries: {b:?} must be a plain file name",
+                m.path.display()
+            )));
         }
         if !seen.insert(b.clone()) {
             return Err(Error::input(format!("{}: artifact.binaries lists {b:?} twice", m.path.display())));
@@ -186,10 +212,20 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
         // Identical content with the same mode links to the first such file (in sorted order).
         let key = (sha.clone(), size, mode);
         let kind = match by_hash.get(&key) {
-            Some(first) => Kind::Link { target: first.clone(), size, sha256: sha, mode },
+            Some(first) => Kind::Link {
+                target: first.clone(),
+                size,
+                sha256: sha,
+                mode,
+            },
             None => {
                 by_hash.insert(key, path.clone());
-                Kind::File { src, size, sha256: sha, mode }
+                Kind::File {
+                    src,
+                    size,
+                    sha256: sha,
+                    mode,
+                }
             }
         };
         entries.push(Planned { path, kind });
@@ -226,7 +262,10 @@ impl<R: Read> Read for ExactHashingReader<R> {
         let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while it was being packaged"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while it was being packaged",
+            ));
         }
         self.hasher.update(&buf[..n]);
         self.left -= n as u64;
@@ -246,7 +285,11 @@ fn write_tar<W: Write>(w: W, entries: &[Planned], mtime: u64) -> Result<W> {
             }
             Kind::File { src, size, sha256, mode } => {
                 let f = std::fs::File::open(src).map_err(|x| Error::io(src, "open", x))?;
-                let mut r = ExactHashingReader { inner: f, left: *size, hasher: Sha256::new() };
+                let mut r = ExactHashingReader {
+                    inner: f,
+                    left: *size,
+                    hasher: Sha256::new(),
+                };
                 let mut h = header(tar::EntryType::Regular, *mode, *size, mtime)?;
                 append_named(&mut b, &mut h, &e.path, &mut r).map_err(|x| match x.kind() {
                     std::io::ErrorKind::UnexpectedEof => Error::check(format!("{}: {x}", src.display())),
@@ -254,7 +297,10 @@ fn write_tar<W: Write>(w: W, entries: &[Planned], mtime: u64) -> Result<W> {
                 })?;
                 let got = hex::encode(r.hasher.finalize());
                 if &got != sha256 {
-                    return Err(Error::check(format!("{}: changed while it was being packaged (sha256 {sha256} before, {got} while writing)", src.display())));
+                    return Err(Error::check(format!(
+                        "{}: changed while it was being packaged (sha256 {sha256} before, {got} while writing)",
+                        src.display()
+                    )));
                 }
             }
             Kind::Link { target, mode, .. } => {
@@ -312,7 +358,12 @@ pub fn package_tree(input: &PackageInput, out_dir: &Path) -> Result<Artifact> {
                 mode: format!("{mode:04o}"),
                 link_to: None,
             }),
-            Kind::Link { target, size, sha256, mode } => Some(FileEntry {
+            Kind::Link {
+                target,
+                size,
+                sha256,
+                mode,
+            } => Some(FileEntry {
                 path: e.path.clone(),
                 size: *size,
                 sha256: sha256.clone(),
@@ -370,7 +421,13 @@ pub fn package(matrix: &Matrix, opts: &PackageOptions) -> Result<PackageReport> 
     let source = opts.source.clone().unwrap_or_else(|| default_source(&opts.from));
     // Refuse a dist/ of another release before writing anything.
     dist::check_dist(&opts.out, &opts.version, opts.source_date_epoch, &source)?;
-    let input = PackageInput { matrix, version: &opts.version, target, tree: &opts.from, source_date_epoch: opts.source_date_epoch };
+    let input = PackageInput {
+        matrix,
+        version: &opts.version,
+        target,
+        tree: &opts.from,
+        source_date_epoch: opts.source_date_epoch,
+    };
     let artifact = package_tree(&input, &opts.out)?;
     let added = add_to_dist(&opts.out, &opts.version, opts.source_date_epoch, &source, artifact.clone())?;
     Ok(PackageReport {
@@ -391,5 +448,9 @@ pub fn default_source(tree: &Path) -> SourceInfo {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| tree.display().to_string());
-    SourceInfo { name, kind: "unknown".to_string(), ..Default::default() }
+    SourceInfo {
+        name,
+        kind: "unknown".to_string(),
+        ..Default::default()
+    }
 }

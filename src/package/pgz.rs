@@ -31,12 +31,26 @@ pub struct ParGzWriter<W: Write> {
 impl<W: Write> ParGzWriter<W> {
     /// `level` 0-9; `os` is the header's OS byte. The header has mtime 0 and no name.
     pub fn new(inner: W, level: u32, os: u8) -> Self {
-        ParGzWriter { inner: Some(inner), level, os, buf: Vec::with_capacity(CHUNK), pending: Vec::new(), crc: flate2::Crc::new(), header_done: false }
+        ParGzWriter {
+            inner: Some(inner),
+            level,
+            os,
+            buf: Vec::with_capacity(CHUNK),
+            pending: Vec::new(),
+            crc: flate2::Crc::new(),
+            header_done: false,
+        }
     }
 
     fn header(&mut self) -> io::Result<()> {
         if !self.header_done {
-            let xfl = if self.level >= 9 { 2 } else if self.level <= 1 { 4 } else { 0 };
+            let xfl = if self.level >= 9 {
+                2
+            } else if self.level <= 1 {
+                4
+            } else {
+                0
+            };
             let h = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, self.os];
             self.inner_mut().write_all(&h)?;
             self.header_done = true;
@@ -55,8 +69,11 @@ impl<W: Write> ParGzWriter<W> {
         let chunks = std::mem::take(&mut self.pending);
         let n = chunks.len();
         let level = self.level;
-        let out: Vec<io::Result<Vec<u8>>> =
-            chunks.par_iter().enumerate().map(|(i, c)| deflate_chunk(c, level, last && i + 1 == n)).collect();
+        let out: Vec<io::Result<Vec<u8>>> = chunks
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| deflate_chunk(c, level, last && i + 1 == n))
+            .collect();
         for piece in out {
             let piece = piece?;
             self.inner_mut().write_all(&piece)?;

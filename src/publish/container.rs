@@ -95,19 +95,29 @@ fn nested_version(entry: &serde_json::Value, field: &str) -> Option<String> {
 
 /// The newest `M.m` key (numerically), ignoring `unstable`.
 fn newest_key(m: &serde_json::Map<String, serde_json::Value>, except: Option<&str>) -> Option<String> {
-    m.keys().filter(|k| Some(k.as_str()) != except).filter_map(|k| parse_mm(k).map(|n| (n, k.clone()))).max().map(|(_, k)| k)
+    m.keys()
+        .filter(|k| Some(k.as_str()) != except)
+        .filter_map(|k| parse_mm(k).map(|n| (n, k.clone())))
+        .max()
+        .map(|(_, k)| k)
 }
 
 /// The largest `M.m` key below `mm`.
 fn nearest_lower(m: &serde_json::Map<String, serde_json::Value>, mm: (u64, u64)) -> Option<String> {
-    m.keys().filter_map(|k| parse_mm(k).map(|n| (n, k.clone()))).filter(|(n, _)| *n < mm).max().map(|(_, k)| k)
+    m.keys()
+        .filter_map(|k| parse_mm(k).map(|n| (n, k.clone())))
+        .filter(|(n, _)| *n < mm)
+        .max()
+        .map(|(_, k)| k)
 }
 
 /// The `M.m/` directories whose files [`edit_container`] needs: the version's own, and for a new
 /// `M.m` the nearest lower one it is copied from.
 pub fn needed_dirs(versions_json: &str, version: &Version) -> Result<Vec<String>> {
     let m = parse_versions(versions_json)?;
-    let mm = version.major_minor().ok_or_else(|| Error::input("valkey-container: 'unstable' is not published by this tool"))?;
+    let mm = version
+        .major_minor()
+        .ok_or_else(|| Error::input("valkey-container: 'unstable' is not published by this tool"))?;
     let mut out = vec![mm.clone()];
     if !m.contains_key(&mm) {
         if let Some(l) = nearest_lower(&m, parse_mm(&mm).unwrap_or((0, 0))) {
@@ -121,7 +131,11 @@ pub fn needed_dirs(versions_json: &str, version: &Version) -> Result<Vec<String>
 /// the newest entry (what a new `M.m` entry would copy).
 pub fn suites_for(versions_json: &str, major_minor: &str) -> Result<(String, String)> {
     let m = parse_versions(versions_json)?;
-    let key = if m.contains_key(major_minor) { Some(major_minor.to_string()) } else { newest_key(&m, None) };
+    let key = if m.contains_key(major_minor) {
+        Some(major_minor.to_string())
+    } else {
+        newest_key(&m, None)
+    };
     let key = key.ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: no M.m entry to take the debian/alpine versions from")))?;
     let e = &m[&key];
     let d = nested_version(e, "debian").ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: entry \"{key}\" has no debian.version")))?;
@@ -158,7 +172,11 @@ pub fn replace_version_token(text: &str, old: &str, new: &str) -> String {
 
 /// Bring a generated file from one release to another: URL, digest, then the version.
 pub fn substitute(text: &str, old: &Release, new: &Release) -> String {
-    let mut t = if old.url.is_empty() { text.to_string() } else { text.replace(&old.url, &new.url) };
+    let mut t = if old.url.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(&old.url, &new.url)
+    };
     if !old.sha256.is_empty() {
         t = t.replace(&old.sha256, &new.sha256);
     }
@@ -185,7 +203,12 @@ fn parse_aliases(text: &str) -> Option<(usize, usize, Vec<Alias>)> {
         let Some(rest) = t.strip_prefix('[') else { continue };
         let Some((key, val)) = rest.split_once("]=") else { continue };
         let words = val.trim_end().trim_matches('\'').trim_matches('"').to_string();
-        out.push(Alias { line: i, indent, key: key.to_string(), words });
+        out.push(Alias {
+            line: i,
+            indent,
+            key: key.to_string(),
+            words,
+        });
     }
     Some((start, end, out))
 }
@@ -248,7 +271,10 @@ fn edit_aliases(
                     lines[a.line] = format!("{}[{mm}]='{}'", a.indent, a.words);
                     notes.push(format!("{STACKBREW}: aliases '{}' moved from [{}] to [{mm}]", a.words, a.key));
                 }
-                None => warnings.push(format!("{STACKBREW}: no alias entry for major {} to move to [{mm}]; aliases not changed", n.0)),
+                None => warnings.push(format!(
+                    "{STACKBREW}: no alias entry for major {} to move to [{mm}]; aliases not changed",
+                    n.0
+                )),
             }
         }
         None => {
@@ -257,7 +283,9 @@ fn edit_aliases(
             notes.push(format!("{STACKBREW}: added [{mm}]='{} latest' (first entry)", n.0));
         }
         Some(_) => {
-            notes.push(format!("{STACKBREW}: {mm} is not the newest minor of the newest major; aliases not changed"));
+            notes.push(format!(
+                "{STACKBREW}: {mm} is not the newest minor of the newest major; aliases not changed"
+            ));
         }
     }
     lines.join("\n")
@@ -266,7 +294,9 @@ fn edit_aliases(
 /// Compute the new content of the container repository for `input.version`.
 pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
     let version = input.version;
-    let mm = version.major_minor().ok_or_else(|| Error::input("valkey-container: 'unstable' is not published by this tool"))?;
+    let mm = version
+        .major_minor()
+        .ok_or_else(|| Error::input("valkey-container: 'unstable' is not published by this tool"))?;
     let n = parse_mm(&mm).unwrap_or((0, 0));
     let mut map = parse_versions(input.versions_json)?;
     let pretty_old = {
@@ -276,11 +306,20 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
         }
         s
     };
-    let mut out = ContainerEdit { major_minor: mm.clone(), ..Default::default() };
+    let mut out = ContainerEdit {
+        major_minor: mm.clone(),
+        ..Default::default()
+    };
     if pretty_old != input.versions_json {
-        out.warnings.push(format!("{VERSIONS_JSON}: not in the two-space layout this tool writes; it will be re-formatted"));
+        out.warnings.push(format!(
+            "{VERSIONS_JSON}: not in the two-space layout this tool writes; it will be re-formatted"
+        ));
     }
-    let new = Release { version: version.to_string(), url: input.url.to_string(), sha256: input.sha256.to_ascii_lowercase() };
+    let new = Release {
+        version: version.to_string(),
+        url: input.url.to_string(),
+        sha256: input.sha256.to_ascii_lowercase(),
+    };
     let others: Vec<(u64, u64)> = map.keys().filter(|k| **k != mm).filter_map(|k| parse_mm(k)).collect();
 
     let (old_release, copy_from, existing_ga) = if let Some(entry) = map.get(&mm) {
@@ -304,7 +343,8 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
         e.insert("url".into(), new.url.clone().into());
         e.insert("sha256".into(), new.sha256.clone().into());
         if old != new {
-            out.notes.push(format!("{VERSIONS_JSON}: \"{mm}\" {} -> {}", old.version, new.version));
+            out.notes
+                .push(format!("{VERSIONS_JSON}: \"{mm}\" {} -> {}", old.version, new.version));
         }
         (Some(old), None, existing_ga)
     } else {
@@ -337,7 +377,10 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
         out.notes.push(format!(
             "{VERSIONS_JSON}: new entry \"{mm}\" = {}{}",
             new.version,
-            newest.as_ref().map(|k| format!(" (debian/alpine copied from \"{k}\")")).unwrap_or_default()
+            newest
+                .as_ref()
+                .map(|k| format!(" (debian/alpine copied from \"{k}\")"))
+                .unwrap_or_default()
         ));
         (None, lower_release, false)
     };
@@ -351,7 +394,8 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
         new_json.push('\n');
     }
     if new_json != input.versions_json {
-        out.changes.push(FileChange::modify(VERSIONS_JSON, input.versions_json, new_json, None));
+        out.changes
+            .push(FileChange::modify(VERSIONS_JSON, input.versions_json, new_json, None));
     }
 
     if let Some(sb) = input.stackbrew {
@@ -377,9 +421,11 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
             }
         }
         if !any {
-            out.warnings.push(format!("valkey-container: no files under {prefix}; Dockerfiles not updated"));
+            out.warnings
+                .push(format!("valkey-container: no files under {prefix}; Dockerfiles not updated"));
         } else if old != &new {
-            out.notes.push(format!("{prefix}: {} -> {} (version, url, sha256)", old.version, new.version));
+            out.notes
+                .push(format!("{prefix}: {} -> {} (version, url, sha256)", old.version, new.version));
         }
     } else if let Some((lower, lower_rel)) = &copy_from {
         let lp = format!("{lower}/");
@@ -390,16 +436,26 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
             let t = substitute(&f.text, lower_rel, &new);
             let existing = input.files.get(&dest).map(|x| x.text.clone());
             if existing.as_deref() != Some(t.as_str()) {
-                out.changes.push(FileChange { path: dest, old: existing, new: t, mode: f.mode.clone() });
+                out.changes.push(FileChange {
+                    path: dest,
+                    old: existing,
+                    new: t,
+                    mode: f.mode.clone(),
+                });
             }
         }
         if any {
-            out.notes.push(format!("{prefix}: new, copied from {lp} and brought to {}", new.version));
+            out.notes
+                .push(format!("{prefix}: new, copied from {lp} and brought to {}", new.version));
         } else {
-            out.warnings.push(format!("valkey-container: no files under {lp} to copy into {prefix}; run apply-templates.sh"));
+            out.warnings.push(format!(
+                "valkey-container: no files under {lp} to copy into {prefix}; run apply-templates.sh"
+            ));
         }
     } else {
-        out.warnings.push(format!("valkey-container: no lower M.m to copy into {prefix}; run apply-templates.sh"));
+        out.warnings.push(format!(
+            "valkey-container: no lower M.m to copy into {prefix}; run apply-templates.sh"
+        ));
     }
     Ok(out)
 }
@@ -410,6 +466,9 @@ mod tests {
     #[test]
     fn token_replace() {
         let t = "ENV V 9.1.0\n@9.1.0?x 19.1.0 9.1.0-rc2 9.1.0.1 \"9.1.0\"";
-        assert_eq!(replace_version_token(t, "9.1.0", "9.1.1"), "ENV V 9.1.1\n@9.1.1?x 19.1.0 9.1.0-rc2 9.1.0.1 \"9.1.1\"");
+        assert_eq!(
+            replace_version_token(t, "9.1.0", "9.1.1"),
+            "ENV V 9.1.1\n@9.1.1?x 19.1.0 9.1.0-rc2 9.1.0.1 \"9.1.1\""
+        );
     }
 }

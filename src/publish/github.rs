@@ -107,7 +107,10 @@ impl Client {
                 Err(e) => {
                     let msg = self.scrub(format!("{e}"));
                     if last {
-                        return Err(Error::external(format!("GitHub API {} {method} {path}: {msg} (after {attempt} attempts)", self.api)));
+                        return Err(Error::external(format!(
+                            "GitHub API {} {method} {path}: {msg} (after {attempt} attempts)",
+                            self.api
+                        )));
                     }
                     tracing::warn!("GitHub {method} {path}: {msg}; retrying");
                     tokio::time::sleep(self.backoff(attempt)).await;
@@ -129,7 +132,10 @@ impl Client {
                     let wait = wait.min(self.max_wait);
                     crate::progress::line(
                         "publish",
-                        &format!("GitHub {method} {path}: HTTP {status} (rate limited), retrying in {}s", wait.as_secs()),
+                        &format!(
+                            "GitHub {method} {path}: HTTP {status} (rate limited), retrying in {}s",
+                            wait.as_secs()
+                        ),
                     );
                     tokio::time::sleep(wait).await;
                     continue;
@@ -191,7 +197,10 @@ impl Client {
             .map_err(|e| Error::external(format!("GitHub: tree listing of {}: {e}", repo.full())))?;
         let truncated = j.get("truncated").and_then(|x| x.as_bool()).unwrap_or(false);
         if truncated {
-            tracing::warn!("GitHub: the tree listing of {} at {sha} is truncated; reading files one by one", repo.full());
+            tracing::warn!(
+                "GitHub: the tree listing of {} at {sha} is truncated; reading files one by one",
+                repo.full()
+            );
         }
         Ok((tree_sha, entries, truncated))
     }
@@ -204,11 +213,19 @@ impl Client {
             return Ok(None);
         }
         let j = self.expect(&format!("reading {file} of {}", repo.full()), r, &[200])?;
-        let b64: String = j.get("content").and_then(|x| x.as_str()).unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        let b64: String = j
+            .get("content")
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.as_bytes())
             .map_err(|e| Error::external(format!("GitHub: {file} of {}: bad base64 content: {e}", repo.full())))?;
-        String::from_utf8(bytes).map(Some).map_err(|_| Error::input(format!("{file} of {} is not UTF-8 text", repo.full())))
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| Error::input(format!("{file} of {} is not UTF-8 text", repo.full())))
     }
 
     /// The open PR from `branch`, if any: (number, html_url).
@@ -216,9 +233,12 @@ impl Client {
         let path = format!("/repos/{}/{}/pulls?head={}:{branch}&state=open", repo.owner, repo.name, repo.owner);
         let r = self.request(Method::GET, &path, None).await?;
         let j = self.expect(&format!("listing PRs of {}", repo.full()), r, &[200])?;
-        Ok(j.as_array()
-            .and_then(|a| a.first())
-            .and_then(|p| Some((p.get("number")?.as_u64()?, p.get("html_url").and_then(|x| x.as_str()).unwrap_or_default().to_string()))))
+        Ok(j.as_array().and_then(|a| a.first()).and_then(|p| {
+            Some((
+                p.get("number")?.as_u64()?,
+                p.get("html_url").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+            ))
+        }))
     }
 }
 
@@ -261,7 +281,12 @@ pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
         return Ok(o);
     }
     let body = pr_body(kind, opts, &edit);
-    let message = format!("{title}\n\n{}\nSigned-off-by: {} <{}>\n", notes_text(&edit), opts.identity.name, opts.identity.email);
+    let message = format!(
+        "{title}\n\n{}\nSigned-off-by: {} <{}>\n",
+        notes_text(&edit),
+        opts.identity.name,
+        opts.identity.email
+    );
 
     if direct {
         if opts.dry_run {
@@ -271,7 +296,9 @@ pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
         }
         let commit = commit_files(&client, opts, &repo, &edit, &base_tree, &base_sha, &message).await?;
         let path = format!("/repos/{}/{}/git/refs/heads/{}", repo.owner, repo.name, repo.branch);
-        let r = client.request(Method::PATCH, &path, Some(&json!({"sha": commit, "force": false}))).await?;
+        let r = client
+            .request(Method::PATCH, &path, Some(&json!({"sha": commit, "force": false})))
+            .await?;
         if r.status == 422 {
             return Err(Error::external(format!(
                 "GitHub: {} moved while committing ({}); nothing was changed there: re-run to recompute",
@@ -316,11 +343,15 @@ pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
         let c = commit_files(&client, opts, &repo, &edit, &base_tree, &base_sha, &message).await?;
         if branch_sha.is_some() {
             let path = format!("/repos/{}/{}/git/refs/heads/{branch}", repo.owner, repo.name);
-            let r = client.request(Method::PATCH, &path, Some(&json!({"sha": c, "force": true}))).await?;
+            let r = client
+                .request(Method::PATCH, &path, Some(&json!({"sha": c, "force": true})))
+                .await?;
             client.expect(&format!("updating branch {branch} of {full}"), r, &[200])?;
         } else {
             let path = format!("/repos/{}/{}/git/refs", repo.owner, repo.name);
-            let r = client.request(Method::POST, &path, Some(&json!({"ref": format!("refs/heads/{branch}"), "sha": c}))).await?;
+            let r = client
+                .request(Method::POST, &path, Some(&json!({"ref": format!("refs/heads/{branch}"), "sha": c})))
+                .await?;
             client.expect(&format!("creating branch {branch} of {full}"), r, &[201])?;
         }
         commit = Some(c);
@@ -336,16 +367,31 @@ pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
         }
     }
     let path = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
-    let r = client.request(Method::POST, &path, Some(&json!({"title": title, "head": branch, "base": repo.branch, "body": body}))).await?;
+    let r = client
+        .request(
+            Method::POST,
+            &path,
+            Some(&json!({"title": title, "head": branch, "base": repo.branch, "body": body})),
+        )
+        .await?;
     let (state, number, url) = if r.status == 201 {
         let j = r.json();
-        (State::PrOpened, j.get("number").and_then(|x| x.as_u64()), j.get("html_url").and_then(|x| x.as_str()).map(str::to_string))
+        (
+            State::PrOpened,
+            j.get("number").and_then(|x| x.as_u64()),
+            j.get("html_url").and_then(|x| x.as_str()).map(str::to_string),
+        )
     } else if r.status == 422 && r.body.contains("already exists") {
         let (n, url) = client.find_pr(&repo, &branch).await?.ok_or_else(|| {
-            Error::external(format!("GitHub: {full} says a PR from {branch} already exists, but none is open from {}:{branch}", repo.owner))
+            Error::external(format!(
+                "GitHub: {full} says a PR from {branch} already exists, but none is open from {}:{branch}",
+                repo.owner
+            ))
         })?;
         let p = format!("/repos/{}/{}/pulls/{n}", repo.owner, repo.name);
-        let r = client.request(Method::PATCH, &p, Some(&json!({"title": title, "body": body}))).await?;
+        let r = client
+            .request(Method::PATCH, &p, Some(&json!({"title": title, "body": body})))
+            .await?;
         client.expect(&format!("updating PR #{n} of {full}"), r, &[200])?;
         (State::PrUpdated, Some(n), Some(url))
     } else {
@@ -377,12 +423,21 @@ async fn commit_files(
     parent: &str,
     message: &str,
 ) -> Result<String> {
-    let entries: Vec<Value> =
-        edit.changes.iter().map(|c| json!({"path": c.path, "mode": c.mode, "type": "blob", "content": c.new})).collect();
+    let entries: Vec<Value> = edit
+        .changes
+        .iter()
+        .map(|c| json!({"path": c.path, "mode": c.mode, "type": "blob", "content": c.new}))
+        .collect();
     let path = format!("/repos/{}/{}/git/trees", repo.owner, repo.name);
-    let r = client.request(Method::POST, &path, Some(&json!({"base_tree": base_tree, "tree": entries}))).await?;
+    let r = client
+        .request(Method::POST, &path, Some(&json!({"base_tree": base_tree, "tree": entries})))
+        .await?;
     let j = client.expect(&format!("creating a tree in {}", repo.full()), r, &[201])?;
-    let tree = j.get("sha").and_then(|x| x.as_str()).ok_or_else(|| Error::external("GitHub: tree response without sha"))?.to_string();
+    let tree = j
+        .get("sha")
+        .and_then(|x| x.as_str())
+        .ok_or_else(|| Error::external("GitHub: tree response without sha"))?
+        .to_string();
     let id = &opts.identity;
     let path = format!("/repos/{}/{}/git/commits", repo.owner, repo.name);
     let r = client
@@ -393,5 +448,8 @@ async fn commit_files(
         )
         .await?;
     let j = client.expect(&format!("creating a commit in {}", repo.full()), r, &[201])?;
-    j.get("sha").and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| Error::external("GitHub: commit response without sha"))
+    j.get("sha")
+        .and_then(|x| x.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::external("GitHub: commit response without sha"))
 }

@@ -88,7 +88,12 @@ pub async fn apply(kind: Kind, opts: &Options, repo: &RepoId, edit: Edit, dir: O
     let direct = kind == Kind::Hashes && !opts.via_pr;
     let pr = root.join("PR.md");
     let head = if direct {
-        format!("Commit straight to `{}` of {} (message: {}).\n\n", repo.branch, repo.full(), kind.title(opts.version.as_str()))
+        format!(
+            "Commit straight to `{}` of {} (message: {}).\n\n",
+            repo.branch,
+            repo.full(),
+            kind.title(opts.version.as_str())
+        )
     } else {
         format!(
             "Repository: {}\nBase: {}\nBranch: {}\nTitle: {}\n\n",

@@ -21,7 +21,12 @@ pub fn archive_name(version: &str) -> String {
 
 /// The exact line (without newline) for `version` with digest `hex`.
 pub fn hash_line(version: &str, hex: &str) -> String {
-    format!("hash {} sha256 {} {}", archive_name(version), hex.to_ascii_lowercase(), tag_archive_url(version))
+    format!(
+        "hash {} sha256 {} {}",
+        archive_name(version),
+        hex.to_ascii_lowercase(),
+        tag_archive_url(version)
+    )
 }
 
 /// What [`edit_hashes`] did.
@@ -109,10 +114,19 @@ pub fn edit_hashes(old: &str, version: &Version, hex: &str, replace: bool) -> Re
     let name = archive_name(version.as_str());
     let mut warnings = duplicate_warnings(old);
     let lines: Vec<&str> = old.split('\n').collect();
-    let existing: Vec<HashLine> = lines.iter().enumerate().filter_map(|(i, l)| parse_line(i, l)).filter(|h| h.file == name).collect();
+    let existing: Vec<HashLine> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| parse_line(i, l))
+        .filter(|h| h.file == name)
+        .collect();
 
     if existing.iter().any(|h| h.digest.eq_ignore_ascii_case(&hex)) {
-        return Ok(HashesEdit { text: old.to_string(), action: HashesAction::AlreadyPresent, warnings });
+        return Ok(HashesEdit {
+            text: old.to_string(),
+            action: HashesAction::AlreadyPresent,
+            warnings,
+        });
     }
     if let Some(first) = existing.first() {
         if !replace {
@@ -127,7 +141,10 @@ pub fn edit_hashes(old: &str, version: &Version, hex: &str, replace: bool) -> Re
         let first_index = first.index;
         let drop: Vec<usize> = existing.iter().skip(1).map(|h| h.index).collect();
         for d in &drop {
-            warnings.push(format!("{HASHES_FILE}: removed the duplicate line {} for {name} (--replace)", d + 1));
+            warnings.push(format!(
+                "{HASHES_FILE}: removed the duplicate line {} for {name} (--replace)",
+                d + 1
+            ));
         }
         let mut out: Vec<String> = Vec::with_capacity(lines.len());
         for (i, l) in lines.iter().enumerate() {
@@ -138,7 +155,11 @@ pub fn edit_hashes(old: &str, version: &Version, hex: &str, replace: bool) -> Re
                 out.push(l.to_string());
             }
         }
-        return Ok(HashesEdit { text: out.join("\n"), action: HashesAction::Replaced { old_sha256: old_digest }, warnings });
+        return Ok(HashesEdit {
+            text: out.join("\n"),
+            action: HashesAction::Replaced { old_sha256: old_digest },
+            warnings,
+        });
     }
     let mut text = old.to_string();
     if !text.is_empty() && !text.ends_with('\n') {
@@ -146,13 +167,20 @@ pub fn edit_hashes(old: &str, version: &Version, hex: &str, replace: bool) -> Re
     }
     text.push_str(&hash_line(version.as_str(), &hex));
     text.push('\n');
-    Ok(HashesEdit { text, action: HashesAction::Appended, warnings })
+    Ok(HashesEdit {
+        text,
+        action: HashesAction::Appended,
+        warnings,
+    })
 }
 
 /// Is the line for `version` with digest `hex` present (by file name and digest)?
 pub fn is_present(text: &str, version: &str, hex: &str) -> bool {
     let name = archive_name(version);
-    text.split('\n').enumerate().filter_map(|(i, l)| parse_line(i, l)).any(|h| h.file == name && h.digest.eq_ignore_ascii_case(hex))
+    text.split('\n')
+        .enumerate()
+        .filter_map(|(i, l)| parse_line(i, l))
+        .any(|h| h.file == name && h.digest.eq_ignore_ascii_case(hex))
 }
 
 #[cfg(test)]

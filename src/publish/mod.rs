@@ -56,7 +56,11 @@ impl Kind {
             Kind::Container => ("valkey-container", "mainline"),
             Kind::Website => ("valkey-io.github.io", "main"),
         };
-        RepoId { owner: "valkey-io".into(), name: name.into(), branch: branch.into() }
+        RepoId {
+            owner: "valkey-io".into(),
+            name: name.into(),
+            branch: branch.into(),
+        }
     }
     /// The branch the change is committed on (for hashes only with `--via-pr`).
     pub fn branch(self, v: &str) -> String {
@@ -103,7 +107,12 @@ pub struct FileChange {
 
 impl FileChange {
     pub fn modify(path: &str, old: &str, new: String, mode: Option<&str>) -> FileChange {
-        FileChange { path: path.to_string(), old: Some(old.to_string()), new, mode: mode.unwrap_or("100644").to_string() }
+        FileChange {
+            path: path.to_string(),
+            old: Some(old.to_string()),
+            new,
+            mode: mode.unwrap_or("100644").to_string(),
+        }
     }
 }
 
@@ -184,11 +193,23 @@ impl Outcome {
             State::WouldChange => format!("would change {} file(s) (dry run; nothing written)", self.files.len()),
             State::Committed => format!("committed {}", self.commit.as_deref().unwrap_or("")),
             State::Pushed => format!("committed and pushed {}", self.commit.as_deref().unwrap_or("")),
-            State::PrOpened => format!("opened {}: a person must review and merge it", self.pr_url.as_deref().unwrap_or("a PR")),
-            State::PrUpdated => format!("updated {}: a person must review and merge it", self.pr_url.as_deref().unwrap_or("the PR")),
-            State::PrOpen => format!("already open, nothing written: {} (a person must merge it)", self.pr_url.as_deref().unwrap_or("PR")),
+            State::PrOpened => format!(
+                "opened {}: a person must review and merge it",
+                self.pr_url.as_deref().unwrap_or("a PR")
+            ),
+            State::PrUpdated => format!(
+                "updated {}: a person must review and merge it",
+                self.pr_url.as_deref().unwrap_or("the PR")
+            ),
+            State::PrOpen => format!(
+                "already open, nothing written: {} (a person must merge it)",
+                self.pr_url.as_deref().unwrap_or("PR")
+            ),
             State::HandoffWritten => {
-                format!("patch written for review: {}", self.handoff_files.first().map(|p| p.display().to_string()).unwrap_or_default())
+                format!(
+                    "patch written for review: {}",
+                    self.handoff_files.first().map(|p| p.display().to_string()).unwrap_or_default()
+                )
             }
         };
         format!("{} {} ({}): {what}", self.kind.name(), self.version, self.repo)
@@ -254,7 +275,10 @@ pub struct Identity {
 
 impl Default for Identity {
     fn default() -> Self {
-        Identity { name: "valkey-release".into(), email: "noreply@valkey.io".into() }
+        Identity {
+            name: "valkey-release".into(),
+            email: "noreply@valkey.io".into(),
+        }
     }
 }
 
@@ -347,13 +371,18 @@ pub async fn check(kind: Kind, opts: &Options) -> Result<Outcome> {
 /// Compute the edit for `kind` and apply it as `opts.apply` says.
 pub async fn publish(kind: Kind, opts: &Options) -> Result<Outcome> {
     if opts.version.is_unstable() {
-        return Err(Error::input(format!("publish {}: 'unstable' is never published (its valkey-hashes line is fixed)", kind.name())));
+        return Err(Error::input(format!(
+            "publish {}: 'unstable' is never published (its valkey-hashes line is fixed)",
+            kind.name()
+        )));
     }
     if let Some(d) = &opts.date {
         website::check_date(d)?;
     }
     if opts.apply_templates && !matches!(opts.apply, Apply::Checkout { .. }) {
-        return Err(Error::input("--apply-templates runs the repository's script and needs --checkout DIR"));
+        return Err(Error::input(
+            "--apply-templates runs the repository's script and needs --checkout DIR",
+        ));
     }
     let apply = match &opts.apply {
         Apply::Auto => {
@@ -404,11 +433,15 @@ pub async fn compute(kind: Kind, opts: &Options, src: &Source) -> Result<Edit> {
             let old = src.read_required(hashes::HASHES_FILE).await?;
             let (hex, origin) = resolve_source_sha256(opts).await?;
             let e = hashes::edit_hashes(&old.text, &opts.version, &hex, opts.replace)?;
-            let mut edit = Edit { warnings: e.warnings, ..Default::default() };
+            let mut edit = Edit {
+                warnings: e.warnings,
+                ..Default::default()
+            };
             match &e.action {
-                hashes::HashesAction::Appended => {
-                    edit.notes.push(format!("README: added {} (sha256 from {origin})", hashes::archive_name(opts.version.as_str())))
-                }
+                hashes::HashesAction::Appended => edit.notes.push(format!(
+                    "README: added {} (sha256 from {origin})",
+                    hashes::archive_name(opts.version.as_str())
+                )),
                 hashes::HashesAction::Replaced { old_sha256 } => edit.notes.push(format!(
                     "README: replaced the line for {} (sha256 {old_sha256} -> {hex}, --replace)",
                     hashes::archive_name(opts.version.as_str())
@@ -416,7 +449,8 @@ pub async fn compute(kind: Kind, opts: &Options, src: &Source) -> Result<Edit> {
                 hashes::HashesAction::AlreadyPresent => {}
             }
             if e.text != old.text {
-                edit.changes.push(FileChange::modify(hashes::HASHES_FILE, &old.text, e.text, Some(&old.mode)));
+                edit.changes
+                    .push(FileChange::modify(hashes::HASHES_FILE, &old.text, e.text, Some(&old.mode)));
             }
             Ok(edit)
         }
@@ -442,7 +476,11 @@ pub async fn compute(kind: Kind, opts: &Options, src: &Source) -> Result<Edit> {
                 sha256: &hex,
                 regenerate: opts.apply_templates,
             })?;
-            Ok(Edit { changes: e.changes, warnings: e.warnings, notes: e.notes })
+            Ok(Edit {
+                changes: e.changes,
+                warnings: e.warnings,
+                notes: e.notes,
+            })
         }
         Kind::Website => {
             let tpl = src.read_required(website::TEMPLATE).await?;
@@ -474,7 +512,12 @@ pub async fn compute(kind: Kind, opts: &Options, src: &Source) -> Result<Edit> {
                     tags.join(" "),
                     artifacts.iter().map(|(d, a)| format!("{d}-{a}")).collect::<Vec<_>>().join(" ")
                 ));
-                edit.changes.push(FileChange { path, old: existing.map(|f| f.text), new: page, mode: "100644".into() });
+                edit.changes.push(FileChange {
+                    path,
+                    old: existing.map(|f| f.text),
+                    new: page,
+                    mode: "100644".into(),
+                });
             }
             Ok(edit)
         }
@@ -498,7 +541,10 @@ pub async fn resolve_source_sha256(opts: &Options) -> Result<(String, String)> {
             && (s.name == hashes::archive_name(v) || s.name == format!("{v}.tar.gz") || s.url.as_deref() == Some(tag_url.as_str()));
         if m.version == v && is_tag_archive {
             if let Some(h) = s.sha256.as_deref().filter(|h| crate::fsutil::is_sha256_hex(h)) {
-                return Ok((h.to_ascii_lowercase(), format!("{} (source {})", Manifest::path(&opts.dist).display(), s.name)));
+                return Ok((
+                    h.to_ascii_lowercase(),
+                    format!("{} (source {})", Manifest::path(&opts.dist).display(), s.name),
+                ));
             }
         }
     }
@@ -533,7 +579,9 @@ pub async fn download_sha256(url: &str) -> Result<String> {
             continue;
         }
         if !st.is_success() {
-            return Err(Error::external(format!("downloading {url} to hash it: HTTP {st} (give --source-sha256 HEX instead)")));
+            return Err(Error::external(format!(
+                "downloading {url} to hash it: HTTP {st} (give --source-sha256 HEX instead)"
+            )));
         }
         let mut h = sha2::Sha256::new();
         let mut stream = resp.bytes_stream();
@@ -552,7 +600,9 @@ pub async fn download_sha256(url: &str) -> Result<String> {
             Some(e) => last = e,
         }
     }
-    Err(Error::external(format!("downloading {url} to hash it failed after retries: {last} (give --source-sha256 HEX instead)")))
+    Err(Error::external(format!(
+        "downloading {url} to hash it failed after retries: {last} (give --source-sha256 HEX instead)"
+    )))
 }
 
 /// Debian suite and Alpine version for the website tags: the flags, else valkey-container's
@@ -574,7 +624,10 @@ pub async fn resolve_suites(opts: &Options) -> Result<(String, String)> {
             src.read_required(container::VERSIONS_JSON)
                 .await
                 .map_err(|e| {
-                    e.context(format!("reading {} (or give --debian-suite and --alpine-version, or --container-checkout DIR)", repo.full()))
+                    e.context(format!(
+                        "reading {} (or give --debian-suite and --alpine-version, or --container-checkout DIR)",
+                        repo.full()
+                    ))
                 })?
                 .text
         }
@@ -592,7 +645,11 @@ pub fn unified_diff(changes: &[FileChange]) -> String {
         if c.old.is_none() {
             out.push_str(&format!("new file mode {}\n", c.mode));
         }
-        let a = if c.old.is_none() { "/dev/null".to_string() } else { format!("a/{}", c.path) };
+        let a = if c.old.is_none() {
+            "/dev/null".to_string()
+        } else {
+            format!("a/{}", c.path)
+        };
         let b = format!("b/{}", c.path);
         let d = similar::TextDiff::from_lines(old, c.new.as_str());
         let text = d.unified_diff().context_radius(3).header(&a, &b).to_string();
@@ -621,7 +678,10 @@ pub fn pr_body(kind: Kind, opts: &Options, edit: &Edit) -> String {
         if m.version == v && !m.artifacts.is_empty() {
             b.push_str("\nArtifacts:\n");
             for a in &m.artifacts {
-                b.push_str(&format!("- https://download.valkey.io/releases/{} (sha256 `{}`)\n", a.file, a.sha256));
+                b.push_str(&format!(
+                    "- https://download.valkey.io/releases/{} (sha256 `{}`)\n",
+                    a.file, a.sha256
+                ));
             }
         }
     }
@@ -654,7 +714,10 @@ pub(crate) fn outcome(kind: Kind, opts: &Options, repo: String, mode: &str, edit
         notes: edit.notes.clone(),
         warnings: edit.warnings.clone(),
         handoff_files: Vec::new(),
-        needs_merge: matches!(state, State::PrOpened | State::PrUpdated | State::PrOpen | State::Committed | State::HandoffWritten),
+        needs_merge: matches!(
+            state,
+            State::PrOpened | State::PrUpdated | State::PrOpen | State::Committed | State::HandoffWritten
+        ),
     }
 }
 

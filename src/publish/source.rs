@@ -14,7 +14,14 @@ pub enum Source {
     /// `git show REV:path` in a local checkout.
     GitRev { dir: PathBuf, rev: String },
     /// GitHub, at commit `sha` of `repo` (its tree listed once).
-    GitHub { client: Client, repo: RepoId, sha: String, tree_sha: String, tree: Vec<TreeEntry>, truncated: bool },
+    GitHub {
+        client: Client,
+        repo: RepoId,
+        sha: String,
+        tree_sha: String,
+        tree: Vec<TreeEntry>,
+        truncated: bool,
+    },
 }
 
 impl Source {
@@ -27,11 +34,22 @@ impl Source {
         let sha = match rev {
             Some(s) => s,
             None => client.get_ref(&repo, &repo.branch).await?.ok_or_else(|| {
-                Error::input(format!("GitHub: {} has no branch {:?} (check the owner/repo/branch settings)", repo.full(), repo.branch))
+                Error::input(format!(
+                    "GitHub: {} has no branch {:?} (check the owner/repo/branch settings)",
+                    repo.full(),
+                    repo.branch
+                ))
             })?,
         };
         let (tree_sha, tree, truncated) = client.get_tree(&repo, &sha).await?;
-        Ok(Source::GitHub { client, repo, sha, tree_sha, tree, truncated })
+        Ok(Source::GitHub {
+            client,
+            repo,
+            sha,
+            tree_sha,
+            tree,
+            truncated,
+        })
     }
 
     /// The commit a GitHub source is at.
@@ -61,7 +79,10 @@ impl Source {
                         use std::os::unix::fs::PermissionsExt;
                         let exec = std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
                         let text = String::from_utf8(b).map_err(|_| Error::input(format!("{}: not UTF-8 text", p.display())))?;
-                        Ok(Some(RepoFile { text, mode: if exec { "100755" } else { "100644" }.into() }))
+                        Ok(Some(RepoFile {
+                            text,
+                            mode: if exec { "100755" } else { "100644" }.into(),
+                        }))
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(Error::io(&p, "read", e)),
@@ -74,13 +95,23 @@ impl Source {
                 let text = super::git::git_raw(dir, &["show", &format!("{rev}:{path}")])?;
                 Ok(Some(RepoFile { text, mode }))
             }
-            Source::GitHub { client, repo, sha, tree, truncated, .. } => {
+            Source::GitHub {
+                client,
+                repo,
+                sha,
+                tree,
+                truncated,
+                ..
+            } => {
                 // A truncated listing (huge repositories) cannot prove absence: ask the contents API.
                 if !*truncated && !tree.iter().any(|e| e.path == path && e.kind == "blob") {
                     return Ok(None);
                 }
                 let text = client.get_contents(repo, path, sha).await?;
-                Ok(text.map(|t| RepoFile { text: t, mode: self.mode_of(path).unwrap_or_else(|| "100644".into()) }))
+                Ok(text.map(|t| RepoFile {
+                    text: t,
+                    mode: self.mode_of(path).unwrap_or_else(|| "100644".into()),
+                }))
             }
         }
     }
@@ -107,7 +138,11 @@ impl Source {
                 out.extend(ls.lines().map(str::to_string));
             }
             Source::GitHub { tree, .. } => {
-                out.extend(tree.iter().filter(|e| e.kind == "blob" && e.path.starts_with(prefix)).map(|e| e.path.clone()));
+                out.extend(
+                    tree.iter()
+                        .filter(|e| e.kind == "blob" && e.path.starts_with(prefix))
+                        .map(|e| e.path.clone()),
+                );
             }
         }
         out.sort();

@@ -27,12 +27,20 @@ pub fn tags(version: &Version, debian_suite: &str, alpine_version: &str) -> Resu
     } else {
         version.to_string()
     };
-    Ok(vec![base.clone(), format!("{base}-{debian_suite}"), format!("{base}-alpine"), format!("{base}-alpine{alpine_version}")])
+    Ok(vec![
+        base.clone(),
+        format!("{base}-{debian_suite}"),
+        format!("{base}-alpine"),
+        format!("{base}-alpine{alpine_version}"),
+    ])
 }
 
 /// The `{tags}` value: one `                - "tag"` line per tag, joined by newlines.
 pub fn tags_field(tags: &[String]) -> String {
-    tags.iter().map(|t| format!("                - \"{t}\"")).collect::<Vec<_>>().join("\n")
+    tags.iter()
+        .map(|t| format!("                - \"{t}\""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Python `str.format` with named fields only: `{name}` is replaced, `{{` and `}}` are literal
@@ -49,7 +57,9 @@ pub fn format_template(template: &str, fields: &[(&str, &str)], name: &str) -> R
                     continue;
                 }
                 let rest = &template[i + 1..];
-                let close = rest.find('}').ok_or_else(|| Error::input(format!("{name}: unmatched '{{' at byte {i}")))?;
+                let close = rest
+                    .find('}')
+                    .ok_or_else(|| Error::input(format!("{name}: unmatched '{{' at byte {i}")))?;
                 let field = &rest[..close];
                 let value = fields.iter().find(|(k, _)| *k == field).map(|(_, v)| *v).ok_or_else(|| {
                     Error::input(format!(
@@ -67,7 +77,9 @@ pub fn format_template(template: &str, fields: &[(&str, &str)], name: &str) -> R
                     chars.next();
                     out.push('}');
                 } else {
-                    return Err(Error::input(format!("{name}: single '}}' at byte {i} (write '}}}}' for a literal brace)")));
+                    return Err(Error::input(format!(
+                        "{name}: single '}}' at byte {i} (write '}}}}' for a literal brace)"
+                    )));
                 }
             }
             _ => out.push(c),
@@ -80,7 +92,10 @@ pub fn format_template(template: &str, fields: &[(&str, &str)], name: &str) -> R
 /// grouped by distro (sorted), arches sorted, in the template's own layout.
 pub fn replace_artifacts(template: &str, artifacts: &[(String, String)], name: &str) -> Result<String> {
     let lines: Vec<&str> = template.split('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end().ends_with("artifacts:") && l.trim_start().starts_with("artifacts:")) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_end().ends_with("artifacts:") && l.trim_start().starts_with("artifacts:"))
+    else {
         return Err(Error::input(format!("{name}: no `artifacts:` list found to fill in")));
     };
     let indent_of = |l: &str| l.len() - l.trim_start().len();
@@ -136,16 +151,24 @@ pub fn replace_artifacts(template: &str, artifacts: &[(String, String)], name: &
 /// Render the download page for `version`.
 pub fn render_page(template: &str, version: &Version, date: &str, tags: &[String], artifacts: &[(String, String)]) -> Result<String> {
     if artifacts.is_empty() {
-        return Err(Error::input("valkey.io: no artifacts to list (manifest.json has none); build and upload first"));
+        return Err(Error::input(
+            "valkey.io: no artifacts to list (manifest.json has none); build and upload first",
+        ));
     }
     let with_artifacts = replace_artifacts(template, artifacts, TEMPLATE)?;
     let tags = tags_field(tags);
-    format_template(&with_artifacts, &[("version", version.as_str()), ("date", date), ("tags", &tags)], TEMPLATE)
+    format_template(
+        &with_artifacts,
+        &[("version", version.as_str()), ("date", date), ("tags", &tags)],
+        TEMPLATE,
+    )
 }
 
 /// The `date:` of an existing page (kept on re-runs unless `--date` is given).
 pub fn page_date(page: &str) -> Option<String> {
-    page.lines().take_while(|l| !l.starts_with("extra:")).find_map(|l| l.strip_prefix("date:").map(|d| d.trim().to_string()))
+    page.lines()
+        .take_while(|l| !l.starts_with("extra:"))
+        .find_map(|l| l.strip_prefix("date:").map(|d| d.trim().to_string()))
 }
 
 /// Check a `YYYY-MM-DD` date.

@@ -51,7 +51,15 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [Step::Source, Step::Build, Step::Upload, Step::Verify, Step::Hashes, Step::Container, Step::Website];
+    pub const ALL: [Step; 7] = [
+        Step::Source,
+        Step::Build,
+        Step::Upload,
+        Step::Verify,
+        Step::Hashes,
+        Step::Container,
+        Step::Website,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -142,7 +150,11 @@ pub struct Link {
 
 impl Link {
     pub fn new(kind: &str, label: impl Into<String>, url: impl Into<String>) -> Link {
-        Link { kind: kind.to_string(), label: label.into(), url: url.into() }
+        Link {
+            kind: kind.to_string(),
+            label: label.into(),
+            url: url.into(),
+        }
     }
 }
 
@@ -166,7 +178,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn new(summary: impl Into<String>) -> Outcome {
-        Outcome { summary: summary.into(), ..Default::default() }
+        Outcome {
+            summary: summary.into(),
+            ..Default::default()
+        }
     }
     pub fn link(mut self, l: Link) -> Outcome {
         self.links.push(l);
@@ -274,7 +289,13 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
         }
         let prior = st.steps.get(&step).cloned();
         let ran_now = ran.clone();
-        let ctx = Ctx { req, dist: &opts.dist, dry_run: opts.dry_run, prior: prior.as_ref(), ran: &ran_now };
+        let ctx = Ctx {
+            req,
+            dist: &opts.dist,
+            dry_run: opts.dry_run,
+            prior: prior.as_ref(),
+            ran: &ran_now,
+        };
         let must_rerun = step.rechecks_after().iter().any(|s| ran.contains(s));
         let probed = if must_rerun { Ok(None) } else { stages.probe(step, &ctx).await };
         let result = match probed {

@@ -29,7 +29,9 @@ impl Environment {
         match s {
             "" | "dev" => Ok(Environment::Dev),
             "prod" => Ok(Environment::Prod),
-            other => Err(format!("invalid environment {other:?}: expected \"dev\" or \"prod\" (empty means dev)")),
+            other => Err(format!(
+                "invalid environment {other:?}: expected \"dev\" or \"prod\" (empty means dev)"
+            )),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -71,7 +73,9 @@ pub fn parse_source_sha(s: &str, field: &str) -> Result<String> {
     if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(s.to_ascii_lowercase())
     } else {
-        Err(Error::input(format!("{field}: invalid source_sha {s:?}: expected a 40-hex-digit commit id")))
+        Err(Error::input(format!(
+            "{field}: invalid source_sha {s:?}: expected a 40-hex-digit commit id"
+        )))
     }
 }
 
@@ -80,7 +84,12 @@ pub fn from_args(version: &str, environment: Option<&str>, source_sha: Option<&s
     let version = Version::parse(version).map_err(|e| e.context("--version"))?;
     let environment = Environment::parse(environment.unwrap_or("")).map_err(|m| Error::input(format!("--environment: {m}")))?;
     let source_sha = source_sha.map(|s| parse_source_sha(s, "--source-sha")).transpose()?;
-    Ok(Request { version, environment, source_sha, origin: "arguments".into() })
+    Ok(Request {
+        version,
+        environment,
+        source_sha,
+        origin: "arguments".into(),
+    })
 }
 
 /// Read and validate a GitHub event file.
@@ -101,9 +110,12 @@ fn str_field<'a>(obj: &'a serde_json::Map<String, serde_json::Value>, key: &str,
 pub fn parse(text: &str, name: &str) -> Result<Request> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::input(format!("{name}:{}:{}: payload is not valid JSON: {e}", e.line(), e.column())))?;
-    let root = v
-        .as_object()
-        .ok_or_else(|| Error::input(format!("{name}: payload must be a JSON object (a GitHub event), found {}", kind(&v))))?;
+    let root = v.as_object().ok_or_else(|| {
+        Error::input(format!(
+            "{name}: payload must be a JSON object (a GitHub event), found {}",
+            kind(&v)
+        ))
+    })?;
 
     // A published release: the tag is the version, environment prod.
     if let Some(rel) = root.get("release").and_then(|r| r.as_object()) {
@@ -112,7 +124,12 @@ pub fn parse(text: &str, name: &str) -> Result<Request> {
             let tag = str_field(rel, "tag_name", &where_)?
                 .ok_or_else(|| Error::input(format!("{where_}.tag_name: missing (the release's tag is the version)")))?;
             let version = Version::parse(tag).map_err(|e| e.context(format!("{where_}.tag_name")))?;
-            return Ok(Request { version, environment: Environment::Prod, source_sha: None, origin: format!("release event of {name}") });
+            return Ok(Request {
+                version,
+                environment: Environment::Prod,
+                source_sha: None,
+                origin: format!("release event of {name}"),
+            });
         }
     }
 
@@ -122,7 +139,9 @@ pub fn parse(text: &str, name: &str) -> Result<Request> {
             .ok_or_else(|| Error::input(format!("{name}: client_payload: expected an object, found {}", kind(p))))?;
         ("client_payload", o)
     } else if let Some(p) = root.get("inputs") {
-        let o = p.as_object().ok_or_else(|| Error::input(format!("{name}: inputs: expected an object, found {}", kind(p))))?;
+        let o = p
+            .as_object()
+            .ok_or_else(|| Error::input(format!("{name}: inputs: expected an object, found {}", kind(p))))?;
         ("inputs", o)
     } else if root.contains_key("version") {
         ("payload", root)
@@ -141,7 +160,12 @@ pub fn parse(text: &str, name: &str) -> Result<Request> {
         None | Some("") => None,
         Some(s) => Some(parse_source_sha(s, &format!("{where_}.source_sha"))?),
     };
-    Ok(Request { version, environment, source_sha, origin: format!("{section} of {name}") })
+    Ok(Request {
+        version,
+        environment,
+        source_sha,
+        origin: format!("{section} of {name}"),
+    })
 }
 
 fn kind(v: &serde_json::Value) -> &'static str {
@@ -170,7 +194,9 @@ mod tests {
 
     #[test]
     fn dispatch() {
-        let r = ok(r#"{"action":"build-release","client_payload":{"version":"8.1.1","environment":"prod","source_sha":"ABCDEF0123456789abcdef0123456789abcdef01"}}"#);
+        let r = ok(
+            r#"{"action":"build-release","client_payload":{"version":"8.1.1","environment":"prod","source_sha":"ABCDEF0123456789abcdef0123456789abcdef01"}}"#,
+        );
         assert_eq!(r.version.as_str(), "8.1.1");
         assert_eq!(r.environment, Environment::Prod);
         assert_eq!(r.source_sha.as_deref(), Some("abcdef0123456789abcdef0123456789abcdef01"));

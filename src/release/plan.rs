@@ -42,23 +42,51 @@ pub fn choose_store(
         if let Some(rest) = s.strip_prefix("s3://") {
             let b = rest.split('/').next().unwrap_or("");
             if b.is_empty() {
-                return Err(Error::input(format!("--store {s}: no bucket name (expected s3://BUCKET or file:///DIR)")));
+                return Err(Error::input(format!(
+                    "--store {s}: no bucket name (expected s3://BUCKET or file:///DIR)"
+                )));
             }
-            return Ok(StoreChoice { kind: "s3".into(), url: format!("s3://{b}"), bucket: Some(b.into()), from: "--store".into(), bucket_var });
+            return Ok(StoreChoice {
+                kind: "s3".into(),
+                url: format!("s3://{b}"),
+                bucket: Some(b.into()),
+                from: "--store".into(),
+                bucket_var,
+            });
         }
         if let Some(rest) = s.strip_prefix("file://") {
             if rest.is_empty() {
-                return Err(Error::input(format!("--store {s}: no directory (expected file:///DIR or file://relative/dir)")));
+                return Err(Error::input(format!(
+                    "--store {s}: no directory (expected file:///DIR or file://relative/dir)"
+                )));
             }
-            return Ok(StoreChoice { kind: "file".into(), url: format!("file://{}", absolute(Path::new(rest)).display()), bucket: None, from: "--store".into(), bucket_var });
+            return Ok(StoreChoice {
+                kind: "file".into(),
+                url: format!("file://{}", absolute(Path::new(rest)).display()),
+                bucket: None,
+                from: "--store".into(),
+                bucket_var,
+            });
         }
         return Err(Error::input(format!("--store {s:?}: expected s3://BUCKET or file://DIR")));
     }
     if let Some(b) = bucket {
-        return Ok(StoreChoice { kind: "s3".into(), url: format!("s3://{b}"), bucket: Some(b.into()), from: "--bucket".into(), bucket_var });
+        return Ok(StoreChoice {
+            kind: "s3".into(),
+            url: format!("s3://{b}"),
+            bucket: Some(b.into()),
+            from: "--bucket".into(),
+            bucket_var,
+        });
     }
     if let Some(b) = set(&bucket_var) {
-        return Ok(StoreChoice { kind: "s3".into(), url: format!("s3://{b}"), bucket: Some(b), from: bucket_var.clone(), bucket_var });
+        return Ok(StoreChoice {
+            kind: "s3".into(),
+            url: format!("s3://{b}"),
+            bucket: Some(b),
+            from: bucket_var.clone(),
+            bucket_var,
+        });
     }
     let other = match env {
         Environment::Prod => "AWS_TEST_BUCKET",
@@ -68,19 +96,41 @@ pub fn choose_store(
     if set(other).is_some() || in_actions {
         return Err(Error::input(format!(
             "{bucket_var} is not set: a {env} release uploads to the bucket it names{} (or pass --bucket / --store)",
-            if set(other).is_some() { format!("; {other} is set but is never used for {env}") } else { String::new() }
+            if set(other).is_some() {
+                format!("; {other} is set but is never used for {env}")
+            } else {
+                String::new()
+            }
         )));
     }
     let dir = absolute(&dist.join("bucket"));
-    Ok(StoreChoice { kind: "file".into(), url: format!("file://{}", dir.display()), bucket: None, from: "embedded default".into(), bucket_var })
+    Ok(StoreChoice {
+        kind: "file".into(),
+        url: format!("file://{}", dir.display()),
+        bucket: None,
+        from: "embedded default".into(),
+        bucket_var,
+    })
 }
 
 /// For a plan or a dry run, which send nothing: the store if it can be chosen, else the
 /// environment's bucket variable shown by name.
-pub fn store_for_display(env: Environment, store: Option<&str>, bucket: Option<&str>, dist: &Path, var: &dyn Fn(&str) -> Option<String>) -> StoreChoice {
+pub fn store_for_display(
+    env: Environment,
+    store: Option<&str>,
+    bucket: Option<&str>,
+    dist: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> StoreChoice {
     choose_store(env, store, bucket, dist, var).unwrap_or_else(|_| {
         let bv = env.bucket_var();
-        StoreChoice { kind: "s3".into(), url: format!("s3://${bv}"), bucket: None, from: format!("{bv} (not set here)"), bucket_var: bv.into() }
+        StoreChoice {
+            kind: "s3".into(),
+            url: format!("s3://${bv}"),
+            bucket: None,
+            from: format!("{bv} (not set here)"),
+            bucket_var: bv.into(),
+        }
     })
 }
 
@@ -110,7 +160,9 @@ pub fn choose_publish(has_token: bool, has_checkouts: bool, handoff: &Path, var:
             "GITHUB_TOKEN is not set: inside GitHub Actions the repository steps need it (secrets.PAT or github.token)",
         ));
     }
-    Ok(PublishChoice::Handoff { dir: absolute(handoff).display().to_string() })
+    Ok(PublishChoice::Handoff {
+        dir: absolute(handoff).display().to_string(),
+    })
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -142,7 +194,10 @@ pub fn artifact_keys(prefix: &str, file: &str) -> Vec<String> {
 
 /// The release-level keys: `releases/valkey-<V>.SHA256SUMS` and `releases/valkey-<V>.manifest.json`.
 pub fn release_keys(prefix: &str, version: &str) -> Vec<String> {
-    vec![format!("{prefix}valkey-{version}.SHA256SUMS"), format!("{prefix}valkey-{version}.manifest.json")]
+    vec![
+        format!("{prefix}valkey-{version}.SHA256SUMS"),
+        format!("{prefix}valkey-{version}.manifest.json"),
+    ]
 }
 
 /// One target in the plan.
@@ -246,13 +301,24 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
     let steps = Step::ALL
         .iter()
         .map(|s| match s.applies(o.req) {
-            Ok(()) => PlanStep { step: *s, runs: true, reason: None },
-            Err(r) => PlanStep { step: *s, runs: false, reason: Some(r) },
+            Ok(()) => PlanStep {
+                step: *s,
+                runs: true,
+                reason: None,
+            },
+            Err(r) => PlanStep {
+                step: *s,
+                runs: false,
+                reason: Some(r),
+            },
         })
         .collect::<Vec<_>>();
     let mut repo_changes = Vec::new();
     let tag_url = o.matrix.source_url(v);
-    let digest = o.source_sha256.clone().unwrap_or_else(|| "<sha256 of the source archive, known after the build>".into());
+    let digest = o
+        .source_sha256
+        .clone()
+        .unwrap_or_else(|| "<sha256 of the source archive, known after the build>".into());
     for s in &steps {
         if !s.runs {
             continue;
@@ -363,14 +429,17 @@ pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path
             _ => continue,
         };
         if source_sha256.is_none() && kind != Kind::Website {
-            c.description.push_str(" (diff: needs the source archive's sha256: give --source ARCHIVE, or plan after the build)");
+            c.description
+                .push_str(" (diff: needs the source archive's sha256: give --source ARCHIVE, or plan after the build)");
             continue;
         }
         let mut po = Options::new(req.version.clone());
         po.dist = tmp.path().to_path_buf();
         po.date = Some(date.clone());
         po.dry_run = true;
-        po.apply = Apply::Handoff { dir: tmp.path().join("handoff") };
+        po.apply = Apply::Handoff {
+            dir: tmp.path().join("handoff"),
+        };
         po.base = Some(repos.join(kind.default_repo().name));
         po.container_checkout = Some(repos.join(Kind::Container.default_repo().name));
         po.source_sha256 = source_sha256.clone();
@@ -397,7 +466,10 @@ impl Plan {
     /// The plan for people.
     pub fn to_text(&self) -> String {
         let mut o = String::new();
-        o.push_str(&format!("Plan for release {} ({}) from {}\n", self.version, self.environment, self.origin));
+        o.push_str(&format!(
+            "Plan for release {} ({}) from {}\n",
+            self.version, self.environment, self.origin
+        ));
         if let Some(s) = &self.source_sha {
             o.push_str(&format!("  source_sha: {s}\n"));
         }
@@ -439,7 +511,14 @@ impl Plan {
         if !self.repo_changes.is_empty() {
             o.push_str("\nRepository changes:\n");
             for c in &self.repo_changes {
-                o.push_str(&format!("  {} ({}): {} [{}]\n    {}\n", c.repo, c.branch, c.title, c.files.join(", "), c.description));
+                o.push_str(&format!(
+                    "  {} ({}): {} [{}]\n    {}\n",
+                    c.repo,
+                    c.branch,
+                    c.title,
+                    c.files.join(", "),
+                    c.description
+                ));
                 if let Some(d) = &c.diff {
                     for l in d.lines() {
                         o.push_str(&format!("    {l}\n"));
@@ -465,8 +544,14 @@ mod tests {
     fn bucket_rule() {
         let d = Path::new("/tmp/d");
         let both = vars(&[("AWS_S3_BUCKET", "prodb"), ("AWS_TEST_BUCKET", "testb")]);
-        assert_eq!(choose_store(Environment::Prod, None, None, d, &both).unwrap().bucket.as_deref(), Some("prodb"));
-        assert_eq!(choose_store(Environment::Dev, None, None, d, &both).unwrap().bucket.as_deref(), Some("testb"));
+        assert_eq!(
+            choose_store(Environment::Prod, None, None, d, &both).unwrap().bucket.as_deref(),
+            Some("prodb")
+        );
+        assert_eq!(
+            choose_store(Environment::Dev, None, None, d, &both).unwrap().bucket.as_deref(),
+            Some("testb")
+        );
         // dev with only the production bucket set: refused, never the production bucket.
         let prod_only = vars(&[("AWS_S3_BUCKET", "prodb")]);
         let e = choose_store(Environment::Dev, None, None, d, &prod_only).unwrap_err();
@@ -477,14 +562,25 @@ mod tests {
         // Nothing set, not in Actions: the local store.
         let none = vars(&[]);
         let c = choose_store(Environment::Prod, None, None, d, &none).unwrap();
-        assert_eq!((c.kind.as_str(), c.url.as_str(), c.from.as_str()), ("file", "file:///tmp/d/bucket", "embedded default"));
+        assert_eq!(
+            (c.kind.as_str(), c.url.as_str(), c.from.as_str()),
+            ("file", "file:///tmp/d/bucket", "embedded default")
+        );
         // Nothing set inside Actions: refused.
         let gha = vars(&[("GITHUB_ACTIONS", "true")]);
         assert!(choose_store(Environment::Dev, None, None, d, &gha).is_err());
         // Explicit choices win.
-        assert_eq!(choose_store(Environment::Dev, Some("s3://x/releases/"), None, d, &both).unwrap().url, "s3://x");
+        assert_eq!(
+            choose_store(Environment::Dev, Some("s3://x/releases/"), None, d, &both)
+                .unwrap()
+                .url,
+            "s3://x"
+        );
         assert_eq!(choose_store(Environment::Dev, None, Some("y"), d, &both).unwrap().url, "s3://y");
-        assert_eq!(choose_store(Environment::Dev, Some("file:///srv/b"), None, d, &both).unwrap().url, "file:///srv/b");
+        assert_eq!(
+            choose_store(Environment::Dev, Some("file:///srv/b"), None, d, &both).unwrap().url,
+            "file:///srv/b"
+        );
         assert!(choose_store(Environment::Dev, Some("ftp://x"), None, d, &both).is_err());
     }
 
@@ -493,7 +589,10 @@ mod tests {
         let none = vars(&[]);
         assert_eq!(choose_publish(true, false, Path::new("/h"), &none).unwrap(), PublishChoice::Github);
         assert_eq!(choose_publish(true, true, Path::new("/h"), &none).unwrap(), PublishChoice::Checkout);
-        assert_eq!(choose_publish(false, false, Path::new("/h"), &none).unwrap(), PublishChoice::Handoff { dir: "/h".into() });
+        assert_eq!(
+            choose_publish(false, false, Path::new("/h"), &none).unwrap(),
+            PublishChoice::Handoff { dir: "/h".into() }
+        );
         assert!(choose_publish(false, false, Path::new("/h"), &vars(&[("GITHUB_ACTIONS", "true")])).is_err());
     }
 }

@@ -85,7 +85,9 @@ impl ReleaseOptions {
     }
 
     pub fn date(&self) -> String {
-        self.date.clone().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string())
+        self.date
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string())
     }
 }
 
@@ -108,12 +110,24 @@ impl<'m> RealStages<'m> {
         // A dry run sends nothing: it needs neither a bucket nor a token.
         let (store, publish) = if opts.dry_run {
             (
-                plan::store_for_display(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var),
+                plan::store_for_display(
+                    opts.req.environment,
+                    opts.store.as_deref(),
+                    opts.bucket.as_deref(),
+                    &opts.dist,
+                    &env_var,
+                ),
                 plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var).unwrap_or(PublishChoice::Github),
             )
         } else {
             (
-                plan::choose_store(opts.req.environment, opts.store.as_deref(), opts.bucket.as_deref(), &opts.dist, &env_var)?,
+                plan::choose_store(
+                    opts.req.environment,
+                    opts.store.as_deref(),
+                    opts.bucket.as_deref(),
+                    &opts.dist,
+                    &env_var,
+                )?,
                 if opts.req.environment == super::payload::Environment::Prod {
                     plan::choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &env_var)?
                 } else {
@@ -121,7 +135,12 @@ impl<'m> RealStages<'m> {
                 },
             )
         };
-        Ok(RealStages { opts, matrix, store, publish })
+        Ok(RealStages {
+            opts,
+            matrix,
+            store,
+            publish,
+        })
     }
 
     /// The targets this release covers.
@@ -136,7 +155,10 @@ impl<'m> RealStages<'m> {
             names.dedup();
             return Ok(names);
         }
-        Ok(plan::release_targets(self.matrix, &self.opts.targets)?.into_iter().map(|t| t.name.clone()).collect())
+        Ok(plan::release_targets(self.matrix, &self.opts.targets)?
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect())
     }
 }
 
@@ -144,7 +166,9 @@ impl<'m> RealStages<'m> {
 /// of this source_sha when one is asked for) listing the target, its file present with the
 /// manifest's size and sha256. A manifest of another version is an error (exit 2).
 pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result<Vec<String>> {
-    let Some(m) = Manifest::load_if_present(dist)? else { return Ok(targets.to_vec()) };
+    let Some(m) = Manifest::load_if_present(dist)? else {
+        return Ok(targets.to_vec());
+    };
     if m.version != req.version.as_str() {
         return Err(Error::input(format!(
             "{}: holds release {}, not {}; use another --dist",
@@ -153,7 +177,10 @@ pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result
             req.version
         )));
     }
-    if let (Some(want), Some(have)) = (req.source_sha.as_deref(), m.source.source_sha.as_deref().or(m.source.git_commit.as_deref())) {
+    if let (Some(want), Some(have)) = (
+        req.source_sha.as_deref(),
+        m.source.source_sha.as_deref().or(m.source.git_commit.as_deref()),
+    ) {
         if want != have {
             return Ok(targets.to_vec());
         }
@@ -164,7 +191,10 @@ pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result
             None => false,
             Some(a) => {
                 let p = dist.join(&a.file);
-                p.is_file() && fsutil::sha256_file(&p).map(|(sha, size)| sha == a.sha256 && size == a.size).unwrap_or(false)
+                p.is_file()
+                    && fsutil::sha256_file(&p)
+                        .map(|(sha, size)| sha == a.sha256 && size == a.size)
+                        .unwrap_or(false)
             }
         };
         if !ok {
@@ -213,7 +243,9 @@ impl Stages for RealStages<'_> {
             Step::Source => {
                 // Re-checked (cheap: no download): already done when an earlier run found the
                 // same source; a changed source (other commit, other archive) runs the step.
-                let Some(prior) = ctx.prior.filter(|r| r.state.is_done()) else { return Ok(None) };
+                let Some(prior) = ctx.prior.filter(|r| r.state.is_done()) else {
+                    return Ok(None);
+                };
                 let now = self.source(ctx).await?;
                 let before = prior.outcome.clone().unwrap_or_default();
                 Ok((before.summary == now.summary && before.data == now.data).then(|| {
@@ -228,23 +260,26 @@ impl Stages for RealStages<'_> {
                 }
                 let names = self.target_names()?;
                 let missing = missing_targets(ctx.dist, ctx.req, &names)?;
-                Ok(missing.is_empty().then(|| Outcome::new(format!("{} artifact(s) present, checksums match", names.len()))))
+                Ok(missing
+                    .is_empty()
+                    .then(|| Outcome::new(format!("{} artifact(s) present, checksums match", names.len()))))
             }
             Step::Upload => {
                 let rep = crate::upload::check_uploaded(&self.upload_options(ctx)).await?;
                 Ok(rep.complete.then(|| {
-                    Outcome::new(format!("all {} objects in {} with matching checksums", rep.objects.len(), rep.store))
-                        .with_data(&rep)
+                    Outcome::new(format!(
+                        "all {} objects in {} with matching checksums",
+                        rep.objects.len(),
+                        rep.store
+                    ))
+                    .with_data(&rep)
                 }))
             }
-            Step::Verify => Ok(ctx
-                .prior
-                .filter(|r| r.state.is_done())
-                .map(|r| {
-                    let mut o = r.outcome.clone().unwrap_or_default();
-                    o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
-                    o
-                })),
+            Step::Verify => Ok(ctx.prior.filter(|r| r.state.is_done()).map(|r| {
+                let mut o = r.outcome.clone().unwrap_or_default();
+                o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
+                o
+            })),
             Step::Hashes => self.publish_probe(crate::publish::Kind::Hashes, ctx).await,
             Step::Container => self.publish_probe(crate::publish::Kind::Container, ctx).await,
             Step::Website => self.publish_probe(crate::publish::Kind::Website, ctx).await,
@@ -266,7 +301,10 @@ impl Stages for RealStages<'_> {
                     }
                 }
             }
-            return Ok(Outcome::new(format!("from the manifests of {} partial dist(s)", self.opts.merge.len())));
+            return Ok(Outcome::new(format!(
+                "from the manifests of {} partial dist(s)",
+                self.opts.merge.len()
+            )));
         }
         let default_url = self.matrix.source_url(&ctx.req.version);
         let c = source::check(self.opts.source.as_deref(), &default_url, ctx.req.source_sha.as_deref())?;
@@ -338,7 +376,11 @@ impl Stages for RealStages<'_> {
         for obj in &rep.objects {
             if obj.key.ends_with(".tar.gz") {
                 let file = obj.key.rsplit('/').next().unwrap_or(&obj.key);
-                o.links.push(Link::new("object", file, self.artifact_url(file).unwrap_or_else(|| obj.uri.clone())));
+                o.links.push(Link::new(
+                    "object",
+                    file,
+                    self.artifact_url(file).unwrap_or_else(|| obj.uri.clone()),
+                ));
             }
         }
         Ok(o.with_data(&rep))
@@ -370,8 +412,12 @@ impl Stages for RealStages<'_> {
                 bad.join("\n  ")
             )));
         }
-        Ok(Outcome::new(format!("downloaded and checked {} objects in {} against manifest.json", checked.len(), loc.url()))
-            .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
+        Ok(Outcome::new(format!(
+            "downloaded and checked {} objects in {} against manifest.json",
+            checked.len(),
+            loc.url()
+        ))
+        .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
     }
 
     async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
@@ -390,7 +436,13 @@ impl Stages for RealStages<'_> {
         if self.opts.dry_run {
             return None; // nothing is uploaded: the key is shown instead
         }
-        Some(plan::object_url(&self.store, &self.matrix.artifact.public_url, &self.matrix.artifact.s3_prefix, self.opts.req.environment, file))
+        Some(plan::object_url(
+            &self.store,
+            &self.matrix.artifact.public_url,
+            &self.matrix.artifact.s3_prefix,
+            self.opts.req.environment,
+            file,
+        ))
     }
 
     fn artifact_key(&self, file: &str) -> Option<String> {
@@ -406,7 +458,10 @@ impl RealStages<'_> {
         let mut po = Options::new(ctx.req.version.clone());
         po.dist = ctx.dist.to_path_buf();
         po.date = self.opts.date.clone();
-        po.github.token = env_var("GITHUB_TOKEN").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).map(Secret);
+        po.github.token = env_var("GITHUB_TOKEN")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Secret);
         if let Some(u) = env_var("GITHUB_API_URL").filter(|u| !u.is_empty()) {
             po.github.api_url = u;
         }
@@ -418,7 +473,9 @@ impl RealStages<'_> {
         po.apply = match checkout {
             Some(dir) => Apply::Checkout { dir, push: self.opts.push },
             None if po.github.token.is_some() => Apply::GitHub,
-            None => Apply::Handoff { dir: self.opts.handoff_dir() },
+            None => Apply::Handoff {
+                dir: self.opts.handoff_dir(),
+            },
         };
         if let Some(r) = &self.opts.repos {
             po.base = Some(r.join(kind.default_repo().name));
@@ -510,7 +567,11 @@ fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
         }
     }
     if let Some(c) = &o.commit {
-        let url = if o.mode == "github" { format!("https://github.com/{}/commit/{c}", o.repo) } else { format!("{} {c}", o.repo) };
+        let url = if o.mode == "github" {
+            format!("https://github.com/{}/commit/{c}", o.repo)
+        } else {
+            format!("{} {c}", o.repo)
+        };
         out.links.push(Link::new("commit", format!("{what} commit"), url));
         if o.needs_merge && o.pr_url.is_none() && o.mode == "checkout" {
             out.handoff.push(format!("{what}: commit {c} in {} (review, then push)", o.repo));
@@ -518,8 +579,16 @@ fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
     }
     // The patch (git am) is what a person applies; the other files (diff, PR text, full files)
     // sit beside it.
-    let patches: Vec<&PathBuf> = o.handoff_files.iter().filter(|f| f.extension().is_some_and(|e| e == "patch")).collect();
-    for f in if patches.is_empty() { o.handoff_files.iter().take(1).collect() } else { patches } {
+    let patches: Vec<&PathBuf> = o
+        .handoff_files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "patch"))
+        .collect();
+    for f in if patches.is_empty() {
+        o.handoff_files.iter().take(1).collect()
+    } else {
+        patches
+    } {
         out.links.push(Link::new("file", format!("{what} patch"), f.display().to_string()));
         out.handoff.push(f.display().to_string());
     }
@@ -528,7 +597,10 @@ fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
 
 /// Run the whole release with the real stages.
 pub async fn release(matrix: &Matrix, opts: ReleaseOptions) -> Result<Finished> {
-    let run = RunOptions { dist: opts.dist.clone(), dry_run: opts.dry_run };
+    let run = RunOptions {
+        dist: opts.dist.clone(),
+        dry_run: opts.dry_run,
+    };
     let req = opts.req.clone();
     let mut stages = RealStages::new(opts, matrix)?;
     super::execute(&mut stages, &req, &run).await

@@ -140,7 +140,10 @@ impl ReleaseReport {
                 }
             }
         }
-        let ok = failure.is_none() && steps.iter().all(|s| s.state != StepState::Failed && s.state != StepState::NotReached);
+        let ok = failure.is_none()
+            && steps
+                .iter()
+                .all(|s| s.state != StepState::Failed && s.state != StepState::NotReached);
         let error = failure.map(|e| ErrorInfo {
             step: steps.iter().find(|s| s.state == StepState::Failed).map(|s| s.step),
             exit_code: e.exit_code(),
@@ -167,7 +170,10 @@ impl ReleaseReport {
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         let dry = if self.dry_run { ", dry run" } else { "" };
-        o.push_str(&format!("Release {} ({}{dry}) from {}\n", self.version, self.environment, self.origin));
+        o.push_str(&format!(
+            "Release {} ({}{dry}) from {}\n",
+            self.version, self.environment, self.origin
+        ));
         if let Some(s) = &self.source_sha {
             o.push_str(&format!("  source_sha {s}\n"));
         }
@@ -181,7 +187,11 @@ impl ReleaseReport {
             if let Some(e) = &s.error {
                 detail = e.clone();
             }
-            o.push_str(&format!("  {:<10} {:<32} {}\n", s.step.as_str(), s.label, detail).trim_end().to_string());
+            o.push_str(
+                &format!("  {:<10} {:<32} {}\n", s.step.as_str(), s.label, detail)
+                    .trim_end()
+                    .to_string(),
+            );
             o.push('\n');
         }
         if !self.artifacts.is_empty() {
@@ -237,7 +247,12 @@ impl ReleaseReport {
         }
         o.push_str("| step | state | detail |\n|---|---|---|\n");
         for s in &self.steps {
-            let detail = s.error.clone().or_else(|| s.reason.clone()).or_else(|| s.summary.clone()).unwrap_or_default();
+            let detail = s
+                .error
+                .clone()
+                .or_else(|| s.reason.clone())
+                .or_else(|| s.summary.clone())
+                .unwrap_or_default();
             o.push_str(&format!("| {} | {} | {} |\n", s.step, s.label, md_cell(&detail)));
         }
         if !self.artifacts.is_empty() {
@@ -248,7 +263,12 @@ impl ReleaseReport {
                     _ => format!("`{}`", a.file),
                 };
                 let key = a.key.as_deref().map(|k| format!("`{k}`")).unwrap_or_default();
-                o.push_str(&format!("| {} | {file} | {} | `{}` | {key} |\n", a.target, human_size(a.size), a.sha256));
+                o.push_str(&format!(
+                    "| {} | {file} | {} | `{}` | {key} |\n",
+                    a.target,
+                    human_size(a.size),
+                    a.sha256
+                ));
             }
         }
         let prs: Vec<&Link> = self.links.iter().filter(|l| l.kind == "pr" || l.kind == "commit").collect();
@@ -265,7 +285,11 @@ impl ReleaseReport {
             o.push_str(&format!("\n**A person must review and merge {u}**\n"));
         }
         if let Some(e) = &self.error {
-            o.push_str(&format!("\n**Failed:** {} (exit {}). Re-run the workflow: finished steps are skipped.\n", md_cell(&e.message), e.exit_code));
+            o.push_str(&format!(
+                "\n**Failed:** {} (exit {}). Re-run the workflow: finished steps are skipped.\n",
+                md_cell(&e.message),
+                e.exit_code
+            ));
         }
         o
     }
@@ -276,8 +300,13 @@ impl ReleaseReport {
             return Ok(false);
         };
         let p = Path::new(&p);
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| Error::io(p, "open step summary", e))?;
-        f.write_all(self.to_markdown().as_bytes()).map_err(|e| Error::io(p, "write step summary", e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::io(p, "open step summary", e))?;
+        f.write_all(self.to_markdown().as_bytes())
+            .map_err(|e| Error::io(p, "write step summary", e))?;
         Ok(true)
     }
 }

@@ -136,7 +136,9 @@ pub fn archive_commit_id(path: &Path) -> Result<Option<String>> {
     if hdr[156] != b'g' {
         return Ok(None);
     }
-    let size_field = String::from_utf8_lossy(&hdr[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+    let size_field = String::from_utf8_lossy(&hdr[124..136])
+        .trim_matches(|c: char| c == '\0' || c == ' ')
+        .to_string();
     let size = u64::from_str_radix(&size_field, 8).unwrap_or(0).min(64 * 1024);
     let mut body = vec![0u8; size as usize];
     if r.read_exact(&mut body).is_err() {

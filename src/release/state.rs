@@ -50,7 +50,14 @@ pub struct State {
 
 impl State {
     pub fn new(version: &str, environment: Environment, source_sha: Option<String>) -> State {
-        State { schema: STATE_SCHEMA, version: version.to_string(), environment, source_sha, runs: 0, steps: BTreeMap::new() }
+        State {
+            schema: STATE_SCHEMA,
+            version: version.to_string(),
+            environment,
+            source_sha,
+            runs: 0,
+            steps: BTreeMap::new(),
+        }
     }
 
     pub fn path(dist: &Path) -> PathBuf {
@@ -74,7 +81,11 @@ impl State {
             ))
         })?;
         if s.schema != STATE_SCHEMA {
-            return Err(Error::input(format!("{}: schema {} is not supported (expected {STATE_SCHEMA})", p.display(), s.schema)));
+            return Err(Error::input(format!(
+                "{}: schema {} is not supported (expected {STATE_SCHEMA})",
+                p.display(),
+                s.schema
+            )));
         }
         Ok(Some(s))
     }
@@ -126,7 +137,16 @@ impl State {
         let attempts = self.steps.get(&step).map(|r| r.attempts).unwrap_or(0) + u32::from(ran);
         // Keep the outcome of an earlier run when a skip brings none.
         let outcome = outcome.or_else(|| self.steps.get(&step).and_then(|r| r.outcome.clone()));
-        self.steps.insert(step, StepRecord { state, at: now(), attempts, outcome, error });
+        self.steps.insert(
+            step,
+            StepRecord {
+                state,
+                at: now(),
+                attempts,
+                outcome,
+                error,
+            },
+        );
     }
 }
 

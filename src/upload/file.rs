@@ -21,7 +21,9 @@ impl FileStore {
         let root = if root.is_absolute() {
             root.to_path_buf()
         } else {
-            std::env::current_dir().map_err(|e| Error::io(Path::new("."), "read current directory", e))?.join(root)
+            std::env::current_dir()
+                .map_err(|e| Error::io(Path::new("."), "read current directory", e))?
+                .join(root)
         };
         Ok(FileStore { root })
     }
@@ -40,7 +42,12 @@ impl FileStore {
 }
 
 fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> BoxFuture<'static, Result<T>> {
-    async move { tokio::task::spawn_blocking(f).await.map_err(|e| Error::external(format!("file task failed: {e}")))? }.boxed()
+    async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::external(format!("file task failed: {e}")))?
+    }
+    .boxed()
 }
 
 impl Store for FileStore {
@@ -74,7 +81,11 @@ impl Store for FileStore {
                 return Ok(None);
             }
             let (sha, size) = crate::fsutil::sha256_file(&p)?;
-            Ok(Some(RemoteObject { size, sha256: Some(sha), checksum: None }))
+            Ok(Some(RemoteObject {
+                size,
+                sha256: Some(sha),
+                checksum: None,
+            }))
         })
     }
 
@@ -124,7 +135,8 @@ impl Store for FileStore {
                 use std::os::unix::fs::PermissionsExt;
                 let f = out.as_file();
                 f.sync_all().map_err(|e| Error::io(&dest, "write", e))?;
-                f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(&dest, "set permissions", e))?;
+                f.set_permissions(std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| Error::io(&dest, "set permissions", e))?;
             }
             if req.create_only {
                 // Linked into place only if the key is still absent (no overwrite, atomic).

@@ -43,7 +43,9 @@ impl Environment {
         match s.trim() {
             "" | "dev" => Ok(Environment::Dev),
             "prod" => Ok(Environment::Prod),
-            other => Err(Error::input(format!("invalid environment {other:?}: expected \"dev\" or \"prod\" (empty means dev)"))),
+            other => Err(Error::input(format!(
+                "invalid environment {other:?}: expected \"dev\" or \"prod\" (empty means dev)"
+            ))),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -86,15 +88,21 @@ impl StoreLocation {
                 )));
             }
             check_bucket_name(bucket)?;
-            return Ok(StoreLocation::S3 { bucket: bucket.to_string() });
+            return Ok(StoreLocation::S3 {
+                bucket: bucket.to_string(),
+            });
         }
         if let Some(rest) = url.strip_prefix("file://") {
             if rest.is_empty() {
-                return Err(Error::input(format!("--store {url:?}: expected file:///abs/dir or file://relative/dir")));
+                return Err(Error::input(format!(
+                    "--store {url:?}: expected file:///abs/dir or file://relative/dir"
+                )));
             }
             return Ok(StoreLocation::File { dir: PathBuf::from(rest) });
         }
-        Err(Error::input(format!("--store {url:?}: expected s3://BUCKET, file:///abs/dir or file://relative/dir")))
+        Err(Error::input(format!(
+            "--store {url:?}: expected s3://BUCKET, file:///abs/dir or file://relative/dir"
+        )))
     }
 
     /// Choose the store: `--store`, else `--bucket`, else the environment's variable
@@ -138,11 +146,15 @@ impl StoreLocation {
 }
 
 fn check_bucket_name(b: &str) -> Result<()> {
-    let ok = (3..=63).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+    let ok = (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
     if ok {
         Ok(())
     } else {
-        Err(Error::input(format!("bucket name {b:?} is not valid: 3-63 characters of a-z, 0-9, '-' and '.'")))
+        Err(Error::input(format!(
+            "bucket name {b:?} is not valid: 3-63 characters of a-z, 0-9, '-' and '.'"
+        )))
     }
 }
 
@@ -198,7 +210,9 @@ impl UploadOptions {
 
     /// The chosen store, reading bucket variables from the process environment.
     pub fn location(&self) -> Result<StoreLocation> {
-        StoreLocation::resolve(self.environment, self.bucket.as_deref(), self.store.as_deref(), |k| std::env::var(k).ok())
+        StoreLocation::resolve(self.environment, self.bucket.as_deref(), self.store.as_deref(), |k| {
+            std::env::var(k).ok()
+        })
     }
 }
 
@@ -280,7 +294,12 @@ pub struct UploadReport {
 
 impl UploadReport {
     fn finish(mut self) -> UploadReport {
-        self.missing = self.objects.iter().filter(|o| !o.state.is_good() && !matches!(o.state, ObjectState::WouldUpload | ObjectState::WouldOverwrite)).map(|o| o.key.clone()).collect();
+        self.missing = self
+            .objects
+            .iter()
+            .filter(|o| !o.state.is_good() && !matches!(o.state, ObjectState::WouldUpload | ObjectState::WouldOverwrite))
+            .map(|o| o.key.clone())
+            .collect();
         self.complete = !self.dry_run && self.missing.is_empty();
         self
     }
@@ -339,13 +358,20 @@ pub struct PlannedObject {
 pub fn plan_objects(dist: &Path, prefix: &str) -> Result<(Manifest, Vec<PlannedObject>)> {
     let manifest = Manifest::load(dist)?;
     if manifest.artifacts.is_empty() {
-        return Err(Error::input(format!("{}: lists no artifacts; nothing to upload", Manifest::path(dist).display())));
+        return Err(Error::input(format!(
+            "{}: lists no artifacts; nothing to upload",
+            Manifest::path(dist).display()
+        )));
     }
     let mut objs = Vec::new();
     let mut bad = Vec::new();
     let hashed: Vec<Result<(String, u64)>> = {
         use rayon::prelude::*;
-        manifest.artifacts.par_iter().map(|a| crate::fsutil::sha256_file(&dist.join(&a.file))).collect()
+        manifest
+            .artifacts
+            .par_iter()
+            .map(|a| crate::fsutil::sha256_file(&dist.join(&a.file)))
+            .collect()
     };
     for (a, h) in manifest.artifacts.iter().zip(hashed) {
         let path = dist.join(&a.file);
@@ -363,15 +389,33 @@ pub fn plan_objects(dist: &Path, prefix: &str) -> Result<(Manifest, Vec<PlannedO
         let text = std::fs::read(&cpath).map_err(|e| Error::io(&cpath, "read", e))?;
         let expected = crate::manifest::checksum_line(&a.sha256, &a.file);
         if text != expected.as_bytes() {
-            bad.push(format!("{}: does not hold \"{}\" (the line for {})", cpath.display(), expected.trim_end(), a.file));
+            bad.push(format!(
+                "{}: does not hold \"{}\" (the line for {})",
+                cpath.display(),
+                expected.trim_end(),
+                a.file
+            ));
             continue;
         }
-        objs.push(PlannedObject { key: format!("{prefix}{}", a.file), body: Body::File(path), size: a.size, sha256: a.sha256.to_ascii_lowercase() });
+        objs.push(PlannedObject {
+            key: format!("{prefix}{}", a.file),
+            body: Body::File(path),
+            size: a.size,
+            sha256: a.sha256.to_ascii_lowercase(),
+        });
         let csha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
-        objs.push(PlannedObject { key: format!("{prefix}{}", a.checksum_file), size: text.len() as u64, sha256: csha, body: Body::Bytes(bytes::Bytes::from(text)) });
+        objs.push(PlannedObject {
+            key: format!("{prefix}{}", a.checksum_file),
+            size: text.len() as u64,
+            sha256: csha,
+            body: Body::Bytes(bytes::Bytes::from(text)),
+        });
     }
     if !bad.is_empty() {
-        return Err(Error::check(format!("refusing to upload: {}. Nothing was uploaded", bad.join("; "))));
+        return Err(Error::check(format!(
+            "refusing to upload: {}. Nothing was uploaded",
+            bad.join("; ")
+        )));
     }
     let sums_path = dist.join(SHA256SUMS);
     let sums = std::fs::read(&sums_path).map_err(|e| Error::io(&sums_path, "read", e))?;
@@ -384,9 +428,17 @@ pub fn plan_objects(dist: &Path, prefix: &str) -> Result<(Manifest, Vec<PlannedO
     let mpath = Manifest::path(dist);
     let mbytes = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, "read", e))?;
     let v = &manifest.version;
-    for (name, data) in [(format!("valkey-{v}.SHA256SUMS"), sums), (format!("valkey-{v}.manifest.json"), mbytes)] {
+    for (name, data) in [
+        (format!("valkey-{v}.SHA256SUMS"), sums),
+        (format!("valkey-{v}.manifest.json"), mbytes),
+    ] {
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
-        objs.push(PlannedObject { key: format!("{prefix}{name}"), size: data.len() as u64, sha256: sha, body: Body::Bytes(bytes::Bytes::from(data)) });
+        objs.push(PlannedObject {
+            key: format!("{prefix}{name}"),
+            size: data.len() as u64,
+            sha256: sha,
+            body: Body::Bytes(bytes::Bytes::from(data)),
+        });
     }
     let _ = MANIFEST;
     Ok((manifest, objs))
@@ -397,7 +449,11 @@ pub async fn open_store(opts: &UploadOptions) -> Result<(StoreLocation, Arc<dyn 
     let loc = opts.location()?;
     let store: Arc<dyn Store> = match &loc {
         StoreLocation::S3 { bucket } => {
-            let cfg = s3::S3Config { endpoint_url: opts.endpoint_url.clone(), max_attempts: opts.max_attempts, initial_backoff: opts.initial_backoff };
+            let cfg = s3::S3Config {
+                endpoint_url: opts.endpoint_url.clone(),
+                max_attempts: opts.max_attempts,
+                initial_backoff: opts.initial_backoff,
+            };
             let mut s = s3::S3Store::new(bucket, &cfg, opts.concurrency).await?;
             s.multipart_threshold = opts.multipart_threshold;
             s.part_size = opts.part_size;
@@ -471,7 +527,10 @@ async fn upload_planned(
                 } else {
                     let theirs = remote.sha256.clone().unwrap_or_else(|| "unknown".into());
                     if opts.environment == Environment::Prod && !opts.force_overwrite {
-                        conflicts.push(format!("{} (stored: size {} sha256 {theirs}; ours: size {} sha256 {})", p.key, remote.size, p.size, p.sha256));
+                        conflicts.push(format!(
+                            "{} (stored: size {} sha256 {theirs}; ours: size {} sha256 {})",
+                            p.key, remote.size, p.size, p.sha256
+                        ));
                     }
                     decisions.push((p, None, true));
                 }
@@ -506,7 +565,11 @@ async fn upload_planned(
                 key: p.key,
                 size: p.size,
                 sha256: p.sha256,
-                state: st.unwrap_or(if over { ObjectState::WouldOverwrite } else { ObjectState::WouldUpload }),
+                state: st.unwrap_or(if over {
+                    ObjectState::WouldOverwrite
+                } else {
+                    ObjectState::WouldUpload
+                }),
                 detail: None,
             })
             .collect();
@@ -537,8 +600,16 @@ async fn upload_planned(
                 key: d.0.key,
                 size: d.0.size,
                 sha256: d.0.sha256,
-                state: if d.1 == Some(ObjectState::Skipped) { ObjectState::Skipped } else { ObjectState::Failed },
-                detail: if d.1 == Some(ObjectState::Skipped) { None } else { Some("not uploaded: artifacts failed".into()) },
+                state: if d.1 == Some(ObjectState::Skipped) {
+                    ObjectState::Skipped
+                } else {
+                    ObjectState::Failed
+                },
+                detail: if d.1 == Some(ObjectState::Skipped) {
+                    None
+                } else {
+                    Some("not uploaded: artifacts failed".into())
+                },
             });
             continue;
         }
@@ -558,7 +629,11 @@ async fn upload_planned(
             Ok(Some(r)) if r.size == o.size && r.sha256.as_deref().map(|s| s.eq_ignore_ascii_case(&o.sha256)).unwrap_or(true) => {}
             Ok(Some(r)) => {
                 o.state = ObjectState::Failed;
-                o.detail = Some(format!("after upload the store holds size {} sha256 {}", r.size, r.sha256.unwrap_or_else(|| "unknown".into())));
+                o.detail = Some(format!(
+                    "after upload the store holds size {} sha256 {}",
+                    r.size,
+                    r.sha256.unwrap_or_else(|| "unknown".into())
+                ));
             }
             Ok(None) => {
                 o.state = ObjectState::Failed;
@@ -570,7 +645,12 @@ async fn upload_planned(
             }
         }
     }
-    Ok(UploadReport { objects: results, bytes_uploaded: sent, ..base }.finish())
+    Ok(UploadReport {
+        objects: results,
+        bytes_uploaded: sent,
+        ..base
+    }
+    .finish())
 }
 
 /// Upload one object per its decision; errors of this object become a `failed` row, except
@@ -582,21 +662,42 @@ async fn put_one(
     bar: &Item,
     progress: &Progress,
 ) -> Result<(ObjectReport, u64)> {
-    let mut row = ObjectReport { uri: store.uri(&p.key), key: p.key.clone(), size: p.size, sha256: p.sha256.clone(), state: ObjectState::Failed, detail: None };
+    let mut row = ObjectReport {
+        uri: store.uri(&p.key),
+        key: p.key.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        state: ObjectState::Failed,
+        detail: None,
+    };
     if let Some(st) = decided {
         row.state = st;
         return Ok((row, 0));
     }
     if overwrite {
-        let why = if opts.environment == Environment::Prod { "prod, --force-overwrite" } else { "dev" };
+        let why = if opts.environment == Environment::Prod {
+            "prod, --force-overwrite"
+        } else {
+            "dev"
+        };
         let msg = format!("upload: overwriting {} with different content ({why})", store.uri(&p.key));
         tracing::info!("{msg}");
         progress.println(&msg);
     }
-    let req = PutRequest { key: p.key.clone(), body: p.body.clone(), size: p.size, sha256: p.sha256.clone(), create_only: opts.environment == Environment::Prod && !overwrite };
+    let req = PutRequest {
+        key: p.key.clone(),
+        body: p.body.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        create_only: opts.environment == Environment::Prod && !overwrite,
+    };
     match store.put(&req, bar).await {
         Ok(PutOutcome::Written) => {
-            row.state = if overwrite { ObjectState::Overwritten } else { ObjectState::Uploaded };
+            row.state = if overwrite {
+                ObjectState::Overwritten
+            } else {
+                ObjectState::Uploaded
+            };
             if !crate::progress::fancy() {
                 progress.println(&format!("upload: {} {} ({} bytes)", row.state.as_str(), row.uri, p.size));
             }
@@ -639,7 +740,14 @@ pub async fn check_uploaded(opts: &UploadOptions) -> Result<UploadReport> {
             Some(r) if same_content(store.as_ref(), &p.key, &r, &p).await? => ObjectState::Skipped,
             Some(_) => ObjectState::Different,
         };
-        objects.push(ObjectReport { uri: store.uri(&p.key), key: p.key, size: p.size, sha256: p.sha256, state, detail: None });
+        objects.push(ObjectReport {
+            uri: store.uri(&p.key),
+            key: p.key,
+            size: p.size,
+            sha256: p.sha256,
+            state,
+            detail: None,
+        });
     }
     Ok(UploadReport {
         store: loc.url(),
@@ -680,7 +788,9 @@ mod tests {
         assert!(e.to_string().contains("AWS_S3_BUCKET"), "{e}");
         assert_eq!(
             StoreLocation::resolve(Environment::Dev, None, None, only_test).unwrap(),
-            StoreLocation::S3 { bucket: "test-bucket".into() }
+            StoreLocation::S3 {
+                bucket: "test-bucket".into()
+            }
         );
         let only_prod = |k: &str| (k == "AWS_S3_BUCKET").then(|| "prod-bucket".to_string());
         let e = StoreLocation::resolve(Environment::Dev, None, None, only_prod).unwrap_err();
@@ -693,10 +803,26 @@ mod tests {
 
     #[test]
     fn store_urls() {
-        assert_eq!(StoreLocation::parse("s3://my-bucket").unwrap(), StoreLocation::S3 { bucket: "my-bucket".into() });
-        assert_eq!(StoreLocation::parse("s3://my-bucket/").unwrap(), StoreLocation::S3 { bucket: "my-bucket".into() });
-        assert_eq!(StoreLocation::parse("file:///abs/dir").unwrap(), StoreLocation::File { dir: "/abs/dir".into() });
-        assert_eq!(StoreLocation::parse("file://dist/bucket").unwrap(), StoreLocation::File { dir: "dist/bucket".into() });
+        assert_eq!(
+            StoreLocation::parse("s3://my-bucket").unwrap(),
+            StoreLocation::S3 {
+                bucket: "my-bucket".into()
+            }
+        );
+        assert_eq!(
+            StoreLocation::parse("s3://my-bucket/").unwrap(),
+            StoreLocation::S3 {
+                bucket: "my-bucket".into()
+            }
+        );
+        assert_eq!(
+            StoreLocation::parse("file:///abs/dir").unwrap(),
+            StoreLocation::File { dir: "/abs/dir".into() }
+        );
+        assert_eq!(
+            StoreLocation::parse("file://dist/bucket").unwrap(),
+            StoreLocation::File { dir: "dist/bucket".into() }
+        );
         for bad in ["s3://", "s3://b/x", "http://x", "file://", "dist/bucket", "s3://UPPER"] {
             assert_eq!(StoreLocation::parse(bad).unwrap_err().exit_code(), 2, "{bad}");
         }
@@ -758,7 +884,11 @@ mod tests {
                 Ok(PutOutcome::Written)
             })
         }
-        fn hash_object<'a>(&'a self, key: &'a str, _p: Option<&'a Item>) -> futures_util::future::BoxFuture<'a, Result<Option<(String, u64)>>> {
+        fn hash_object<'a>(
+            &'a self,
+            key: &'a str,
+            _p: Option<&'a Item>,
+        ) -> futures_util::future::BoxFuture<'a, Result<Option<(String, u64)>>> {
             Box::pin(async move { Ok(self.head(key).await?.map(|r| (r.sha256.unwrap(), r.size))) })
         }
         fn get_small<'a>(&'a self, key: &'a str, _l: u64) -> futures_util::future::BoxFuture<'a, Result<Option<Vec<u8>>>> {
@@ -797,11 +927,17 @@ mod tests {
     fn prod_key_written_by_someone_else_meanwhile_is_refused_and_manifest_held_back() {
         let (d, m, planned) = dist_with_one();
         let key = "releases/valkey-8.1.1-jammy-x86_64.tar.gz".to_string();
-        let store = Arc::new(MemStore { objects: Default::default(), race: vec![key.clone()], fail: vec![] });
+        let store = Arc::new(MemStore {
+            objects: Default::default(),
+            race: vec![key.clone()],
+            fail: vec![],
+        });
         let opts = UploadOptions::new(Environment::Prod, d.path());
         let loc = StoreLocation::File { dir: "/mem".into() };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let rep = rt.block_on(upload_planned(&opts, &m, planned, store.clone(), &loc, &Progress::plain())).unwrap();
+        let rep = rt
+            .block_on(upload_planned(&opts, &m, planned, store.clone(), &loc, &Progress::plain()))
+            .unwrap();
         let row = rep.objects.iter().find(|o| o.key == key).unwrap();
         assert_eq!(row.state, ObjectState::Refused);
         assert_eq!(store.objects.lock().unwrap().get(&key).unwrap(), b"someone else");
@@ -813,11 +949,17 @@ mod tests {
     fn failed_object_is_listed_missing_and_exit_3() {
         let (d, m, planned) = dist_with_one();
         let key = "releases/valkey-8.1.1-jammy-x86_64.tar.gz".to_string();
-        let store = Arc::new(MemStore { objects: Default::default(), race: vec![], fail: vec![key.clone()] });
+        let store = Arc::new(MemStore {
+            objects: Default::default(),
+            race: vec![],
+            fail: vec![key.clone()],
+        });
         let opts = UploadOptions::new(Environment::Dev, d.path());
         let loc = StoreLocation::File { dir: "/mem".into() };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let rep = rt.block_on(upload_planned(&opts, &m, planned.clone(), store.clone(), &loc, &Progress::plain())).unwrap();
+        let rep = rt
+            .block_on(upload_planned(&opts, &m, planned.clone(), store.clone(), &loc, &Progress::plain()))
+            .unwrap();
         assert!(!rep.complete);
         assert!(rep.missing.contains(&key));
         assert!(rep.missing.contains(&"releases/valkey-8.1.1.manifest.json".to_string()));
@@ -825,8 +967,14 @@ mod tests {
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains(&key), "{e}");
         // Next run with a healthy store completes; the .sha256 already there is skipped.
-        let healthy = Arc::new(MemStore { objects: std::sync::Mutex::new(store.objects.lock().unwrap().clone()), race: vec![], fail: vec![] });
-        let rep = rt.block_on(upload_planned(&opts, &m, planned, healthy, &loc, &Progress::plain())).unwrap();
+        let healthy = Arc::new(MemStore {
+            objects: std::sync::Mutex::new(store.objects.lock().unwrap().clone()),
+            race: vec![],
+            fail: vec![],
+        });
+        let rep = rt
+            .block_on(upload_planned(&opts, &m, planned, healthy, &loc, &Progress::plain()))
+            .unwrap();
         assert!(rep.complete, "{:?}", rep.missing);
         assert_eq!(rep.objects.iter().filter(|o| o.state == ObjectState::Skipped).count(), 1);
     }

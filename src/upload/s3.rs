@@ -36,7 +36,11 @@ pub struct S3Config {
 
 impl Default for S3Config {
     fn default() -> Self {
-        S3Config { endpoint_url: None, max_attempts: DEFAULT_MAX_ATTEMPTS, initial_backoff: Duration::from_millis(500) }
+        S3Config {
+            endpoint_url: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: Duration::from_millis(500),
+        }
     }
 }
 
@@ -101,7 +105,11 @@ where
     let code = e.code().unwrap_or("");
     let msg = e.message().unwrap_or("");
     let st = status(e);
-    let detail = if code.is_empty() && msg.is_empty() { String::new() } else { format!(": {code} {msg}").trim_end().to_string() };
+    let detail = if code.is_empty() && msg.is_empty() {
+        String::new()
+    } else {
+        format!(": {code} {msg}").trim_end().to_string()
+    };
     match e {
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => match (st, code) {
             (_, "InvalidAccessKeyId") | (_, "SignatureDoesNotMatch") | (_, "ExpiredToken") | (_, "InvalidToken") | (_, "InvalidClientTokenId") => {
@@ -166,7 +174,11 @@ fn short_cause(text: &str) -> String {
 }
 
 fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn b64(digest: &[u8]) -> String {
@@ -298,14 +310,25 @@ impl S3Store {
             .map_err(|e| describe(&e, &self.what("start multipart upload of", &req.key), self.attempts))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| Error::external(format!("{}: the server returned no UploadId", self.what("start multipart upload of", &req.key))))?
+            .ok_or_else(|| {
+                Error::external(format!(
+                    "{}: the server returned no UploadId",
+                    self.what("start multipart upload of", &req.key)
+                ))
+            })?
             .to_string();
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push((req.key.clone(), upload_id.clone()));
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((req.key.clone(), upload_id.clone()));
         let result = self.multipart_body(req, path, &upload_id, progress).await;
         if result.is_err() {
             self.abort(&req.key, &upload_id).await;
         }
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, id)| id != &upload_id);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, id)| id != &upload_id);
         result
     }
 
@@ -377,7 +400,9 @@ impl S3Store {
             return Err(refused_changed(&req.body, &req.key, &req.sha256, &got));
         }
         parts.sort_by_key(|(no, _)| *no);
-        let done = CompletedMultipartUpload::builder().set_parts(Some(parts.into_iter().map(|(_, p)| p).collect())).build();
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts.into_iter().map(|(_, p)| p).collect()))
+            .build();
         let mut op = self
             .client
             .complete_multipart_upload()
@@ -421,12 +446,22 @@ impl S3Store {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        let r = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
+        let r = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
         match r {
             Ok(_) => tracing::info!("aborted multipart upload of {key}"),
             Err(e) => {
                 let msg = describe(&e, &self.what("abort multipart upload of", key), self.attempts);
-                crate::progress::line("upload", &format!("warning: {msg} (upload id {upload_id}; a bucket lifecycle rule for incomplete uploads cleans it)"));
+                crate::progress::line(
+                    "upload",
+                    &format!("warning: {msg} (upload id {upload_id}; a bucket lifecycle rule for incomplete uploads cleans it)"),
+                );
             }
         }
     }
@@ -470,13 +505,28 @@ impl Store for S3Store {
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<RemoteObject>>> {
         async move {
-            let r = self.client.head_object().bucket(&self.bucket).key(key).checksum_mode(ChecksumMode::Enabled).send().await;
+            let r = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await;
             match r {
                 Ok(o) => {
                     let checksum = o.checksum_sha256().map(str::to_string);
-                    let meta = o.metadata().and_then(|m| m.get(META_SHA256)).map(|s| s.to_ascii_lowercase()).filter(|s| crate::fsutil::is_sha256_hex(s));
+                    let meta = o
+                        .metadata()
+                        .and_then(|m| m.get(META_SHA256))
+                        .map(|s| s.to_ascii_lowercase())
+                        .filter(|s| crate::fsutil::is_sha256_hex(s));
                     let sha256 = meta.or_else(|| checksum.as_deref().and_then(checksum_to_hex));
-                    Ok(Some(RemoteObject { size: o.content_length().unwrap_or(0).max(0) as u64, sha256, checksum }))
+                    Ok(Some(RemoteObject {
+                        size: o.content_length().unwrap_or(0).max(0) as u64,
+                        sha256,
+                        checksum,
+                    }))
                 }
                 Err(e) if status(&e) == Some(404) => Ok(None),
                 Err(e) => Err(describe(&e, &self.what("check", key), self.attempts)),

@@ -106,12 +106,25 @@ impl VerifyReport {
         }
         let mut parts = Vec::new();
         if self.failed > 0 {
-            parts.push(format!("{} computed checksum{} did NOT match", self.failed, if self.failed == 1 { "" } else { "s" }));
+            parts.push(format!(
+                "{} computed checksum{} did NOT match",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" }
+            ));
         }
         if self.missing > 0 {
-            parts.push(format!("{} listed file{} could not be read", self.missing, if self.missing == 1 { "" } else { "s" }));
+            parts.push(format!(
+                "{} listed file{} could not be read",
+                self.missing,
+                if self.missing == 1 { "" } else { "s" }
+            ));
         }
-        Err(Error::check(format!("{} of {} files failed: {}", self.failed + self.missing, self.checked, parts.join(", "))))
+        Err(Error::check(format!(
+            "{} of {} files failed: {}",
+            self.failed + self.missing,
+            self.checked,
+            parts.join(", ")
+        )))
     }
 }
 
@@ -126,7 +139,11 @@ struct Check {
 }
 
 fn display_join(dir: &Path, name: &str) -> (String, PathBuf) {
-    let p = if dir.as_os_str().is_empty() || Path::new(name).is_absolute() { PathBuf::from(name) } else { dir.join(name) };
+    let p = if dir.as_os_str().is_empty() || Path::new(name).is_absolute() {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    };
     let s = p.display().to_string();
     let s = s.strip_prefix("./").map(str::to_string).unwrap_or(s);
     (s, p)
@@ -143,7 +160,10 @@ fn read_text(p: &Path) -> Result<String> {
     let mut buf = Vec::new();
     f.take(MAX + 1).read_to_end(&mut buf).map_err(|e| Error::io(p, "read", e))?;
     if buf.len() as u64 > MAX {
-        return Err(Error::input(format!("{}: too large for a checksum file (over 64 MiB)", p.display())));
+        return Err(Error::input(format!(
+            "{}: too large for a checksum file (over 64 MiB)",
+            p.display()
+        )));
     }
     String::from_utf8(buf).map_err(|_| {
         Error::input(format!(
@@ -160,7 +180,13 @@ fn checks_from_checksum_file(p: &Path, lone_target: Option<&str>, out: &mut Vec<
     let dir = parent_of(p);
     for l in lines {
         let (display, path) = display_join(&dir, &l.name);
-        out.push(Check { display, path, sha256: l.sha256, size: None, sources: vec![format!("{}:{}", p.display(), l.line)] });
+        out.push(Check {
+            display,
+            path,
+            sha256: l.sha256,
+            size: None,
+            sources: vec![format!("{}:{}", p.display(), l.line)],
+        });
     }
     Ok(())
 }
@@ -170,7 +196,12 @@ fn checks_from_manifest(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResu
     let dir = parent_of(p);
     for a in &m.artifacts {
         if !crate::fsutil::is_sha256_hex(&a.sha256) {
-            return Err(Error::input(format!("{}: artifact {}: sha256 {:?} is not 64 hex digits", p.display(), a.file, a.sha256)));
+            return Err(Error::input(format!(
+                "{}: artifact {}: sha256 {:?} is not 64 hex digits",
+                p.display(),
+                a.file,
+                a.sha256
+            )));
         }
         let (display, path) = display_join(&dir, &a.file);
         out.push(Check {
@@ -211,7 +242,10 @@ fn checks_from_path(p: &Path, out: &mut Vec<Check>, extra: &mut Vec<FileResult>,
         let man = p.join(MANIFEST);
         let (has_sums, has_man) = (sums.is_file(), man.is_file());
         if !has_sums && !has_man {
-            return Err(Error::input(format!("{}: a directory without {SHA256SUMS} or {MANIFEST}: nothing to verify", p.display())));
+            return Err(Error::input(format!(
+                "{}: a directory without {SHA256SUMS} or {MANIFEST}: nothing to verify",
+                p.display()
+            )));
         }
         if has_sums {
             checks_from_checksum_file(&sums, None, out)?;
@@ -244,7 +278,13 @@ fn checks_from_hashes(readme: &Path, dir: Option<&Path>, out: &mut Vec<Check>) -
             continue;
         }
         let (display, path) = display_join(&dir, &l.file);
-        out.push(Check { display, path, sha256: l.sha256, size: None, sources: vec![format!("{}:{}", readme.display(), l.line)] });
+        out.push(Check {
+            display,
+            path,
+            sha256: l.sha256,
+            size: None,
+            sources: vec![format!("{}:{}", readme.display(), l.line)],
+        });
     }
     Ok(())
 }
@@ -302,7 +342,9 @@ pub fn hash_files(paths: &[PathBuf], tick: &(dyn Fn(u64) + Sync)) -> Vec<std::io
 /// mismatches and missing files are in the report (see [`VerifyReport::into_result`]).
 pub fn verify_local(opts: &VerifyOptions) -> Result<VerifyReport> {
     if opts.paths.is_empty() && opts.hashes.is_none() {
-        return Err(Error::input("nothing to verify: give checksum files, files, dist directories, or --hashes README"));
+        return Err(Error::input(
+            "nothing to verify: give checksum files, files, dist directories, or --hashes README",
+        ));
     }
     let mut checks = Vec::new();
     let mut results: Vec<FileResult> = Vec::new();

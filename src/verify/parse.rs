@@ -55,7 +55,11 @@ fn parse_line(raw: &str) -> std::result::Result<Option<(String, String)>, String
         if !is_sha256_hex(hex) {
             return Err(format!("{hex:?} is not a sha256 digest (64 hex digits)"));
         }
-        let name = if escaped { unescape(name).ok_or("bad escape in file name")? } else { name.to_string() };
+        let name = if escaped {
+            unescape(name).ok_or("bad escape in file name")?
+        } else {
+            name.to_string()
+        };
         return Ok(Some((name, hex.to_ascii_lowercase())));
     }
     if let Some((alg, _)) = l.split_once(" (") {
@@ -70,7 +74,11 @@ fn parse_line(raw: &str) -> std::result::Result<Option<(String, String)>, String
             let name = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *"));
             return match name {
                 Some(n) if !n.is_empty() => {
-                    let n = if escaped { unescape(n).ok_or("bad escape in file name")? } else { n.to_string() };
+                    let n = if escaped {
+                        unescape(n).ok_or("bad escape in file name")?
+                    } else {
+                        n.to_string()
+                    };
                     Ok(Some((n, hex.to_ascii_lowercase())))
                 }
                 _ => Err("expected two spaces or \" *\" between the digest and the file name".to_string()),
@@ -101,19 +109,21 @@ pub fn checksum_text(path: &Path, text: &str, lone_target: Option<&str>) -> Resu
         if let Some(t) = lone_target {
             let bare = l.trim();
             if is_sha256_hex(bare) {
-                out.push(Line { name: t.to_string(), sha256: bare.to_ascii_lowercase(), line: n });
+                out.push(Line {
+                    name: t.to_string(),
+                    sha256: bare.to_ascii_lowercase(),
+                    line: n,
+                });
                 continue;
             }
         }
         match parse_line(l) {
             Ok(Some((name, sha256))) => out.push(Line { name, sha256, line: n }),
-            Ok(None) => {
-                return Err(bad(
-                    path,
-                    n,
-                    "not a checksum line: expected \"<sha256>  <file>\" (sha256sum), \"<sha256> *<file>\" or \"SHA256 (<file>) = <sha256>\"",
-                ))
-            }
+            Ok(None) => return Err(bad(
+                path,
+                n,
+                "not a checksum line: expected \"<sha256>  <file>\" (sha256sum), \"<sha256> *<file>\" or \"SHA256 (<file>) = <sha256>\"",
+            )),
             Err(m) => return Err(bad(path, n, m)),
         }
     }
@@ -157,7 +167,12 @@ pub fn hashes_text(path: &Path, text: &str) -> Result<Vec<HashLine>> {
         if f[1].contains('/') || f[1] == ".." || f[1] == "." {
             return Err(bad(path, n, format!("file name {:?} must be a plain name", f[1])));
         }
-        out.push(HashLine { file: f[1].to_string(), sha256: f[3].to_ascii_lowercase(), url: f[4].to_string(), line: n });
+        out.push(HashLine {
+            file: f[1].to_string(),
+            sha256: f[3].to_ascii_lowercase(),
+            url: f[4].to_string(),
+            line: n,
+        });
     }
     Ok(out)
 }

@@ -27,7 +27,9 @@ impl Remote {
         if let Some(rest) = remote.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(Error::input(format!("--remote {remote:?}: expected s3://BUCKET/PREFIX/ (e.g. s3://my-bucket/releases/)")));
+                return Err(Error::input(format!(
+                    "--remote {remote:?}: expected s3://BUCKET/PREFIX/ (e.g. s3://my-bucket/releases/)"
+                )));
             }
             let mut prefix = prefix.to_string();
             if !prefix.is_empty() && !prefix.ends_with('/') {
@@ -35,14 +37,20 @@ impl Remote {
             }
             let cfg = crate::upload::s3::S3Config::default();
             let store = crate::upload::s3::S3Store::new(bucket, &cfg, 4).await?;
-            return Ok(Remote::Store { store: Arc::new(store), prefix });
+            return Ok(Remote::Store {
+                store: Arc::new(store),
+                prefix,
+            });
         }
         if let Some(rest) = remote.strip_prefix("file://") {
             if rest.is_empty() {
                 return Err(Error::input(format!("--remote {remote:?}: expected file:///dir/releases/")));
             }
             let store = crate::upload::file::FileStore::new(std::path::Path::new(rest))?;
-            return Ok(Remote::Store { store: Arc::new(store), prefix: String::new() });
+            return Ok(Remote::Store {
+                store: Arc::new(store),
+                prefix: String::new(),
+            });
         }
         if remote.starts_with("https://") || remote.starts_with("http://") {
             let mut base = remote.to_string();
@@ -94,9 +102,15 @@ impl Remote {
             Remote::Store { store, prefix } => store.get_small(&format!("{prefix}{name}"), SMALL_LIMIT).await,
             Remote::Http { client, base } => {
                 let url = format!("{base}{name}");
-                let Some(mut r) = Self::http_get(client, &url).await? else { return Ok(None) };
+                let Some(mut r) = Self::http_get(client, &url).await? else {
+                    return Ok(None);
+                };
                 let mut out = Vec::new();
-                while let Some(c) = r.chunk().await.map_err(|e| Error::external(format!("{url}: download failed: {e}")))? {
+                while let Some(c) = r
+                    .chunk()
+                    .await
+                    .map_err(|e| Error::external(format!("{url}: download failed: {e}")))?
+                {
                     out.extend_from_slice(&c);
                     if out.len() as u64 > SMALL_LIMIT {
                         return Err(Error::check(format!("{url}: larger than {SMALL_LIMIT} bytes")));
@@ -113,7 +127,9 @@ impl Remote {
             Remote::Http { client, base } => {
                 use sha2::Digest;
                 let url = format!("{base}{name}");
-                let Some(r) = Self::http_get(client, &url).await? else { return Ok(None) };
+                let Some(r) = Self::http_get(client, &url).await? else {
+                    return Ok(None);
+                };
                 let mut h = sha2::Sha256::new();
                 let mut n = 0u64;
                 let mut s = r.bytes_stream();
@@ -224,10 +240,14 @@ pub async fn check_remote(remote: &str, version: &Version) -> Result<RemoteRepor
     let Some(mbytes) = r.get_small(&mname).await? else {
         return check_without_manifest(&r, remote, version).await;
     };
-    let manifest: Manifest = serde_json::from_slice(&mbytes)
-        .map_err(|e| Error::check(format!("{}: invalid manifest: {e}", r.url(&mname))))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&mbytes).map_err(|e| Error::check(format!("{}: invalid manifest: {e}", r.url(&mname))))?;
     if manifest.version != v {
-        return Err(Error::check(format!("{}: is the manifest of version {:?}, not {v}", r.url(&mname), manifest.version)));
+        return Err(Error::check(format!(
+            "{}: is the manifest of version {:?}, not {v}",
+            r.url(&mname),
+            manifest.version
+        )));
     }
     let total: u64 = manifest.artifacts.iter().map(|a| a.size).sum();
     let progress = crate::progress::Progress::new();
@@ -265,7 +285,12 @@ pub async fn check_remote(remote: &str, version: &Version) -> Result<RemoteRepor
     }
     files.push(sums);
     let ok = files.iter().all(|f| f.ok);
-    Ok(RemoteReport { remote: remote.to_string(), version: v.to_string(), ok, files })
+    Ok(RemoteReport {
+        remote: remote.to_string(),
+        version: v.to_string(),
+        ok,
+        files,
+    })
 }
 
 /// A release published before manifests existed (the old process): check the official targets
@@ -280,7 +305,16 @@ async fn check_without_manifest(r: &Remote, remote: &str, version: &Version) -> 
         let file = matrix.tarball_name(version, t);
         let cfile = format!("{file}.sha256");
         let Some(text) = r.get_small(&cfile).await? else { continue };
-        let mut res = RemoteFileResult { file: file.clone(), url: r.url(&file), size: 0, sha256: String::new(), actual_size: None, actual_sha256: None, ok: false, detail: None };
+        let mut res = RemoteFileResult {
+            file: file.clone(),
+            url: r.url(&file),
+            size: 0,
+            sha256: String::new(),
+            actual_size: None,
+            actual_sha256: None,
+            ok: false,
+            detail: None,
+        };
         match parse_checksum_line(&text) {
             None => res.detail = Some(format!("{cfile} is not a sha256sum line")),
             Some((h, name)) => {
@@ -311,9 +345,17 @@ async fn check_without_manifest(r: &Remote, remote: &str, version: &Version) -> 
             r.url(&format!("valkey-{v}.manifest.json"))
         )));
     }
-    crate::progress::line("verify", &format!("no valkey-{v}.manifest.json at {remote}: checked the official targets against their .sha256 files only"));
+    crate::progress::line(
+        "verify",
+        &format!("no valkey-{v}.manifest.json at {remote}: checked the official targets against their .sha256 files only"),
+    );
     let ok = files.iter().all(|f| f.ok);
-    Ok(RemoteReport { remote: remote.to_string(), version: v.to_string(), ok, files })
+    Ok(RemoteReport {
+        remote: remote.to_string(),
+        version: v.to_string(),
+        ok,
+        files,
+    })
 }
 
 /// Stream every published artifact of `version` under `remote` (`s3://bucket/prefix/`,
@@ -339,11 +381,23 @@ pub async fn verify_remote(remote: &str, version: &Version, json: bool) -> Resul
     let bad: Vec<&str> = report.files.iter().filter(|f| !f.ok).map(|f| f.file.as_str()).collect();
     if bad.is_empty() {
         if !json {
-            let _ = writeln!(out, "valkey {}: all {} files at {} verified", report.version, report.files.len(), remote);
+            let _ = writeln!(
+                out,
+                "valkey {}: all {} files at {} verified",
+                report.version,
+                report.files.len(),
+                remote
+            );
         }
         Ok(())
     } else {
-        Err(Error::check(format!("{} of {} published files of valkey {} FAILED verification at {remote}: {}", bad.len(), report.files.len(), report.version, bad.join(", "))))
+        Err(Error::check(format!(
+            "{} of {} published files of valkey {} FAILED verification at {remote}: {}",
+            bad.len(),
+            report.files.len(),
+            report.version,
+            bad.join(", ")
+        )))
     }
 }
 
@@ -353,8 +407,14 @@ mod tests {
     #[test]
     fn checksum_lines() {
         let h = "a".repeat(64);
-        assert_eq!(parse_checksum_line(format!("{h}  x.tar.gz\n").as_bytes()), Some((h.clone(), "x.tar.gz".into())));
-        assert_eq!(parse_checksum_line(format!("{h} *x.tar.gz\n").as_bytes()), Some((h.clone(), "x.tar.gz".into())));
+        assert_eq!(
+            parse_checksum_line(format!("{h}  x.tar.gz\n").as_bytes()),
+            Some((h.clone(), "x.tar.gz".into()))
+        );
+        assert_eq!(
+            parse_checksum_line(format!("{h} *x.tar.gz\n").as_bytes()),
+            Some((h.clone(), "x.tar.gz".into()))
+        );
         assert_eq!(parse_checksum_line(b"abc  x\n"), None);
         assert_eq!(parse_checksum_line(format!("{h}  x\n{h}  y\n").as_bytes()), None);
     }

@@ -22,7 +22,12 @@ pub fn image_args() -> Vec<String> {
         }
     }
     let lock = std::env::temp_dir().join("valkey-release-test-images.lock");
-    let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&lock).expect("lock file");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&lock)
+        .expect("lock file");
     let st = Command::new("flock")
         .arg(lock.as_os_str())
         .args([BIN, "--targets"])
@@ -62,28 +67,48 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 /// Set every file's mtime to a fixed time, so two copies give the same SOURCE_DATE_EPOCH.
 pub fn touch_all(dir: &Path, epoch: &str) {
-    let st = Command::new("find").arg(dir).args(["-exec", "touch", "-h", "-d", epoch, "{}", "+"]).status().unwrap();
+    let st = Command::new("find")
+        .arg(dir)
+        .args(["-exec", "touch", "-h", "-d", epoch, "{}", "+"])
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
 /// `valkey-release --targets <repo>/targets.toml build --version V <args> <image args>`.
 pub fn build_cmd(version: &str, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.arg("--targets").arg(targets_toml()).args(["build", "--version", version]).args(args).args(image_args());
+    c.arg("--targets")
+        .arg(targets_toml())
+        .args(["build", "--version", version])
+        .args(args)
+        .args(image_args());
     c.env("VALKEY_RELEASE_PLAIN", "1");
     c
 }
 
 pub fn run(mut c: Command) -> Output {
     let out = c.output().expect("run valkey-release");
-    eprintln!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 /// Container ids carrying `label` (e.g. `io.valkey.release.run=<id>`), any state.
 pub fn containers_with(label: &str) -> Vec<String> {
-    let out = Command::new("docker").args(["ps", "-aq", "--filter"]).arg(format!("label={label}")).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label={label}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 pub fn sha256(p: &Path) -> String {

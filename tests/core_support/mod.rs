@@ -47,7 +47,13 @@ pub fn stderr(o: &Output) -> String {
 /// Exit code, with the output shown when it is not `want`.
 #[track_caller]
 pub fn assert_code(o: &Output, want: i32) {
-    assert_eq!(o.status.code(), Some(want), "exit code\nstdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(want),
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// `package` a tree into `out` with SOURCE_DATE_EPOCH set.
@@ -61,7 +67,14 @@ pub fn package(tree: &Path, out: &Path, version: &str, target: &str) -> Output {
 }
 
 /// The six binaries of the fixture, in targets.toml order, plus the license.
-pub const BINARIES: [&str; 6] = ["valkey-server", "valkey-cli", "valkey-benchmark", "valkey-sentinel", "valkey-check-aof", "valkey-check-rdb"];
+pub const BINARIES: [&str; 6] = [
+    "valkey-server",
+    "valkey-cli",
+    "valkey-benchmark",
+    "valkey-sentinel",
+    "valkey-check-aof",
+    "valkey-check-rdb",
+];
 
 /// Copy the fixture tree into `dest` file by file in the given order, with the given mode
 /// and mtime (`touch -d @<secs>`), so copies differ in everything but content.

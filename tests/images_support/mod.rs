@@ -25,18 +25,32 @@ pub async fn docker() -> bollard::Docker {
 pub async fn bookworm_image() -> ImageInfo {
     let d = docker().await;
     let p = valkey_release::progress::Progress::plain().spinner("image bookworm");
-    ensure_image(&d, &repo_matrix(), "bookworm", &ImageOptions::default(), &p).await.expect("bookworm builder image")
+    ensure_image(&d, &repo_matrix(), "bookworm", &ImageOptions::default(), &p)
+        .await
+        .expect("bookworm builder image")
 }
 
 /// Compile `fixture` (a file in tests/fixtures/images) with `cc` into `out_dir`;
 /// `None` when that compiler is not installed.
 pub fn compile(cc: &str, fixture: &str, out_dir: &Path, extra: &[&str]) -> Option<PathBuf> {
-    if Command::new(cc).arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
+    if Command::new(cc)
+        .arg("--version")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         return None;
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(fixture);
     let out = out_dir.join(format!("{}-{}", cc, fixture.trim_end_matches(".c")));
-    let st = Command::new(cc).arg("-O1").arg("-o").arg(&out).arg(&src).args(extra).status().expect("run compiler");
+    let st = Command::new(cc)
+        .arg("-O1")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .args(extra)
+        .status()
+        .expect("run compiler");
     assert!(st.success(), "{cc} {fixture} failed");
     Some(out)
 }

@@ -63,7 +63,11 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 
 /// A dist/ with a manifest for `version` listing `targets` (distro, arch).
 pub fn write_manifest(dist: &Path, version: &str, targets: &[(&str, &str)], source: Option<SourceInfo>) {
-    let src = source.unwrap_or(SourceInfo { name: format!("valkey-{version}.tar.gz"), kind: "archive".into(), ..Default::default() });
+    let src = source.unwrap_or(SourceInfo {
+        name: format!("valkey-{version}.tar.gz"),
+        kind: "archive".into(),
+        ..Default::default()
+    });
     let mut m = Manifest::new(version, 1_700_000_000, src);
     for (d, a) in targets {
         let file = format!("valkey-{version}-{d}-{a}.tar.gz");
@@ -115,8 +119,25 @@ pub fn remote_and_clone(tmp: &Path, fixture: &Path, branch: &str) -> (PathBuf, P
     git(home, tmp, &["init", "--quiet", "-b", branch, seed.to_str().unwrap()]);
     copy_tree(fixture, &seed);
     git(home, &seed, &["add", "-A"]);
-    git(home, &seed, &["-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "initial"]);
-    git(home, &seed, &["push", "--quiet", remote.to_str().unwrap(), &format!("{branch}:{branch}")]);
+    git(
+        home,
+        &seed,
+        &[
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "initial",
+        ],
+    );
+    git(
+        home,
+        &seed,
+        &["push", "--quiet", remote.to_str().unwrap(), &format!("{branch}:{branch}")],
+    );
     git(home, tmp, &["clone", "--quiet", remote.to_str().unwrap(), clone.to_str().unwrap()]);
     (remote, clone)
 }
@@ -190,7 +211,10 @@ pub mod gh {
     /// Commit `sha` holds the files of `dir`: its recursive tree and the contents API.
     pub async fn mount_files(s: &MockServer, repo: &str, sha: &str, dir: &Path) {
         let files = super::tree(dir);
-        let entries: Vec<Value> = files.iter().map(|(p, (_, m))| json!({"path": p, "mode": m, "type": "blob", "sha": "0"})).collect();
+        let entries: Vec<Value> = files
+            .iter()
+            .map(|(p, (_, m))| json!({"path": p, "mode": m, "type": "blob", "sha": "0"}))
+            .collect();
         Mock::given(method("GET"))
             .and(path(format!("{}/git/trees/{sha}", base(repo))))
             .and(query_param("recursive", "1"))
@@ -207,7 +231,11 @@ pub mod gh {
     pub async fn mount_content(s: &MockServer, repo: &str, sha: &str, file: &str, text: &str) {
         let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
         // GitHub wraps the base64 at 60 columns.
-        let wrapped: String = b64.as_bytes().chunks(60).map(|c| format!("{}\n", std::str::from_utf8(c).unwrap())).collect();
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(60)
+            .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+            .collect();
         Mock::given(method("GET"))
             .and(path(format!("{}/contents/{file}", base(repo))))
             .and(query_param("ref", sha))
@@ -236,7 +264,10 @@ pub mod gh {
             .filter(|r| r.method.as_str() == m)
             .map(|r| {
                 let q = r.url.query().map(|q| format!("?{q}")).unwrap_or_default();
-                (format!("{}{q}", r.url.path()), serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+                (
+                    format!("{}{q}", r.url.path()),
+                    serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                )
             })
             .collect()
     }

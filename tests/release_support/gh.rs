@@ -56,29 +56,19 @@ pub struct GitHub {
 
 fn read_tree(dir: &Path, rel: &str, out: &mut Files) {
     use std::os::unix::fs::PermissionsExt;
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let p = e.path();
-        let r = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
+        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
         if p.is_dir() {
             read_tree(&p, &r, out);
         } else {
             let exec = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
             out.insert(
                 r,
-                (
-                    std::fs::read_to_string(&p).unwrap(),
-                    if exec { "100755" } else { "100644" }.into(),
-                ),
+                (std::fs::read_to_string(&p).unwrap(), if exec { "100755" } else { "100644" }.into()),
             );
         }
     }
@@ -97,8 +87,7 @@ impl GitHub {
                 let commit = w.id("seed");
                 let r = w.repos.entry(name.to_string()).or_default();
                 r.trees.insert(tree.clone(), files);
-                r.commits
-                    .insert(commit.clone(), (tree, vec![], "seed".into()));
+                r.commits.insert(commit.clone(), (tree, vec![], "seed".into()));
                 r.branches.insert(branch.to_string(), commit);
             }
         }
@@ -123,10 +112,7 @@ impl GitHub {
     }
 
     pub fn branch(&self, repo: &str, branch: &str) -> Option<String> {
-        self.world.lock().unwrap().repos[repo]
-            .branches
-            .get(branch)
-            .cloned()
+        self.world.lock().unwrap().repos[repo].branches.get(branch).cloned()
     }
 
     /// Commit messages from `branch` back to the seed, newest first.
@@ -176,25 +162,18 @@ impl GitHub {
 struct Emu(Arc<Mutex<World>>);
 
 fn not_found() -> ResponseTemplate {
-    ResponseTemplate::new(404).set_body_json(
-        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
-    )
+    ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}))
 }
 
 fn unprocessable(msg: &str) -> ResponseTemplate {
-    ResponseTemplate::new(422)
-        .set_body_json(json!({"message": "Validation Failed", "errors": [{"message": msg}]}))
+    ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed", "errors": [{"message": msg}]}))
 }
 
 impl Respond for Emu {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut w = self.0.lock().unwrap();
         let path = req.url.path().to_string();
-        let q: BTreeMap<String, String> = req
-            .url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let q: BTreeMap<String, String> = req.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let m = req.method.as_str();
         let Some(rest) = path.strip_prefix(&format!("/repos/{OWNER}/")) else {
@@ -248,8 +227,7 @@ impl Respond for Emu {
                 for d in dirs {
                     entries.push(json!({"path": d, "mode": "040000", "type": "tree", "sha": "0"}));
                 }
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"sha": tree_sha, "tree": entries, "truncated": false}))
+                ResponseTemplate::new(200).set_body_json(json!({"sha": tree_sha, "tree": entries, "truncated": false}))
             }
             ("GET", p) if p.starts_with("contents/") => {
                 let file = &p["contents/".len()..];
@@ -267,9 +245,7 @@ impl Respond for Emu {
                     .chunks(60)
                     .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
                     .collect();
-                ResponseTemplate::new(200).set_body_json(
-                    json!({"type": "file", "path": file, "encoding": "base64", "content": wrapped}),
-                )
+                ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": file, "encoding": "base64", "content": wrapped}))
             }
             ("POST", "git/trees") => {
                 let base = body["base_tree"].as_str().unwrap_or("").to_string();
@@ -278,13 +254,7 @@ impl Respond for Emu {
                     let p = e["path"].as_str().unwrap().to_string();
                     match e["content"].as_str() {
                         Some(c) => {
-                            files.insert(
-                                p,
-                                (
-                                    c.to_string(),
-                                    e["mode"].as_str().unwrap_or("100644").to_string(),
-                                ),
-                            );
+                            files.insert(p, (c.to_string(), e["mode"].as_str().unwrap_or("100644").to_string()));
                         }
                         None => {
                             files.remove(&p);
@@ -292,11 +262,7 @@ impl Respond for Emu {
                     }
                 }
                 let sha = w.id("tree");
-                w.repos
-                    .get_mut(&repo)
-                    .unwrap()
-                    .trees
-                    .insert(sha.clone(), files);
+                w.repos.get_mut(&repo).unwrap().trees.insert(sha.clone(), files);
                 ResponseTemplate::new(201).set_body_json(json!({"sha": sha}))
             }
             ("POST", "git/commits") => {
@@ -313,19 +279,11 @@ impl Respond for Emu {
                     .collect();
                 let sha = w.id("commit");
                 let msg = body["message"].as_str().unwrap_or("").to_string();
-                w.repos
-                    .get_mut(&repo)
-                    .unwrap()
-                    .commits
-                    .insert(sha.clone(), (tree, parents, msg));
+                w.repos.get_mut(&repo).unwrap().commits.insert(sha.clone(), (tree, parents, msg));
                 ResponseTemplate::new(201).set_body_json(json!({"sha": sha}))
             }
             ("POST", "git/refs") => {
-                let name = body["ref"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("refs/heads/")
-                    .to_string();
+                let name = body["ref"].as_str().unwrap_or("").trim_start_matches("refs/heads/").to_string();
                 let sha = body["sha"].as_str().unwrap_or("").to_string();
                 let r = w.repos.get_mut(&repo).unwrap();
                 if r.branches.contains_key(&name) {
@@ -335,9 +293,7 @@ impl Respond for Emu {
                     return unprocessable("Object does not exist");
                 }
                 r.branches.insert(name.clone(), sha.clone());
-                ResponseTemplate::new(201).set_body_json(
-                    json!({"ref": format!("refs/heads/{name}"), "object": {"sha": sha}}),
-                )
+                ResponseTemplate::new(201).set_body_json(json!({"ref": format!("refs/heads/{name}"), "object": {"sha": sha}}))
             }
             ("PATCH", p) if p.starts_with("git/refs/heads/") => {
                 let b = p["git/refs/heads/".len()..].to_string();
@@ -366,16 +322,11 @@ impl Respond for Emu {
                     }
                 }
                 r.branches.insert(b.clone(), sha.clone());
-                ResponseTemplate::new(200).set_body_json(
-                    json!({"ref": format!("refs/heads/{b}"), "object": {"sha": sha}}),
-                )
+                ResponseTemplate::new(200).set_body_json(json!({"ref": format!("refs/heads/{b}"), "object": {"sha": sha}}))
             }
             ("GET", "pulls") => {
                 let head = q.get("head").cloned().unwrap_or_default();
-                let branch = head
-                    .split_once(':')
-                    .map(|(_, b)| b.to_string())
-                    .unwrap_or(head);
+                let branch = head.split_once(':').map(|(_, b)| b.to_string()).unwrap_or(head);
                 let open_only = q.get("state").map(|s| s == "open").unwrap_or(true);
                 let list: Vec<Value> = w.repos[&repo]
                     .prs
@@ -392,9 +343,7 @@ impl Respond for Emu {
                     return unprocessable("head: invalid");
                 }
                 if r.prs.iter().any(|p| p.open && p.head == head) {
-                    return unprocessable(&format!(
-                        "A pull request already exists for {OWNER}:{head}."
-                    ));
+                    return unprocessable(&format!("A pull request already exists for {OWNER}:{head}."));
                 }
                 let number = r.prs.len() as u64 + 1;
                 r.prs.push(Pr {

@@ -19,7 +19,15 @@ pub fn bin() -> PathBuf {
 pub fn cmd(cwd: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(bin());
     c.current_dir(cwd);
-    for k in ["AWS_S3_BUCKET", "AWS_TEST_BUCKET", "GITHUB_TOKEN", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "AWS_ENDPOINT_URL", "VALKEY_RELEASE_TARGETS"] {
+    for k in [
+        "AWS_S3_BUCKET",
+        "AWS_TEST_BUCKET",
+        "GITHUB_TOKEN",
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "AWS_ENDPOINT_URL",
+        "VALKEY_RELEASE_TARGETS",
+    ] {
         c.env_remove(k);
     }
     c.env("VALKEY_RELEASE_PLAIN", "1");
@@ -71,7 +79,11 @@ pub fn make_partial(dir: &Path, version: &str, target: &str, content: &[u8]) -> 
 /// Run and return (exit code, stdout, stderr).
 pub fn run(c: &mut std::process::Command) -> (i32, String, String) {
     let o = c.output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// A moto S3 server on a free loopback port, killed on drop.
@@ -118,7 +130,12 @@ impl Moto {
     pub fn http(&self, method: &str, path: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -135,14 +152,30 @@ impl Moto {
     pub fn delete(&self, b: &str, key: &str) {
         let mut c = std::process::Command::new("aws");
         self.env(&mut c);
-        let st = c.args(["s3api", "delete-object", "--bucket", b, "--key", key, "--endpoint-url", &self.endpoint()]).status().expect("aws cli");
+        let st = c
+            .args([
+                "s3api",
+                "delete-object",
+                "--bucket",
+                b,
+                "--key",
+                key,
+                "--endpoint-url",
+                &self.endpoint(),
+            ])
+            .status()
+            .expect("aws cli");
         assert!(st.success(), "aws s3api delete-object {b} {key}");
     }
 
     /// Keys under `prefix` in bucket `b`.
     pub fn keys(&self, b: &str, prefix: &str) -> Vec<String> {
         let (_, body) = self.http("GET", &format!("/{b}?list-type=2&prefix={prefix}"));
-        body.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
     }
 
     /// Environment for the binary: this server, fixed keys, no profile files, us-west-2.
@@ -171,11 +204,25 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     let o = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=Release Test", "-c", "user.email=release@test.invalid", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Release Test",
+            "-c",
+            "user.email=release@test.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .output()
         .unwrap();
-    assert!(o.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -196,7 +243,9 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// A bare remote `<root>/remotes/<name>.git` holding the fixture copy of repository `name` on
 /// `branch`, and a clone of it at `<root>/checkouts/<name>`. Returns the clone's path.
 pub fn repo_with_remote(root: &Path, name: &str, branch: &str) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos").join(name);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/publish/repos")
+        .join(name);
     let seed = root.join("seed").join(name);
     copy_tree(&fixture, &seed);
     git(&seed, &["init", "-q", "-b", branch]);
@@ -222,7 +271,12 @@ pub fn builder_image() -> Option<String> {
             return Some(i);
         }
     }
-    if std::process::Command::new("docker").arg("info").output().map(|o| !o.status.success()).unwrap_or(true) {
+    if std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         if std::env::var_os("CI").is_some() {
             panic!("the Docker engine is required in CI");
         }
@@ -249,7 +303,14 @@ pub fn fakevalkey_targz(work: &Path, dest: &Path, top: &str, version: &str) {
     let src = work.join(top);
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"), &src);
     std::fs::write(src.join("src/version.h"), format!("#define VALKEY_VERSION \"{version}\"\n")).unwrap();
-    let st = std::process::Command::new("tar").arg("-czf").arg(dest).arg("-C").arg(work).arg(top).status().unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(dest)
+        .arg("-C")
+        .arg(work)
+        .arg(top)
+        .status()
+        .unwrap();
     assert!(st.success(), "tar");
     std::fs::remove_dir_all(&src).unwrap();
 }

@@ -47,8 +47,15 @@ impl Moto {
             for (k, v) in env {
                 cmd.env(k, v);
             }
-            let child = cmd.spawn().expect("moto_server must be installed (pip install 'moto[server]'; see .ci/setup)");
-            let mut m = Moto { child, port, url: format!("http://127.0.0.1:{port}"), _log: log };
+            let child = cmd
+                .spawn()
+                .expect("moto_server must be installed (pip install 'moto[server]'; see .ci/setup)");
+            let mut m = Moto {
+                child,
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                _log: log,
+            };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = m.child.try_wait() {
@@ -82,7 +89,12 @@ impl Moto {
         let cfg = aws_sdk_s3::types::CreateBucketConfiguration::builder()
             .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
             .build();
-        c.create_bucket().bucket(name).create_bucket_configuration(cfg).send().await.expect("create bucket");
+        c.create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(cfg)
+            .send()
+            .await
+            .expect("create bucket");
     }
 
     /// Sorted keys of a bucket.
@@ -121,13 +133,26 @@ impl Drop for Moto {
 
 /// Run a future to completion on a fresh runtime (tests are plain #[test]s).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// A dist/ with one random "tarball" per (target, size), .sha256 files, SHA256SUMS and manifest.json.
 pub fn make_dist(dir: &Path, version: &str, targets: &[(&str, usize)], seed: u64) -> Manifest {
     std::fs::create_dir_all(dir).unwrap();
-    let mut m = Manifest::new(version, 1_700_000_000, SourceInfo { name: format!("valkey-{version}.tar.gz"), kind: "archive".into(), ..Default::default() });
+    let mut m = Manifest::new(
+        version,
+        1_700_000_000,
+        SourceInfo {
+            name: format!("valkey-{version}.tar.gz"),
+            kind: "archive".into(),
+            ..Default::default()
+        },
+    );
     for (i, (target, size)) in targets.iter().enumerate() {
         let (distro, arch) = target.split_once('-').unwrap();
         let file = format!("valkey-{version}-{target}.tar.gz");
@@ -187,7 +212,18 @@ impl AwsEnv {
 /// The CLI with test credentials, endpoint and no bucket variables.
 pub fn cli(aws: &AwsEnv, endpoint: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_valkey-release"));
-    for k in ["AWS_S3_BUCKET", "AWS_TEST_BUCKET", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "VALKEY_RELEASE_TARGETS", "RUST_LOG"] {
+    for k in [
+        "AWS_S3_BUCKET",
+        "AWS_TEST_BUCKET",
+        "AWS_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_DEFAULT_REGION",
+        "VALKEY_RELEASE_TARGETS",
+        "RUST_LOG",
+    ] {
         c.env_remove(k);
     }
     c.env("AWS_ACCESS_KEY_ID", KEY_ID)
@@ -205,7 +241,15 @@ pub fn cli(aws: &AwsEnv, endpoint: &str) -> Command {
 /// Set the same variables in this process (for library calls such as verify_remote).
 /// Tests run one per process under nextest.
 pub fn set_process_env(aws: &AwsEnv, endpoint: &str) {
-    for k in ["AWS_S3_BUCKET", "AWS_TEST_BUCKET", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"] {
+    for k in [
+        "AWS_S3_BUCKET",
+        "AWS_TEST_BUCKET",
+        "AWS_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+    ] {
         std::env::remove_var(k);
     }
     std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
@@ -227,7 +271,11 @@ pub struct Out {
 
 pub fn run(mut c: Command) -> Out {
     let o = c.output().expect("run valkey-release");
-    Out { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
 }
 
 impl Out {
@@ -269,13 +317,29 @@ impl FaultProxy {
     }
 
     fn start_full(upstream: &str, every: usize, writes_only: bool, delay: std::time::Duration) -> FaultProxy {
-        FaultProxy::start_cfg(upstream, ProxyCfg { every, writes_only, delay, no_conditional: false })
+        FaultProxy::start_cfg(
+            upstream,
+            ProxyCfg {
+                every,
+                writes_only,
+                delay,
+                no_conditional: false,
+            },
+        )
     }
 
     /// A proxy that answers 501 NotImplemented to conditional writes (If-None-Match), like
     /// S3-compatible servers without them; everything else is forwarded.
     pub fn start_no_conditional(upstream: &str) -> FaultProxy {
-        FaultProxy::start_cfg(upstream, ProxyCfg { every: 0, writes_only: true, delay: std::time::Duration::ZERO, no_conditional: true })
+        FaultProxy::start_cfg(
+            upstream,
+            ProxyCfg {
+                every: 0,
+                writes_only: true,
+                delay: std::time::Duration::ZERO,
+                no_conditional: true,
+            },
+        )
     }
 
     fn start_cfg(upstream: &str, cfg: ProxyCfg) -> FaultProxy {
@@ -288,7 +352,11 @@ impl FaultProxy {
         let upstream = upstream.trim_end_matches('/').to_string();
         let (s2, f2) = (seen.clone(), failed.clone());
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let client = reqwest::Client::builder().build().unwrap();
@@ -311,7 +379,13 @@ impl FaultProxy {
                 }
             });
         });
-        FaultProxy { url: format!("http://127.0.0.1:{port}"), seen, failed, stop: Some(tx), thread: Some(thread) }
+        FaultProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            seen,
+            failed,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -345,11 +419,24 @@ async fn handle(
     cfg: ProxyCfg,
 ) -> Result<Resp, std::io::Error> {
     use http_body_util::BodyExt;
-    let ProxyCfg { every, writes_only, delay, no_conditional } = cfg;
-    if no_conditional && req.headers().contains_key("if-none-match") && req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+    let ProxyCfg {
+        every,
+        writes_only,
+        delay,
+        no_conditional,
+    } = cfg;
+    if no_conditional
+        && req.headers().contains_key("if-none-match")
+        && req.method() != hyper::Method::GET
+        && req.method() != hyper::Method::HEAD
+    {
         failed.fetch_add(1, Ordering::SeqCst);
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>";
-        return Ok(hyper::Response::builder().status(501).header("content-type", "application/xml").body(http_body_util::Full::new(bytes::Bytes::from(xml))).unwrap());
+        return Ok(hyper::Response::builder()
+            .status(501)
+            .header("content-type", "application/xml")
+            .body(http_body_util::Full::new(bytes::Bytes::from(xml)))
+            .unwrap());
     }
     let counted = !writes_only || req.method() == hyper::Method::PUT || req.method() == hyper::Method::POST;
     let n = if counted { seen.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
@@ -358,8 +445,14 @@ async fn handle(
     if counted && every > 0 && n % every == 0 {
         let k = failed.fetch_add(1, Ordering::SeqCst);
         let (status, code) = if k % 2 == 0 { (503, "SlowDown") } else { (500, "InternalError") };
-        let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>");
-        let b = if parts.method == hyper::Method::HEAD { bytes::Bytes::new() } else { bytes::Bytes::from(xml) };
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
+        );
+        let b = if parts.method == hyper::Method::HEAD {
+            bytes::Bytes::new()
+        } else {
+            bytes::Bytes::from(xml)
+        };
         return Ok(hyper::Response::builder()
             .status(status)
             .header("content-type", "application/xml")
