@@ -178,7 +178,7 @@ fn ctrl_c_removes_containers_and_exits_130() {
         ],
     );
     c.arg("--out").arg(out.path()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
+    let child = c.spawn().unwrap();
     let label = format!("io.valkey.release.pid={}", child.id());
     let t0 = Instant::now();
     // Wait until both containers are up and make is sleeping.
