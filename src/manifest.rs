@@ -77,8 +77,13 @@ pub struct BuildInfo {
     /// Builder image tag (digest of its definition).
     #[serde(default)]
     pub builder_tag: String,
-    /// `native` or `cross`.
+    /// `cross` (cross toolchain on a builder of another arch), `native` (image of the target's
+    /// arch on an engine of that arch) or `emulated` (image of the target's arch run through
+    /// qemu binfmt on an engine of another arch).
     pub mode: String,
+    /// The architecture the engine reported (`x86_64`, `aarch64`); empty in older manifests.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine_arch: String,
     /// ELF machine of the binaries (`x86_64`, `aarch64`).
     pub elf_machine: String,
     /// The newest GLIBC_x.y version the binaries need, e.g. `2.34`.
@@ -128,6 +133,22 @@ pub struct Manifest {
     pub source: SourceInfo,
     /// Sorted by file name.
     pub artifacts: Vec<Artifact>,
+}
+
+/// Why two manifests are not of the same release: the first field that differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub field: &'static str,
+    /// The value in the manifest `compatible` was called on.
+    pub ours: String,
+    /// The value in the other one.
+    pub theirs: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} vs {}", self.field, self.ours, self.theirs)
+    }
 }
 
 impl Manifest {
@@ -181,22 +202,33 @@ impl Manifest {
 
     /// Is `other` a manifest of the same release (version, source, SOURCE_DATE_EPOCH)?
     /// Returns a message naming the first field that differs.
-    pub fn compatible(&self, other: &Manifest) -> std::result::Result<(), String> {
+    pub fn compatible(&self, other: &Manifest) -> std::result::Result<(), Mismatch> {
+        let differ = |field: &'static str, a: &str, b: &str| Mismatch {
+            field,
+            ours: a.to_string(),
+            theirs: b.to_string(),
+        };
         if self.version != other.version {
-            return Err(format!("version {} vs {}", self.version, other.version));
+            return Err(differ("version", &self.version, &other.version));
         }
         if self.source_date_epoch != other.source_date_epoch {
-            return Err(format!(
-                "source_date_epoch {} vs {}",
-                self.source_date_epoch, other.source_date_epoch
+            return Err(differ(
+                "source_date_epoch",
+                &self.source_date_epoch.to_string(),
+                &other.source_date_epoch.to_string(),
             ));
         }
-        if self.source.sha256.is_some() && other.source.sha256.is_some() && self.source.sha256 != other.source.sha256 {
-            return Err(format!(
-                "source sha256 {} vs {}",
-                self.source.sha256.as_deref().unwrap_or(""),
-                other.source.sha256.as_deref().unwrap_or("")
-            ));
+        let known = [
+            ("source sha256", &self.source.sha256, &other.source.sha256, true),
+            ("source git_commit", &self.source.git_commit, &other.source.git_commit, false),
+            ("source source_sha", &self.source.source_sha, &other.source.source_sha, false),
+        ];
+        for (field, a, b, any_case) in known {
+            if let (Some(a), Some(b)) = (a, b) {
+                if if any_case { !a.eq_ignore_ascii_case(b) } else { a != b } {
+                    return Err(differ(field, a, b));
+                }
+            }
         }
         Ok(())
     }

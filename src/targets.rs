@@ -44,6 +44,22 @@ impl Arch {
     pub fn platform(self) -> String {
         format!("linux/{}", self.debian())
     }
+    /// From a Debian/Docker architecture name (`amd64`, `arm64`).
+    pub fn from_debian(name: &str) -> Option<Arch> {
+        match name {
+            "amd64" => Some(Arch::X86_64),
+            "arm64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+    /// From the architecture a Docker engine reports (`x86_64`, `aarch64`) or a Debian name.
+    pub fn from_engine(name: &str) -> Option<Arch> {
+        match name {
+            "x86_64" | "amd64" => Some(Arch::X86_64),
+            "aarch64" | "arm64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
     /// The architecture of the machine this runs on.
     pub fn host() -> Option<Arch> {
         match std::env::consts::ARCH {
@@ -131,7 +147,8 @@ pub struct BuilderSpec {
     pub suite: String,
     /// glibc version of the distro: binaries must not need a newer one.
     pub glibc: Spanned<String>,
-    /// Debian architectures installed in the image (first is the image's own).
+    /// Debian architectures installed in the image. The first is the image's own (`amd64` or
+    /// `arm64`): an `arm64` image runs on an arm64 engine, or emulated (qemu binfmt) on amd64.
     pub architectures: Vec<String>,
     /// Packages installed in the image.
     #[serde(default)]
@@ -205,12 +222,25 @@ pub struct Target {
     pub engine: Option<String>,
     /// The distro's glibc (from its builder): the newest GLIBC_x.y the binaries may need.
     pub glibc: String,
+    /// The architecture of the builder image (its first `architectures` entry): the platform
+    /// its container runs as. Equal to `arch` for a native build, the other one for a cross build.
+    pub image_arch: Arch,
 }
 
 impl Target {
     /// Is this target cross-compiled?
     pub fn is_cross(&self) -> bool {
         self.cross.is_some()
+    }
+
+    /// How the target is built: `cross` (GNU cross toolchain on a builder of another arch) or
+    /// `native` (in an image of its own arch: on an engine of that arch, or emulated).
+    pub fn mode(&self) -> &'static str {
+        if self.is_cross() {
+            "cross"
+        } else {
+            "native"
+        }
     }
 }
 
@@ -377,6 +407,17 @@ impl Matrix {
                     format!("builders.{name}.architectures: list at least one (e.g. [\"amd64\"])"),
                 ));
             }
+            let first = &spec.architectures[0];
+            if Arch::from_debian(first).is_none() {
+                return Err(at(
+                    path,
+                    text,
+                    b.span(),
+                    format!(
+                        "builders.{name}.architectures: the first entry is the image's own architecture and must be \"amd64\" or \"arm64\", not {first:?}"
+                    ),
+                ));
+            }
             builders.insert(name.clone(), spec.clone());
         }
 
@@ -415,6 +456,36 @@ impl Matrix {
                     format!("target {name}: unknown builder {bname:?}; defined builders: {known:?}"),
                 )
             })?;
+            let image_arch = Arch::from_debian(&builder.architectures[0]).unwrap_or(arch);
+            match (&spec.cross, image_arch == arch) {
+                (None, false) => {
+                    return Err(at(
+                        path,
+                        text,
+                        spec.builder.span(),
+                        format!(
+                            "target {name}: has no `cross` table, so it builds natively, but builder {bname:?} makes an {} image \
+                             (its first architecture); name a builder whose architectures start with \"{}\", or add \
+                             cross = {{ triple = ..., tools = {{ CC = ... }} }} to cross-compile",
+                            image_arch.debian(),
+                            arch.debian()
+                        ),
+                    ))
+                }
+                (Some(_), true) => {
+                    return Err(at(
+                        path,
+                        text,
+                        spec.builder.span(),
+                        format!(
+                            "target {name}: has a `cross` table, but builder {bname:?} already makes an {} image; \
+                             remove `cross` to build natively, or name a builder of the other architecture",
+                            image_arch.debian()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
             targets.push(Target {
                 name,
                 distro,
@@ -424,6 +495,7 @@ impl Matrix {
                 cross: spec.cross.clone(),
                 engine: spec.engine.clone(),
                 glibc: builder.glibc.get_ref().clone(),
+                image_arch,
             });
         }
         if targets.is_empty() {

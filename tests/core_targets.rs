@@ -130,3 +130,51 @@ fn unknown_field_and_unknown_builder() {
     let l = line_of(&text, "builder = \"focal\"");
     assert!(err.contains(&format!("b.toml:{l}:11:")) && err.contains("focal"), "{err}");
 }
+
+#[test]
+fn native_and_cross_must_match_the_builder_arch() {
+    let t = tempfile::tempdir().unwrap();
+    // bookworm-arm64 without its cross table, still on the amd64 bookworm builder.
+    let cross_line = shipped()
+        .lines()
+        .skip_while(|l| *l != "distro = \"bookworm\"")
+        .find(|l| l.starts_with("cross ="))
+        .unwrap()
+        .to_string();
+    let text = shipped().replacen(
+        &format!("arch = \"arm64\"\nbuilder = \"bookworm\"\n{cross_line}\n"),
+        "arch = \"arm64\"\nbuilder = \"bookworm\"\n",
+        1,
+    );
+    assert_ne!(text, shipped());
+    let (code, err) = with_targets(t.path(), "native.toml", &text);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("target bookworm-arm64: has no `cross` table") && err.contains("makes an amd64 image") && err.contains("\"arm64\""),
+        "{err}"
+    );
+    // The same target on the arm64 builder is a native build.
+    let text = text.replacen(
+        "arch = \"arm64\"\nbuilder = \"bookworm\"\n",
+        "arch = \"arm64\"\nbuilder = \"bookworm-arm64\"\n",
+        1,
+    );
+    let (code, err) = with_targets(t.path(), "native-ok.toml", &text);
+    assert_eq!(code, Some(0), "{err}");
+    // A cross table on a builder that already has the target's arch is a contradiction.
+    let text = shipped().replacen("builder = \"bookworm\"\ncross", "builder = \"bookworm-arm64\"\ncross", 1);
+    let (code, err) = with_targets(t.path(), "cross.toml", &text);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("has a `cross` table, but builder \"bookworm-arm64\" already makes an arm64 image"),
+        "{err}"
+    );
+    // The image's own architecture must be one Docker can run.
+    let text = shipped().replacen("architectures = [\"arm64\"]", "architectures = [\"armhf\"]", 1);
+    let (code, err) = with_targets(t.path(), "armhf.toml", &text);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("builders.bookworm-arm64.architectures") && err.contains("\"armhf\""),
+        "{err}"
+    );
+}

@@ -47,6 +47,9 @@ pub struct ContainerSpec<'a> {
     pub run_id: &'a str,
     pub target: &'a str,
     pub env: Vec<String>,
+    /// Docker platform of the image (`linux/arm64`): an image of another arch than the engine's
+    /// runs emulated through the engine host's qemu binfmt entry.
+    pub platform: String,
 }
 
 /// The environment of every build: only these, nothing from the host (no credentials).
@@ -85,7 +88,10 @@ pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String>
         ..Default::default()
     };
     let name = format!("valkey-release-{}-{}", spec.run_id, spec.target);
-    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    let opts = CreateContainerOptionsBuilder::default()
+        .name(&name)
+        .platform(&spec.platform)
+        .build();
     let r = docker.create_container(Some(opts), body).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => Error::external(format!(
             "docker: builder image {} not found on the engine (prepare it with `valkey-release images`)",
@@ -97,7 +103,24 @@ pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String>
 }
 
 pub async fn start(docker: &Docker, id: &str) -> Result<()> {
-    docker.start_container(id, None).await.map_err(|e| derr("start container", e))
+    docker.start_container(id, None).await.map_err(|e| {
+        let m = e.to_string();
+        if m.contains("exec format error") {
+            Error::external(format!(
+                "docker: start container: {m}: the image's architecture differs from the engine's and the engine host \
+                 cannot emulate it; install qemu-user-static and binfmt-support on the engine host, or set this \
+                 target's `engine` in targets.toml to a host of the target's architecture"
+            ))
+        } else {
+            derr("start container", e)
+        }
+    })
+}
+
+/// The architecture the engine runs on (`x86_64`, `aarch64`), as `GET /info` reports it.
+pub async fn engine_arch(docker: &Docker) -> Result<String> {
+    let info = docker.info().await.map_err(|e| derr("info", e))?;
+    Ok(info.architecture.unwrap_or_default())
 }
 
 /// Upload an uncompressed tar file into `path` of the container, streaming.

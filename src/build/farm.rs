@@ -7,7 +7,7 @@ use super::source::{self, PreparedSource, SourceSpec};
 use crate::error::{Error, Result};
 use crate::manifest::{Artifact, BuildInfo, Manifest, SourceInfo};
 use crate::progress::{Item, Progress};
-use crate::targets::{Matrix, Target};
+use crate::targets::{Arch, Matrix, Target};
 use crate::version::Version;
 use bollard::Docker;
 use serde::Serialize;
@@ -471,6 +471,10 @@ struct Built {
     make_command: Vec<String>,
     reported_version: String,
     seconds: f64,
+    /// What the engine reported as its architecture.
+    engine_arch: String,
+    /// The image's arch differs from the engine's: it ran under qemu binfmt.
+    emulated: bool,
 }
 
 async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Result<(Artifact, Option<Vec<String>>), Failure> {
@@ -551,7 +555,20 @@ async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: 
     let started = Instant::now();
     phase(item, log, "builder image");
     let (image_id, image_tag) = resolve_image(sh, docker, t, item).await?;
-    phase(item, log, &format!("creating container from {image_tag}{tag}"));
+    let engine_arch = container::engine_arch(docker).await?;
+    let emulated = Arch::from_engine(&engine_arch).is_some_and(|a| a != t.image_arch);
+    if emulated {
+        phase(
+            item,
+            log,
+            &format!(
+                "creating {} container from {image_tag}{tag}, emulated on this {engine_arch} engine (qemu binfmt)",
+                t.image_arch.platform()
+            ),
+        );
+    } else {
+        phase(item, log, &format!("creating container from {image_tag}{tag}"));
+    }
     let env = container::build_env(sh.source.source_date_epoch);
     let id = container::create(
         docker,
@@ -560,6 +577,7 @@ async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: 
             run_id: &sh.run_id,
             target: &t.name,
             env,
+            platform: t.image_arch.platform(),
         },
     )
     .await?;
@@ -610,6 +628,8 @@ async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: 
         make_command,
         reported_version,
         seconds: started.elapsed().as_secs_f64(),
+        engine_arch,
+        emulated,
     })
 }
 
@@ -643,7 +663,8 @@ fn check(sh: &Shared, t: &Target, b: &Built) -> Result<BuildInfo> {
     let mut info = BuildInfo {
         builder_image: b.image_id.clone(),
         builder_tag: b.image_tag.clone(),
-        mode: if t.is_cross() { "cross".into() } else { "native".into() },
+        mode: if b.emulated { "emulated".into() } else { t.mode().into() },
+        engine_arch: b.engine_arch.clone(),
         glibc_limit: t.glibc.clone(),
         reported_version: b.reported_version.clone(),
         make_command: b.make_command.clone(),

@@ -3,7 +3,7 @@
 //! Two methods:
 //! - `mmdebstrap` (offline): `mmdebstrap --variant=apt --architectures=amd64,arm64 --include=...`
 //!   writes a rootfs tarball from the host's apt mirror (or `mirror`, or a snapshot.debian.org
-//!   timestamp), which is imported through the Engine API (`POST /images/create?fromSrc=-`).
+//!   timestamp), which is loaded through the Engine API as a one-layer image of its architecture (`POST /images/load`, see [`RootfsImage`]).
 //! - `dockerfile`: `builders/<name>/Dockerfile` (and the files beside it) sent as a tar build
 //!   context to `POST /build`. Its `FROM` image must be on the engine or pullable.
 //!
@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::progress::{Item, Progress};
-use crate::targets::{BuilderMethod, BuilderSpec, Matrix};
+use crate::targets::{Arch, BuilderMethod, BuilderSpec, Matrix};
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -27,7 +27,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the way an image is made changes (so old tags are not reused).
-pub const DEFINITION_SCHEMA: u32 = 1;
+pub const DEFINITION_SCHEMA: u32 = 2;
 /// Repository part of every builder image tag.
 pub const REPOSITORY_PREFIX: &str = "valkey-release-builder";
 /// Label naming the builder on every builder image.
@@ -42,13 +42,80 @@ const EMBEDDED_CONTEXTS: &[(&str, &str)] = &[
     ("builders/noble/Dockerfile", include_str!("../../builders/noble/Dockerfile")),
 ];
 
-/// Environment and defaults baked into imported (mmdebstrap) images.
-const IMPORT_CHANGES: &[&str] = &[
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    "WORKDIR /",
-    "CMD [\"/bin/bash\"]",
-];
+/// Environment baked into mmdebstrap images.
+const IMAGE_ENV: &[&str] = &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"];
+
+/// A one-layer image made from a rootfs tarball (mmdebstrap), loaded as a docker-archive
+/// (`docker save` layout: `manifest.json`, an image config, one layer tar).
+///
+/// Loading rather than importing (`POST /images/create?fromSrc=-`) lets the config carry the
+/// image's real architecture: Docker 20.10 imports everything as the engine's own arch, so an
+/// arm64 rootfs imported on an amd64 engine would claim to be amd64. The config has a fixed
+/// creation time, so the image ID depends only on the rootfs bytes and this definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsImage {
+    /// `repo:tag`.
+    pub reference: String,
+    pub arch: Arch,
+    pub labels: BTreeMap<String, String>,
+    /// What made it (the history entry).
+    pub created_by: String,
+}
+
+impl RootfsImage {
+    /// The image config (JSON) for a layer whose uncompressed tar has sha256 `layer_sha`.
+    pub fn config_json(&self, layer_sha: &str) -> Vec<u8> {
+        let cfg = serde_json::json!({
+            "architecture": self.arch.debian(),
+            "os": "linux",
+            "created": "1970-01-01T00:00:00Z",
+            "config": {
+                "Env": IMAGE_ENV,
+                "Cmd": ["/bin/bash"],
+                "WorkingDir": "/",
+                "Labels": self.labels,
+            },
+            "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{layer_sha}")] },
+            "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": self.created_by }],
+        });
+        serde_json::to_vec(&cfg).unwrap_or_default()
+    }
+
+    /// The docker-archive around the layer: (tar header of `layer.tar`, everything after the
+    /// layer's bytes: padding, config, `manifest.json`, end of archive).
+    pub fn archive_parts(&self, layer_sha: &str, layer_size: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+        let bad = |e: std::io::Error| Error::external(format!("writing the image archive of {}: {e}", self.reference));
+        let mut h = tar::Header::new_ustar();
+        h.set_path("layer/layer.tar").map_err(bad)?;
+        h.set_size(layer_size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let head = h.as_bytes().to_vec();
+
+        let config = self.config_json(layer_sha);
+        let config_name = format!("{}.json", hex::encode(Sha256::digest(&config)));
+        let manifest = serde_json::to_vec(&serde_json::json!([{
+            "Config": config_name,
+            "RepoTags": [self.reference],
+            "Layers": ["layer/layer.tar"],
+        }]))
+        .unwrap_or_default();
+        let pad = (512 - (layer_size % 512) as usize) % 512;
+        let mut b = tar::Builder::new(vec![0u8; pad]);
+        for (name, data) in [(config_name.as_str(), &config), ("manifest.json", &manifest)] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data.as_slice()).map_err(bad)?;
+        }
+        let tail = b.into_inner().map_err(bad)?;
+        Ok((head, tail))
+    }
+}
 
 /// A prepared builder image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,15 +149,16 @@ pub struct ImageOptions {
 pub trait ImageEngine: Sync {
     /// The image ID of `reference` if present on the engine.
     fn image_id(&self, reference: &str) -> impl Future<Output = Result<Option<String>>> + Send;
-    /// Import a rootfs tarball as `repo:tag` with Dockerfile-style `changes` (ENV, CMD, ...).
-    fn import_rootfs(&self, tarball: &Path, repo: &str, tag: &str, changes: Vec<String>) -> impl Future<Output = Result<()>> + Send;
+    /// Load a rootfs tarball as the one-layer image `img` (`POST /images/load`).
+    fn load_rootfs(&self, tarball: &Path, img: &RootfsImage) -> impl Future<Output = Result<()>> + Send;
     /// Pull `image` from its registry.
     fn pull(&self, image: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Build a tar build context holding `Dockerfile` as `tag`; output lines go to `log`.
+    /// Build a tar build context holding `Dockerfile` as `tag` for `platform`; output lines go to `log`.
     fn build(
         &self,
         context: Vec<u8>,
         tag: &str,
+        platform: &str,
         labels: BTreeMap<String, String>,
         no_cache: bool,
         log: &(dyn Fn(&str) + Send + Sync),
@@ -110,34 +178,27 @@ impl ImageEngine for Docker {
         }
     }
 
-    async fn import_rootfs(&self, tarball: &Path, repo: &str, tag: &str, changes: Vec<String>) -> Result<()> {
+    async fn load_rootfs(&self, tarball: &Path, img: &RootfsImage) -> Result<()> {
+        let (layer_sha, layer_size) = {
+            let t = tarball.to_path_buf();
+            tokio::task::spawn_blocking(move || crate::fsutil::sha256_file(&t))
+                .await
+                .map_err(|e| Error::external(format!("hashing {}: {e}", tarball.display())))??
+        };
+        let (head, tail) = img.archive_parts(&layer_sha, layer_size)?;
         let file = tokio::fs::File::open(tarball)
             .await
             .map_err(|e| Error::io(tarball, "open rootfs tarball", e))?;
-        let body = futures_util::stream::unfold(file, |mut f| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 1 << 20];
-            match f.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(bytes::Bytes::from(buf)), f))
-                }
-                Err(e) => Some((Err(e), f)),
-            }
-        });
-        let opts = CreateImageOptionsBuilder::default()
-            .from_src("-")
-            .repo(repo)
-            .tag(tag)
-            .changes(changes)
-            .message("valkey-release builder image (mmdebstrap)")
-            .build();
-        // Importing a large rootfs takes longer than the default request timeout.
+        let layer = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(head)) })
+            .chain(layer)
+            .chain(futures_util::stream::once(async move { Ok(bytes::Bytes::from(tail)) }));
+        // Loading a large rootfs takes longer than the default request timeout.
         let docker = self.clone().with_timeout(std::time::Duration::from_secs(3600));
-        let mut stream = docker.create_image(Some(opts), Some(bollard::body_try_stream(body)), None);
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = docker.import_image_stream(opts, body, None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| engine_err(&format!("import {repo}:{tag}"), e))?;
+            item.map_err(|e| engine_err(&format!("load {}", img.reference), e))?;
         }
         Ok(())
     }
@@ -156,6 +217,7 @@ impl ImageEngine for Docker {
         &self,
         context: Vec<u8>,
         tag: &str,
+        platform: &str,
         labels: BTreeMap<String, String>,
         no_cache: bool,
         log: &(dyn Fn(&str) + Send + Sync),
@@ -164,6 +226,7 @@ impl ImageEngine for Docker {
         let opts = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(tag)
+            .platform(platform)
             .rm(true)
             .forcerm(true)
             .nocache(no_cache)
@@ -277,6 +340,19 @@ impl Definition {
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(&json))
+    }
+
+    /// The image's own architecture: the first of `architectures` (validated by targets.rs).
+    pub fn image_arch(&self) -> Arch {
+        self.architectures
+            .first()
+            .and_then(|a| Arch::from_debian(a))
+            .unwrap_or(Arch::X86_64)
+    }
+
+    /// The Docker platform of the image, `linux/amd64` or `linux/arm64`.
+    pub fn platform(&self) -> String {
+        self.image_arch().platform()
     }
 
     /// `valkey-release-builder/<name>`.
@@ -681,6 +757,7 @@ async fn build_mmdebstrap<E: ImageEngine>(
         MirrorChoice::Snapshot(u) | MirrorChoice::Configured(u) => u,
         MirrorChoice::Host => host_debian_mirror().map_err(|e| e.context(format!("builder {name}")))?,
     };
+    check_can_run_foreign(def)?;
     let tmp = tempfile::Builder::new()
         .prefix("valkey-release-rootfs-")
         .tempdir()
@@ -724,18 +801,54 @@ async fn build_mmdebstrap<E: ImageEngine>(
         )));
     }
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    progress.set(&format!("importing rootfs ({} MB)", size / 1_000_000));
-    let mut changes: Vec<String> = IMPORT_CHANGES.iter().map(|s| s.to_string()).collect();
-    for (k, v) in labels {
-        changes.push(format!("LABEL {k}={v}"));
-    }
+    progress.set(&format!("loading rootfs ({} MB) as a {} image", size / 1_000_000, def.platform()));
+    let img = RootfsImage {
+        reference: def.tag(),
+        arch: def.image_arch(),
+        labels: labels.clone(),
+        created_by: format!("valkey-release: mmdebstrap {} ({})", def.suite, def.architectures.join(",")),
+    };
     engine
-        .import_rootfs(&out, &def.repository(), &def.tag_suffix(), changes)
+        .load_rootfs(&out, &img)
         .await
         .map_err(|e| e.context(format!("builder {name}")))?;
-    log.append(&format!("imported {}", def.tag()));
+    log.append(&format!("loaded {} ({})", def.tag(), def.platform()));
     drop(tmp);
     Ok(())
+}
+
+/// The binfmt_misc entry through which this host runs binaries of `arch`, if it has one.
+fn binfmt_entry(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "/proc/sys/fs/binfmt_misc/qemu-aarch64",
+        Arch::X86_64 => "/proc/sys/fs/binfmt_misc/qemu-x86_64",
+    }
+}
+
+/// Can this host run binaries of `arch` (natively, or through an enabled qemu binfmt entry)?
+pub fn host_can_run(arch: Arch) -> bool {
+    Arch::host() == Some(arch)
+        || std::fs::read_to_string(binfmt_entry(arch))
+            .map(|s| s.lines().next() == Some("enabled"))
+            .unwrap_or(false)
+}
+
+/// mmdebstrap of a foreign-architecture image runs the packages' scripts under qemu: say
+/// plainly what is missing instead of letting it fail deep inside.
+fn check_can_run_foreign(def: &Definition) -> Result<()> {
+    let arch = def.image_arch();
+    if host_can_run(arch) {
+        return Ok(());
+    }
+    Err(Error::external(format!(
+        "builder {}: its image is {} but this host is {} and has no enabled qemu binfmt entry ({}); \
+         install qemu-user-static and binfmt-support (`.ci/setup` does), or prepare this image on an {} host",
+        def.builder,
+        arch.debian(),
+        Arch::host().map(|a| a.debian()).unwrap_or("another architecture"),
+        binfmt_entry(arch),
+        arch.debian()
+    )))
 }
 
 async fn build_dockerfile<E: ImageEngine>(
@@ -764,7 +877,7 @@ async fn build_dockerfile<E: ImageEngine>(
     let context = context_tar(&def.context)?;
     let log_line = |l: &str| log.append(l);
     engine
-        .build(context, &def.tag(), labels.clone(), no_cache, &log_line)
+        .build(context, &def.tag(), &def.platform(), labels.clone(), no_cache, &log_line)
         .await
         .map_err(|e| {
             Error::external(format!(
@@ -986,11 +1099,8 @@ mod tests {
         async fn image_id(&self, r: &str) -> Result<Option<String>> {
             Ok(self.images.lock().unwrap().get(r).cloned())
         }
-        async fn import_rootfs(&self, _: &Path, repo: &str, tag: &str, _: Vec<String>) -> Result<()> {
-            self.images
-                .lock()
-                .unwrap()
-                .insert(format!("{repo}:{tag}"), "sha256:imported".into());
+        async fn load_rootfs(&self, _: &Path, img: &RootfsImage) -> Result<()> {
+            self.images.lock().unwrap().insert(img.reference.clone(), "sha256:imported".into());
             Ok(())
         }
         async fn pull(&self, image: &str) -> Result<()> {
@@ -1000,6 +1110,7 @@ mod tests {
             &self,
             ctx: Vec<u8>,
             tag: &str,
+            _: &str,
             _: BTreeMap<String, String>,
             _: bool,
             log: &(dyn Fn(&str) + Send + Sync),

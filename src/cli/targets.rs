@@ -22,7 +22,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
             "s3_prefix": m.artifact.s3_prefix,
             "targets": targets.iter().map(|t| serde_json::json!({
                 "name": t.name, "distro": t.distro, "arch": t.arch.as_str(), "builder": t.builder,
-                "method": m.builders[&t.builder].method, "mode": if t.is_cross() { "cross" } else { "native" },
+                "method": m.builders[&t.builder].method, "mode": t.mode(), "image_arch": t.image_arch,
                 "triple": t.cross.as_ref().map(|c| c.triple.clone()), "glibc": t.glibc, "official": t.official,
                 "engine": t.engine,
             })).collect::<Vec<_>>(),

@@ -289,7 +289,7 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
             distro: t.distro.clone(),
             arch: t.arch.as_str().to_string(),
             builder: t.builder.clone(),
-            mode: if t.is_cross() { "cross".into() } else { "native".into() },
+            mode: t.mode().into(),
             engine: t.engine.clone(),
             official: t.official,
             artifact: o.matrix.artifact_name(v, t),
