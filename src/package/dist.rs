@@ -76,41 +76,19 @@ pub fn merge_manifest(into: &mut Manifest, other: &Manifest, other_path: &Path) 
 }
 
 fn merge_check(existing: &Manifest, new: &Manifest, path: &Path) -> Result<()> {
-    let both = |field: &str, a: &str, b: &str| {
+    existing.compatible(new).map_err(|m| {
         Error::input(format!(
-            "{}: belongs to another release: {field} there is {a}, here {b}; use another --out directory",
-            path.display()
+            "{}: belongs to another release: {} there is {}, here {}; use another --out directory",
+            path.display(),
+            m.field,
+            m.ours,
+            m.theirs
         ))
-    };
-    if existing.version != new.version {
-        return Err(both("version", &existing.version, &new.version));
-    }
-    if existing.source_date_epoch != new.source_date_epoch {
-        return Err(both(
-            "source_date_epoch",
-            &existing.source_date_epoch.to_string(),
-            &new.source_date_epoch.to_string(),
-        ));
-    }
-    if let (Some(a), Some(b)) = (&existing.source.sha256, &new.source.sha256) {
-        if !a.eq_ignore_ascii_case(b) {
-            return Err(both("source sha256", a, b));
-        }
-    }
-    if let (Some(a), Some(b)) = (&existing.source.git_commit, &new.source.git_commit) {
-        if a != b {
-            return Err(both("source git_commit", a, b));
-        }
-    }
-    if let (Some(a), Some(b)) = (&existing.source.source_sha, &new.source.source_sha) {
-        if a != b {
-            return Err(both("source source_sha", a, b));
-        }
-    }
-    Ok(())
+    })
 }
 
-fn fill_source(into: &mut SourceInfo, from: &SourceInfo) {
+/// Fill the source facts `into` lacks from `from` (a partial manifest may lack some).
+pub fn fill_source(into: &mut SourceInfo, from: &SourceInfo) {
     let weak = |k: &str| k.is_empty() || k == "unknown";
     if weak(&into.kind) && !weak(&from.kind) {
         into.kind = from.kind.clone();
@@ -133,13 +111,9 @@ fn fill_source(into: &mut SourceInfo, from: &SourceInfo) {
     }
 }
 
-/// Write `manifest.json` then `SHA256SUMS` (derived from it), each atomically.
+/// Write `SHA256SUMS` and `manifest.json` (see [`Manifest::save`]).
 pub fn save(m: &Manifest, out_dir: &Path) -> Result<()> {
-    let mut json = serde_json::to_string_pretty(m).map_err(|e| Error::external(format!("serializing manifest: {e}")))?;
-    json.push('\n');
-    fsutil::write_atomic(&Manifest::path(out_dir), json.as_bytes())?;
-    fsutil::write_atomic(&out_dir.join(SHA256SUMS), m.sha256sums().as_bytes())?;
-    Ok(())
+    m.save(out_dir)
 }
 
 /// Merge the dist directory `from` (e.g. one runner's output) into `into`: each artifact
@@ -151,24 +125,7 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
     let version = Version::parse(&other.version)?;
     check_dist(into, &version, other.source_date_epoch, &other.source)?;
     for a in &other.artifacts {
-        let src = from.join(&a.file);
-        if src.canonicalize().ok() == into.join(&a.file).canonicalize().ok() {
-            continue;
-        }
-        copy_checked(&src, &into.join(&a.file), Some((a.size, &a.sha256)))?;
-        if !a.checksum_file.is_empty() {
-            let c = from.join(&a.checksum_file);
-            let text = std::fs::read_to_string(&c).map_err(|e| Error::io(&c, "read", e))?;
-            if !text.starts_with(&a.sha256) {
-                return Err(Error::check(format!(
-                    "{}: does not hold the manifest's sha256 {} of {}",
-                    c.display(),
-                    a.sha256,
-                    a.file
-                )));
-            }
-            fsutil::write_atomic(&into.join(&a.checksum_file), text.as_bytes())?;
-        }
+        copy_artifact(from, a, into)?;
     }
     let mut m = match Manifest::load_if_present(into)? {
         Some(m) => m,
@@ -178,6 +135,53 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
     m.tool = Default::default();
     save(&m, into)?;
     Ok(m)
+}
+
+/// Copy one artifact of the dist directory `from` into `into`: the tarball (streamed, atomic,
+/// checked against the manifest's size and sha256: exit 1 naming the file otherwise), its
+/// `.sha256` file written from the manifest, and its build log when there is one. A tarball
+/// already in `into` with the right sha256 is not copied again. Returns whether it was copied.
+pub fn copy_artifact(from: &Path, a: &Artifact, into: &Path) -> Result<bool> {
+    if a.file.is_empty() || a.file.contains('/') || a.file.contains("..") {
+        return Err(Error::input(format!(
+            "{}: artifact {}: field \"file\" must be a plain file name, found {:?}",
+            Manifest::path(from).display(),
+            a.target,
+            a.file
+        )));
+    }
+    let (src, dest) = (from.join(&a.file), into.join(&a.file));
+    let same = src.canonicalize().ok().is_some_and(|s| dest.canonicalize().ok() == Some(s));
+    let present =
+        same || (dest.is_file() && fsutil::sha256_file(&dest).is_ok_and(|(s, n)| n == a.size && s.eq_ignore_ascii_case(&a.sha256)));
+    if !present {
+        copy_checked(&src, &dest, Some((a.size, &a.sha256)))?;
+    }
+    if !same {
+        let log = from.join("logs").join(format!("{}.log", a.target));
+        if log.is_file() {
+            copy_checked(&log, &into.join("logs").join(format!("{}.log", a.target)), None)?;
+        }
+    }
+    let ck = if a.checksum_file.is_empty() {
+        format!("{}.sha256", a.file)
+    } else {
+        a.checksum_file.clone()
+    };
+    // A `.sha256` beside the tarball must agree with the manifest.
+    let theirs = from.join(&ck);
+    if let Ok(text) = std::fs::read_to_string(&theirs) {
+        if !text.starts_with(&a.sha256) {
+            return Err(Error::check(format!(
+                "{}: does not hold the manifest's sha256 {} of {}",
+                theirs.display(),
+                a.sha256,
+                a.file
+            )));
+        }
+    }
+    fsutil::write_atomic(&into.join(ck), crate::manifest::checksum_line(&a.sha256, &a.file).as_bytes())?;
+    Ok(!present)
 }
 
 /// Copy `src` to `dest` atomically, streaming, checking size and sha256 when given.

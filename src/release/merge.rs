@@ -13,7 +13,7 @@ use crate::fsutil;
 use crate::manifest::{self, Artifact, Manifest};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What to merge.
 #[derive(Debug, Clone)]
@@ -47,13 +47,6 @@ pub struct MergeReport {
     pub version: String,
     pub dirs: Vec<String>,
     pub artifacts: Vec<MergedArtifact>,
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }
 
 /// Merge `opts.dirs` into `opts.out`.
@@ -176,38 +169,14 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
     };
     // Fill in source facts a partial manifest may lack.
     for (_, m) in &manifests {
-        if out_m.source.sha256.is_none() {
-            out_m.source.sha256 = m.source.sha256.clone();
-        }
-        if out_m.source.source_sha.is_none() {
-            out_m.source.source_sha = m.source.source_sha.clone();
-        }
-        if out_m.source.git_commit.is_none() {
-            out_m.source.git_commit = m.source.git_commit.clone();
-        }
+        crate::package::fill_source(&mut out_m.source, &m.source);
     }
 
     let mut merged = Vec::new();
     for (target, (d, a)) in &chosen {
-        let already = out_m.artifact(target).map(|x| x.sha256 == a.sha256).unwrap_or(false);
-        let dest = opts.out.join(&a.file);
-        let copied = if same_dir(d, &opts.out) {
-            false
-        } else {
-            let present = already && dest.exists() && fsutil::sha256_file(&dest).map(|(s, _)| s == a.sha256).unwrap_or(false);
-            if !present {
-                copy_atomic(&d.join(&a.file), &dest)?;
-            }
-            let log = d.join("logs").join(format!("{target}.log"));
-            if log.is_file() {
-                copy_atomic(&log, &opts.out.join("logs").join(format!("{target}.log")))?;
-            }
-            !present
-        };
+        let copied = crate::package::copy_artifact(d, a, &opts.out)?;
         let mut art = a.clone();
-        let ck = format!("{}.sha256", a.file);
-        fsutil::write_atomic(&opts.out.join(&ck), manifest::checksum_line(&a.sha256, &a.file).as_bytes())?;
-        art.checksum_file = ck;
+        art.checksum_file = format!("{}.sha256", a.file);
         out_m.upsert(art);
         merged.push(MergedArtifact {
             target: target.clone(),
@@ -225,12 +194,4 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
         dirs: opts.dirs.iter().map(|d| d.display().to_string()).collect(),
         artifacts: merged,
     })
-}
-
-fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let mut src = std::fs::File::open(from).map_err(|e| Error::io(from, "open", e))?;
-    let mut f = fsutil::AtomicFile::create(to)?;
-    std::io::copy(&mut src, f.file()).map_err(|e| Error::io(to, "copy", e))?;
-    f.commit()?;
-    Ok(())
 }
