@@ -85,13 +85,19 @@ pub enum Command {
     Plan(release::PlanArgs),
 }
 
+/// The log filter when RUST_LOG is not set: warnings, except the AWS SDK's own, which dump whole
+/// HTTP responses for expected events (no instance metadata service off EC2, a provider of the
+/// credential chain that has nothing); the tool reports what matters as one `error:` line.
+const DEFAULT_LOG_FILTER: &str = "warn,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error";
+
 /// Parse, run and return the exit code. Errors print as one `error:` line.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_target(false)
         .try_init();
