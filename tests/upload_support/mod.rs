@@ -20,15 +20,77 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A moto_server child process.
-pub struct Moto {
+/// An S3-compatible server child process on loopback: moto's server, or s3s-fs (a second,
+/// independent implementation, storing objects as files under `root`).
+pub struct S3Server {
     child: Child,
     pub port: u16,
     pub url: String,
+    /// `moto` or `s3s-fs`.
+    pub kind: &'static str,
+    /// s3s-fs: the directory holding `<bucket>/<key>` files.
+    pub root: Option<tempfile::TempDir>,
     _log: tempfile::NamedTempFile,
 }
 
-impl Moto {
+/// The tests were written against moto first; most still say `Moto`.
+pub type Moto = S3Server;
+
+impl S3Server {
+    /// Start s3s-fs (`cargo install s3s-fs --version 0.14.1 --features binary`; .ci/setup does)
+    /// on a free port with the test credentials, and wait until it answers.
+    pub fn s3s_fs() -> S3Server {
+        for _ in 0..5 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let root = tempfile::tempdir().unwrap();
+            let child = Command::new("s3s-fs")
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--access-key",
+                    KEY_ID,
+                    "--secret-key",
+                    SECRET,
+                ])
+                .arg(root.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.reopen().unwrap()))
+                .stderr(Stdio::from(log.reopen().unwrap()))
+                .spawn()
+                .expect("s3s-fs must be installed (cargo install s3s-fs --version 0.14.1 --features binary; see .ci/setup)");
+            let mut s = S3Server {
+                child,
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                kind: "s3s-fs",
+                root: Some(root),
+                _log: log,
+            };
+            if s.wait_listening() {
+                return s;
+            }
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    fn wait_listening(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false; // port taken meanwhile: try another
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        false
+    }
+
     /// Start moto on a free port and wait until it answers.
     pub fn start() -> Moto {
         Moto::start_with(&[])
@@ -50,23 +112,17 @@ impl Moto {
             let child = cmd
                 .spawn()
                 .expect("moto_server must be installed (pip install 'moto[server]'; see .ci/setup)");
-            let mut m = Moto {
+            let mut m = S3Server {
                 child,
                 port,
                 url: format!("http://127.0.0.1:{port}"),
+                kind: "moto",
+                root: None,
                 _log: log,
             };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = m.child.try_wait() {
-                    break; // port taken meanwhile: try another
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return m;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            if m.wait_listening() {
+                return m;
             }
-            let _ = m.child.kill();
         }
         panic!("moto_server did not start");
     }
@@ -124,7 +180,7 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
+impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
