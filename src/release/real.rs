@@ -237,6 +237,9 @@ impl Drop for CtrlC {
     }
 }
 
+/// Added to the summary of a source step found unchanged by a later run.
+const RECHECKED: &str = " (re-checked)";
+
 impl Stages for RealStages<'_> {
     async fn probe(&mut self, step: Step, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
         match step {
@@ -248,9 +251,11 @@ impl Stages for RealStages<'_> {
                 };
                 let now = self.source(ctx).await?;
                 let before = prior.outcome.clone().unwrap_or_default();
-                Ok((before.summary == now.summary && before.data == now.data).then(|| {
+                // A skipped step stores its summary with the suffix added below: compare without it.
+                let plain = |s: &str| s.trim_end_matches(RECHECKED).to_string();
+                Ok((plain(&before.summary) == plain(&now.summary) && before.data == now.data).then(|| {
                     let mut o = now;
-                    o.summary = format!("{} (re-checked)", o.summary);
+                    o.summary = format!("{}{RECHECKED}", o.summary);
                     o
                 }))
             }
