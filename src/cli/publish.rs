@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::publish::{self, Apply, Identity, Kind, Options, RepoId, Secret};
 use crate::version::Version;
 use std::path::PathBuf;
-use std::time::Duration;
 
 const AFTER: &str = "\
 Where the change goes (one of):
@@ -143,12 +142,6 @@ pub fn options(a: &Args) -> Result<Options> {
         .ok()
         .filter(|t| !t.trim().is_empty())
         .map(|t| Secret(t.trim().to_string()));
-    if let Some(ms) = std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        o.github.retry_base = Duration::from_millis(ms);
-    }
     let def = a.kind.default_repo();
     o.repo = Some(RepoId {
         owner: a.owner.clone(),

@@ -232,7 +232,8 @@ pub struct GitHubOptions {
     pub api_url: String,
     /// GITHUB_TOKEN; without it GitHub is read anonymously (public repositories) and never written.
     pub token: Option<Secret>,
-    /// First retry delay for 5xx and transport errors (doubles each time).
+    /// First retry delay for 5xx and transport errors (doubles each time). Default 1 s, or
+    /// `VALKEY_RELEASE_GITHUB_RETRY_MS` (milliseconds; tests shorten it).
     pub retry_base: Duration,
     /// Attempts per request, including the first.
     pub max_attempts: u32,
@@ -245,7 +246,12 @@ impl Default for GitHubOptions {
         GitHubOptions {
             api_url: "https://api.github.com".into(),
             token: None,
-            retry_base: Duration::from_millis(1000),
+            retry_base: Duration::from_millis(
+                std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS")
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(1000),
+            ),
             max_attempts: 5,
             max_wait: Duration::from_secs(300),
         }
