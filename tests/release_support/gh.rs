@@ -38,6 +38,23 @@ pub struct Repo {
 pub struct World {
     pub repos: BTreeMap<String, Repo>,
     next: u64,
+    /// Failures to inject, consumed in order of registration.
+    pub faults: Vec<Fault>,
+    /// Requests answered with an injected failure: (method, path, status).
+    pub injected: Vec<(String, String, u16)>,
+}
+
+/// A failure the emulation answers instead of GitHub: the next `times` requests matching
+/// `method` and `path` (the URL path, no query) get `status`.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub times: u32,
+    /// The request is carried out first (the write lands) and only the answer is lost, as when
+    /// GitHub's front end times out after the backend committed the change.
+    pub after_write: bool,
 }
 
 impl World {
@@ -133,6 +150,47 @@ impl GitHub {
         self.world.lock().unwrap().repos[repo].prs.clone()
     }
 
+    /// Answer the next `times` requests `method path` (e.g. `PATCH`,
+    /// `/repos/valkey-io/valkey-hashes/git/refs/heads/main`) with `status` (500, 502, ...) without
+    /// carrying them out. `times` 1 fails one request once; the tool retries 5xx, so failing a step
+    /// takes as many as its attempts.
+    pub fn fail(&self, method: &str, path: &str, status: u16, times: u32) {
+        self.push_fault(method, path, status, times, false);
+    }
+
+    /// Like [`GitHub::fail`], but each matching request is carried out first and only its answer
+    /// is replaced by `status` (the write landed, the client never learns it).
+    pub fn fail_after_write(&self, method: &str, path: &str, status: u16, times: u32) {
+        self.push_fault(method, path, status, times, true);
+    }
+
+    fn push_fault(&self, method: &str, path: &str, status: u16, times: u32, after_write: bool) {
+        self.world.lock().unwrap().faults.push(Fault {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            times,
+            after_write,
+        });
+    }
+
+    /// Injected failures not used up yet (sum of the remaining `times`).
+    pub fn faults_pending(&self) -> u32 {
+        self.world.lock().unwrap().faults.iter().map(|f| f.times).sum()
+    }
+
+    /// Requests answered with an injected failure so far: (method, path, status).
+    pub fn injected(&self) -> Vec<(String, String, u16)> {
+        self.world.lock().unwrap().injected.clone()
+    }
+
+    /// The parents of the commit branch `branch` of `repo` points at.
+    pub fn parents(&self, repo: &str, branch: &str) -> Vec<String> {
+        let w = self.world.lock().unwrap();
+        let r = &w.repos[repo];
+        r.commits[&r.branches[branch]].1.clone()
+    }
+
     /// Every request received: (method, path?query, body, authorization header).
     pub async fn requests(&self) -> Vec<(String, String, Value, String)> {
         self.server
@@ -169,7 +227,43 @@ fn unprocessable(msg: &str) -> ResponseTemplate {
     ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed", "errors": [{"message": msg}]}))
 }
 
+fn injected_failure(status: u16) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"message": format!("Server Error (HTTP {status} injected by the test)")}))
+}
+
+/// The emulation with its injected failures ([`GitHub::fail`]) in front of the API proper ([`Api`]).
 impl Respond for Emu {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let method = req.method.as_str().to_string();
+        let path = req.url.path().to_string();
+        let hit = {
+            let mut w = self.0.lock().unwrap();
+            let hit = w
+                .faults
+                .iter_mut()
+                .find(|f| f.times > 0 && f.method == method && f.path == path)
+                .map(|f| {
+                    f.times -= 1;
+                    (f.status, f.after_write)
+                });
+            w.faults.retain(|f| f.times > 0);
+            hit
+        };
+        let Some((status, after_write)) = hit else {
+            return Api(self.0.clone()).respond(req);
+        };
+        if after_write {
+            let _ = Api(self.0.clone()).respond(req);
+        }
+        self.0.lock().unwrap().injected.push((method, path, status));
+        injected_failure(status)
+    }
+}
+
+/// The emulated REST API proper.
+struct Api(Arc<Mutex<World>>);
+
+impl Respond for Api {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut w = self.0.lock().unwrap();
         let path = req.url.path().to_string();

@@ -331,3 +331,153 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// An HTTP proxy in front of an S3 server (moto) with a switch that makes every GET of an object
+/// key (path-style `/<bucket>/<key>`) answer 500 InternalError; everything else (HEAD, PUT, POST,
+/// bucket listings) is forwarded. Every request is logged as (method, path?query).
+pub struct S3Proxy {
+    pub url: String,
+    /// On: object GETs fail with 500 InternalError.
+    pub fail_object_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Object GETs answered with the injected failure.
+    pub failed_gets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl S3Proxy {
+    /// Listen on a free loopback port and forward to `upstream` (e.g. `Moto::endpoint()`).
+    pub fn start(upstream: &str) -> S3Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fail = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let sw = S3ProxySwitches {
+            upstream,
+            fail: fail.clone(),
+            failed: failed.clone(),
+            log: log.clone(),
+        };
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let client = reqwest::Client::builder().build().unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            let (client, sw) = (client.clone(), sw.clone());
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req| s3_proxy_handle(req, client.clone(), sw.clone()));
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        S3Proxy {
+            url: format!("http://127.0.0.1:{port}"),
+            fail_object_gets: fail,
+            failed_gets: failed,
+            log,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn set_fail_object_gets(&self, on: bool) {
+        self.fail_object_gets.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every request received so far: (method, path?query).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for S3Proxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct S3ProxySwitches {
+    upstream: String,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+/// Is `path` (path-style, no query) an object's: `/<bucket>/<non-empty key>`?
+pub fn is_object_path(path: &str) -> bool {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+}
+
+async fn s3_proxy_handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    client: reqwest::Client,
+    sw: S3ProxySwitches,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::io::Error> {
+    use http_body_util::BodyExt;
+    use std::sync::atomic::Ordering;
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    sw.log.lock().unwrap().push((req.method().to_string(), pq.clone()));
+    if req.method() == hyper::Method::GET && is_object_path(req.uri().path()) && sw.fail.load(Ordering::SeqCst) {
+        sw.failed.fetch_add(1, Ordering::SeqCst);
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+                   <Message>We encountered an internal error. Please try again. (injected by the test proxy)</Message></Error>";
+        return Ok(hyper::Response::builder()
+            .status(500)
+            .header("content-type", "application/xml")
+            .body(http_body_util::Full::new(bytes::Bytes::from(xml)))
+            .unwrap());
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+    let mut rb = client.request(method, format!("{}{pq}", sw.upstream));
+    for (k, v) in parts.headers.iter() {
+        if k == "host" || k == "connection" || k == "transfer-encoding" || k == "expect" {
+            continue;
+        }
+        rb = rb.header(k.as_str(), v.as_bytes());
+    }
+    let up = rb.body(body).send().await.map_err(std::io::Error::other)?;
+    let mut out = hyper::Response::builder().status(up.status().as_u16());
+    for (k, v) in up.headers().iter() {
+        if k == "connection" || k == "transfer-encoding" {
+            continue;
+        }
+        out = out.header(k.as_str(), v.as_bytes());
+    }
+    let b = up.bytes().await.map_err(std::io::Error::other)?;
+    Ok(out.body(http_body_util::Full::new(b)).unwrap())
+}
