@@ -1,9 +1,10 @@
-//! Benchmark: upload four ~35 MB random tarballs (a release's worth) to a local moto S3 server,
+//! Benchmark: upload four ~35 MB random tarballs (a release's worth) to a local S3 server,
 //! ours (`valkey-release upload`) vs the baseline `aws s3 cp --recursive` of the same directory to
-//! the same server. Prints both wall times and the ratio (ours / baseline; goal <= 1.0).
+//! the same server. Prints both wall times and the ratio (ours / baseline; goal <= 1.0), for moto
+//! and, when installed, for s3s-fs (a Rust server, so the server is less of the bottleneck).
 //! Each tool writes into a fresh bucket per round so nothing is skipped; best of the rounds.
 //!
-//! Run: `cargo bench --bench upload` (needs moto_server and aws on PATH; see .ci/setup).
+//! Run: `cargo bench --bench upload` (needs moto_server and aws on PATH; s3s-fs optional; see .ci/setup).
 
 #[path = "../tests/upload_support/mod.rs"]
 mod upload_support;
@@ -19,7 +20,6 @@ fn main() {
         eprintln!("bench upload: needs `aws` and `moto_server` (pip install awscli 'moto[server]'); skipped");
         return;
     }
-    let moto = Moto::start();
     let aws_env = AwsEnv::new();
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
@@ -40,11 +40,20 @@ fn main() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     eprintln!(
-        "bench upload: {} artifacts, {:.1} MB in dist/, moto at {}",
+        "bench upload: {} artifacts, {:.1} MB in dist/",
         m.artifacts.len(),
-        total as f64 / 1e6,
-        moto.url
+        total as f64 / 1e6
     );
+    bench_on(&Moto::start(), &aws_env, &dist, total);
+    if Command::new("s3s-fs").arg("--help").output().is_ok() {
+        bench_on(&S3Server::s3s_fs(), &aws_env, &dist, total);
+    } else {
+        eprintln!("bench upload: s3s-fs not installed; only moto measured");
+    }
+}
+
+fn bench_on(moto: &S3Server, aws_env: &AwsEnv, dist: &std::path::Path, total: u64) {
+    eprintln!("bench upload: {} at {}", moto.kind, moto.url);
 
     let mut ours = f64::MAX;
     let mut base = f64::MAX;
@@ -54,9 +63,9 @@ fn main() {
         block_on(moto.create_bucket(&b1));
         block_on(moto.create_bucket(&b2));
 
-        let mut c = cli(&aws_env, &moto.url);
+        let mut c = cli(aws_env, &moto.url);
         c.args(["upload", "--bucket", &b1, "--dist"])
-            .arg(&dist)
+            .arg(dist)
             .stdout(std::process::Stdio::null());
         let t = Instant::now();
         let o = c.output().unwrap();
@@ -70,7 +79,7 @@ fn main() {
 
         let mut a = Command::new("aws");
         a.args(["s3", "cp", "--recursive", "--only-show-errors", "--endpoint-url", &moto.url])
-            .arg(&dist)
+            .arg(dist)
             .arg(format!("s3://{b2}/releases/"))
             .env("AWS_ACCESS_KEY_ID", KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -87,8 +96,9 @@ fn main() {
         eprintln!("round {}: ours {dt:.2}s, aws s3 cp {dt2:.2}s", round + 1);
     }
     println!(
-        "upload of {:.0} MB (4 x 35 MB tarballs + checksums + manifest) to local moto, best of {ROUNDS}:",
-        total as f64 / 1e6
+        "upload of {:.0} MB (4 x 35 MB tarballs + checksums + manifest) to local {}, best of {ROUNDS}:",
+        total as f64 / 1e6,
+        moto.kind
     );
     println!(
         "  ours (valkey-release upload, hash check + HEAD + upload + HEAD check): {ours:.2} s ({:.1} MB/s)",
