@@ -7,12 +7,14 @@
 //! Docker builder image, for bookworm-x86_64.
 
 mod release_support;
+mod upload_support;
 
 use release_support::gh::GitHub;
-use release_support::{all_files, builder_image, cmd, fakevalkey_targz, run, Moto, S3Proxy};
+use release_support::{all_files, builder_image, cmd, fakevalkey_targz, run, Moto};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use upload_support::FaultProxy;
 
 const TOKEN: &str = "ghp_FAULTSTESTTOKEN0123456789SECRETabc";
 const BUCKET: &str = "relbucket-faults";
@@ -91,7 +93,7 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     let Some(image) = builder_image() else { return };
     let Some(moto) = Moto::start() else { return };
     moto.create_bucket(BUCKET);
-    let proxy = S3Proxy::start(&moto.endpoint());
+    let proxy = FaultProxy::start(&moto.endpoint(), 0);
     let d = tempfile::tempdir().unwrap();
     // The source as GitHub's tag archive is named: its digest is the hash line's.
     let archive = d.path().join(format!("valkey-{V}.tar.gz"));

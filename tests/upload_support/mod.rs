@@ -346,12 +346,18 @@ impl Out {
 }
 
 /// An HTTP proxy in front of an S3 server that answers some requests itself with
-/// 500 InternalError / 503 SlowDown (and optionally drops connections), forwarding the rest.
+/// 500 InternalError / 503 SlowDown, forwarding the rest. Every request is logged as
+/// (method, path?query); a switch makes every GET of an object key fail.
 pub struct FaultProxy {
     pub url: String,
     /// Requests seen / requests failed by the proxy.
     pub seen: Arc<AtomicUsize>,
     pub failed: Arc<AtomicUsize>,
+    /// On: every GET of an object key (path-style `/<bucket>/<key>`) answers 500 InternalError.
+    pub fail_object_gets: Arc<std::sync::atomic::AtomicBool>,
+    /// Object GETs answered with that injected failure.
+    pub failed_gets: Arc<AtomicUsize>,
+    log: Arc<std::sync::Mutex<Vec<(String, String)>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -404,9 +410,14 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
+        let sw = Switches {
+            fail_object_gets: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            failed_gets: Arc::new(AtomicUsize::new(0)),
+            log: Arc::new(std::sync::Mutex::new(Vec::new())),
+        };
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let upstream = upstream.trim_end_matches('/').to_string();
-        let (s2, f2) = (seen.clone(), failed.clone());
+        let (s2, f2, sw2) = (seen.clone(), failed.clone(), sw.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -421,10 +432,10 @@ impl FaultProxy {
                         _ = &mut rx => break,
                         acc = listener.accept() => {
                             let Ok((stream, _)) = acc else { continue };
-                            let (client, upstream, seen, failed) = (client.clone(), upstream.clone(), s2.clone(), f2.clone());
+                            let (client, upstream, seen, failed, sw) = (client.clone(), upstream.clone(), s2.clone(), f2.clone(), sw2.clone());
                             tokio::spawn(async move {
                                 let svc = hyper::service::service_fn(move |req| {
-                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), cfg)
+                                    handle(req, client.clone(), upstream.clone(), seen.clone(), failed.clone(), cfg, sw.clone())
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -439,10 +450,40 @@ impl FaultProxy {
             url: format!("http://127.0.0.1:{port}"),
             seen,
             failed,
+            fail_object_gets: sw.fail_object_gets,
+            failed_gets: sw.failed_gets,
+            log: sw.log,
             stop: Some(tx),
             thread: Some(thread),
         }
     }
+}
+
+impl FaultProxy {
+    /// Turn the failure of object GETs on or off.
+    pub fn set_fail_object_gets(&self, on: bool) {
+        self.fail_object_gets.store(on, Ordering::SeqCst);
+    }
+
+    /// Every request received so far: (method, path?query).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// The proxy's shared switches and request log.
+#[derive(Clone)]
+struct Switches {
+    fail_object_gets: Arc<std::sync::atomic::AtomicBool>,
+    failed_gets: Arc<AtomicUsize>,
+    log: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+/// Is `path` (path-style, no query) an object's: `/<bucket>/<non-empty key>`?
+pub fn is_object_path(path: &str) -> bool {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
 }
 
 impl Drop for FaultProxy {
@@ -473,8 +514,25 @@ async fn handle(
     seen: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
     cfg: ProxyCfg,
+    sw: Switches,
 ) -> Result<Resp, std::io::Error> {
     use http_body_util::BodyExt;
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    sw.log.lock().unwrap().push((req.method().to_string(), pq));
+    if req.method() == hyper::Method::GET && is_object_path(req.uri().path()) && sw.fail_object_gets.load(Ordering::SeqCst) {
+        sw.failed_gets.fetch_add(1, Ordering::SeqCst);
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+                   <Message>We encountered an internal error. Please try again. (injected by the test proxy)</Message></Error>";
+        return Ok(hyper::Response::builder()
+            .status(500)
+            .header("content-type", "application/xml")
+            .body(http_body_util::Full::new(bytes::Bytes::from(xml)))
+            .unwrap());
+    }
     let ProxyCfg {
         every,
         writes_only,
