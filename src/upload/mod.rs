@@ -488,8 +488,8 @@ pub async fn run_upload(opts: &UploadOptions, progress: &Progress) -> Result<Upl
     let started = std::time::Instant::now();
     let (manifest, planned) = plan_objects(&opts.dist, &opts.prefix)?;
     let (loc, store) = open_store(opts).await?;
-    let work = upload_planned(opts, &manifest, planned, store.clone(), &loc, progress);
-    tokio::pin!(work);
+    // Boxed so that Ctrl-C really drops it (its requests stop) before the aborts are sent.
+    let mut work = Box::pin(upload_planned(opts, &manifest, planned, store.clone(), &loc, progress));
     let mut report = tokio::select! {
         r = &mut work => r?,
         _ = tokio::signal::ctrl_c() => {
