@@ -47,6 +47,22 @@ fn cli(targets: &Path) -> Command {
     c
 }
 
+/// `valkey-release --targets <targets> build --version V --json --source <src> --out <dist>` of
+/// the fixture for `names`; asserts success and returns the manifest written.
+fn build_ok(targets: &Path, src: &Path, dist: &Path, names: &[&str]) -> serde_json::Value {
+    let mut c = cli(targets);
+    c.args(["build", "--version", V, "--json", "--source"])
+        .arg(src)
+        .arg("--out")
+        .arg(dist);
+    for n in names {
+        c.args(["--target", n]);
+    }
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0));
+    manifest(dist)
+}
+
 #[test]
 fn native_arm64_builds_in_an_arm64_image_emulated_on_this_engine() {
     assert!(
@@ -99,14 +115,7 @@ fn native_arm64_builds_in_an_arm64_image_emulated_on_this_engine() {
 
     let (_f, src) = fixture(&[]);
     let dist = d.path().join("dist");
-    let mut c = cli(&targets);
-    c.args(["build", "--version", V, "--target", "bookworm-arm64", "--json", "--source"])
-        .arg(&src)
-        .arg("--out")
-        .arg(&dist);
-    let o = run(c);
-    assert_eq!(o.status.code(), Some(0));
-    let m = manifest(&dist);
+    let m = build_ok(&targets, &src, &dist, &["bookworm-arm64"]);
     let b = &m["artifacts"][0]["build"];
     assert_eq!(b["mode"], "emulated", "an arm64 image on this x86_64 engine runs under qemu: {b}");
     assert_eq!(b["engine_arch"], "x86_64");
@@ -249,4 +258,138 @@ fn an_engine_that_cannot_be_reached_is_named() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&engine) && err.contains("cannot reach the Docker engine"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A second, independent Docker daemon (its own containerd, image store and data root, vfs storage),
+/// listening only on tcp://127.0.0.1:PORT: a remote engine with none of the local engine's images.
+/// It gets a bridge of its own: `--bridge=none` would make dockerd delete the host's `docker0`,
+/// which the local engine uses. Stopped, and its bridge removed, on drop.
+struct SecondEngine {
+    child: std::process::Child,
+    address: String,
+    bridge: String,
+    _dir: tempfile::TempDir,
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().expect("ip (iproute2)");
+    assert!(o.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr));
+}
+
+impl SecondEngine {
+    fn start() -> SecondEngine {
+        let dir = tempfile::Builder::new().prefix("vr-d2-").tempdir_in("/tmp").unwrap();
+        let p = |n: &str| dir.path().join(n);
+        std::fs::write(p("daemon.json"), "{}").unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::File::create(p("dockerd.log")).unwrap();
+        let n = std::process::id() % 250 + 1;
+        let bridge = format!("vrtest{n}");
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output(); // left by a killed run
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", &format!("10.231.{n}.1/24"), "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        let child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(p("daemon.json"))
+            .arg("--data-root")
+            .arg(p("data"))
+            .arg("--exec-root")
+            .arg(p("exec"))
+            .arg("--pidfile")
+            .arg(p("docker.pid"))
+            .args(["-H", &format!("tcp://127.0.0.1:{port}")])
+            .arg(format!("--bridge={bridge}"))
+            .args(["--iptables=false", "--ip-masq=false", "--storage-driver=vfs"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (the Docker daemon binary) must be installed to start a second engine");
+        let e = SecondEngine {
+            child,
+            address: format!("tcp://127.0.0.1:{port}"),
+            bridge,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if e.docker(&["version", "--format", "{{.Server.Version}}"]).status.success() {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let log = std::fs::read_to_string(e._dir.path().join("dockerd.log")).unwrap_or_default();
+        panic!("the second dockerd did not answer within 60 s:\n{log}");
+    }
+
+    /// The docker CLI against this engine.
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", &self.address)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        // SIGTERM: dockerd stops its containerd and its containers, then exits.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let mut stopped = false;
+        for _ in 0..60 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
+    }
+}
+
+#[test]
+fn a_target_builds_on_a_second_engine_that_has_none_of_the_local_images() {
+    let engine = SecondEngine::start();
+    let docker0_before = Command::new("ip")
+        .args(["link", "show", "docker0"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let out = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(out(engine.docker(&["images", "-q"])), "", "a fresh engine has no images");
+    let d = tempfile::tempdir().unwrap();
+    let address = engine.address.clone();
+    let targets = derived_targets(d.path(), "bookworm-x86_64", |mut lines| {
+        lines.push(format!("engine = \"{address}\""));
+        lines
+    });
+    let (_f, src) = fixture(&[]);
+    let dist = d.path().join("dist");
+    let m = build_ok(&targets, &src, &dist, &["bookworm-x86_64"]);
+    // The builder image was made on that engine (the local one is not used for this target)...
+    let b = &m["artifacts"][0]["build"];
+    let tag = b["builder_tag"].as_str().unwrap();
+    let id = out(engine.docker(&["image", "inspect", "--format", "{{.Id}}", tag]));
+    assert_eq!(
+        b["builder_image"].as_str().unwrap(),
+        id,
+        "the manifest names the image on the target's engine"
+    );
+    assert!(b["reported_version"].as_str().unwrap().contains("v=8.1.1"), "{b}");
+    // ... the build ran there and left no container behind.
+    assert_eq!(out(engine.docker(&["ps", "-aq"])), "", "containers remain on the second engine");
+    let log = std::fs::read_to_string(dist.join("logs/bookworm-x86_64.log")).unwrap();
+    assert!(log.contains("make -j"), "{log}");
+    assert_eq!(
+        sha256(&dist.join(m["artifacts"][0]["file"].as_str().unwrap())),
+        m["artifacts"][0]["sha256"].as_str().unwrap()
+    );
 }
