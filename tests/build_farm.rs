@@ -3,10 +3,25 @@
 
 mod build_support;
 use build_support::*;
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const V: &str = "8.1.1";
+
+/// The build of release V these tests run: `build_cmd(V, --source <source> --target <t>...
+/// <extra>) --out <out>`.
+fn build(source: impl AsRef<OsStr>, targets: &[&str], extra: &[&str], out: &Path) -> Command {
+    let mut args = vec!["--source", source.as_ref().to_str().unwrap()];
+    for t in targets {
+        args.extend(["--target", *t]);
+    }
+    args.extend(extra);
+    let mut c = build_cmd(V, &args);
+    c.arg("--out").arg(out);
+    c
+}
 
 fn run_id(stdout: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(stdout).expect("json report");
@@ -18,21 +33,12 @@ fn builds_x86_64_and_arm64_in_parallel() {
     let (_d, src) = fixture(&[]);
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--target",
-            "bookworm-arm64",
-            "--jobs",
-            "2",
-        ],
-    );
-    c.arg("--out").arg(&dist).arg("--json");
-    let o = run(c);
+    let o = run(build(
+        &src,
+        &["bookworm-x86_64", "bookworm-arm64"],
+        &["--jobs", "2", "--json"],
+        &dist,
+    ));
     assert_eq!(o.status.code(), Some(0));
     let rid = run_id(&o.stdout);
     assert!(
@@ -98,19 +104,7 @@ fn one_target_fails_the_other_is_packaged() {
     let (_d, src) = fixture(&["FAIL_CROSS"]);
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--target",
-            "bookworm-arm64",
-        ],
-    );
-    c.arg("--out").arg(&dist);
-    let o = run(c);
+    let o = run(build(&src, &["bookworm-x86_64", "bookworm-arm64"], &[], &dist));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1 of 2 targets failed"), "{err}");
@@ -131,23 +125,12 @@ fn fail_fast_stops_the_others() {
     let (_d, src) = fixture(&["FAIL_CROSS", "SLOW_NATIVE"]);
     let out = tempfile::tempdir().unwrap();
     let t0 = Instant::now();
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--target",
-            "bookworm-arm64",
-            "--jobs",
-            "2",
-            "--fail-fast",
-            "--json",
-        ],
-    );
-    c.arg("--out").arg(out.path());
-    let o = run(c);
+    let o = run(build(
+        &src,
+        &["bookworm-x86_64", "bookworm-arm64"],
+        &["--jobs", "2", "--fail-fast", "--json"],
+        out.path(),
+    ));
     assert_eq!(o.status.code(), Some(1));
     assert!(t0.elapsed() < Duration::from_secs(100), "x86_64 was not stopped");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -166,18 +149,8 @@ fn fail_fast_stops_the_others() {
 fn ctrl_c_removes_containers_and_exits_130() {
     let (_d, src) = fixture(&["SLOW"]);
     let out = tempfile::tempdir().unwrap();
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--target",
-            "bookworm-arm64",
-        ],
-    );
-    c.arg("--out").arg(out.path()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut c = build(&src, &["bookworm-x86_64", "bookworm-arm64"], &[], out.path());
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = c.spawn().unwrap();
     let label = format!("io.valkey.release.pid={}", child.id());
     let t0 = Instant::now();
@@ -214,22 +187,8 @@ fn two_builds_are_byte_identical_and_check_reproducible_passes() {
     let (_d, src) = fixture(&[]);
     let out = tempfile::tempdir().unwrap();
     let (d1, d2) = (out.path().join("one"), out.path().join("two"));
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64"]);
-    c.arg("--out").arg(&d1);
-    assert_eq!(run(c).status.code(), Some(0));
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-arm64",
-            "--check-reproducible",
-            "--json",
-        ],
-    );
-    c.arg("--out").arg(&d2);
-    let o = run(c);
+    assert_eq!(run(build(&src, &["bookworm-arm64"], &[], &d1)).status.code(), Some(0));
+    let o = run(build(&src, &["bookworm-arm64"], &["--check-reproducible", "--json"], &d2));
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["targets"][0]["reproducible"], true);
@@ -242,9 +201,7 @@ fn wrong_version_is_rejected() {
     let (_d, src) = fixture(&[]);
     std::fs::write(src.join("src/version.h"), "#define VALKEY_VERSION \"8.0.9\"\n").unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
-    c.arg("--out").arg(out.path());
-    let o = run(c);
+    let o = run(build(&src, &["bookworm-x86_64"], &[], out.path()));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("8.0.9") && err.contains("8.1.1"), "{err}");
@@ -255,9 +212,7 @@ fn wrong_version_is_rejected() {
 fn wrong_arch_is_rejected() {
     let (_d, src) = fixture(&["WRONG_ARCH"]);
     let out = tempfile::tempdir().unwrap();
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-arm64"]);
-    c.arg("--out").arg(out.path());
-    let o = run(c);
+    let o = run(build(&src, &["bookworm-arm64"], &[], out.path()));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
     assert!(
@@ -289,26 +244,14 @@ fn archive_and_url_sources_record_sha256_and_epoch() {
     let url = format!("{}/archive/refs/tags/8.1.1.tar.gz", server.uri());
     let out = tempfile::tempdir().unwrap();
     let (da, du) = (out.path().join("a"), out.path().join("u"));
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            archive.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--source-sha",
-            "0123456789abcdef0123456789abcdef01234567",
-        ],
-    );
-    c.arg("--out").arg(&da);
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let c = build(&archive, &["bookworm-x86_64"], &["--source-sha", sha], &da);
     assert_eq!(run(c).status.code(), Some(0));
-    let mut c = build_cmd(V, &["--source", &url, "--target", "bookworm-x86_64"]);
-    c.arg("--out").arg(&du);
-    assert_eq!(run(c).status.code(), Some(0));
+    assert_eq!(run(build(&url, &["bookworm-x86_64"], &[], &du)).status.code(), Some(0));
     let (ma, mu) = (manifest(&da), manifest(&du));
     assert_eq!(ma["source"]["kind"], "archive");
     assert_eq!(ma["source"]["sha256"], digest.as_str());
-    assert_eq!(ma["source"]["source_sha"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(ma["source"]["source_sha"], sha);
     assert_eq!(ma["source_date_epoch"], 1747742400);
     assert_eq!(mu["source"]["kind"], "url");
     assert_eq!(mu["source"]["url"], url.as_str());
@@ -345,44 +288,20 @@ fn git_checkout_pins_commit_and_refuses_dirty() {
     let out = tempfile::tempdir().unwrap();
 
     // Wrong commit: refused (exit 4), nothing built.
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--source-sha",
-            "1111111111111111111111111111111111111111",
-        ],
-    );
-    c.arg("--out").arg(out.path().join("w"));
-    let o = run(c);
+    let wrong = "1111111111111111111111111111111111111111";
+    let o = run(build(&src, &["bookworm-x86_64"], &["--source-sha", wrong], &out.path().join("w")));
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&head));
 
     // Dirty: refused (exit 4) unless --allow-dirty.
     std::fs::write(src.join("COPYING"), "changed\n").unwrap();
-    let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
-    c.arg("--out").arg(out.path().join("d"));
-    let o = run(c);
+    let o = run(build(&src, &["bookworm-x86_64"], &[], &out.path().join("d")));
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-dirty"));
     git(&src, &["checkout", "-q", "COPYING"]);
 
     // Clean, right commit: SOURCE_DATE_EPOCH is the commit time.
-    let mut c = build_cmd(
-        V,
-        &[
-            "--source",
-            src.to_str().unwrap(),
-            "--target",
-            "bookworm-x86_64",
-            "--source-sha",
-            &head,
-        ],
-    );
-    c.arg("--out").arg(out.path().join("ok"));
+    let c = build(&src, &["bookworm-x86_64"], &["--source-sha", &head], &out.path().join("ok"));
     assert_eq!(run(c).status.code(), Some(0));
     let m = manifest(&out.path().join("ok"));
     assert_eq!(m["source"]["kind"], "git");
@@ -395,8 +314,7 @@ fn a_later_run_removes_strays() {
     let (_d, src) = fixture(&[]);
     let out = tempfile::tempdir().unwrap();
     let build = |dir: &str| {
-        let mut c = build_cmd(V, &["--source", src.to_str().unwrap(), "--target", "bookworm-x86_64"]);
-        c.arg("--out").arg(out.path().join(dir));
+        let c = build(&src, &["bookworm-x86_64"], &[], &out.path().join(dir));
         assert_eq!(run(c).status.code(), Some(0));
         manifest(&out.path().join(dir))["artifacts"][0]["build"]["builder_image"]
             .as_str()

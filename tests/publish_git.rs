@@ -9,25 +9,42 @@ fn count_commits(home: &Path, repo: &Path, rev: &str) -> usize {
     git(home, repo, &["rev-list", "--count", rev]).trim().parse().unwrap()
 }
 
+/// `publish <what> --version <version> --source-sha256 SHA_A --push --checkout <clone>`, with a
+/// dist/ that does not exist (the digest is given): commit in the checkout and push.
+fn publish_and_push(home: &Path, what: &str, version: &str, clone: &Path) -> Run {
+    let mut c = bin(home);
+    c.args([
+        "publish",
+        what,
+        "--version",
+        version,
+        "--source-sha256",
+        SHA_A,
+        "--push",
+        "--checkout",
+    ])
+    .arg(clone)
+    .arg("--dist")
+    .arg(home.join("nodist"));
+    run(c)
+}
+
+/// `publish hashes --version 9.1.2 --source-sha256 <sha> --checkout <clone>`: commit the hash line
+/// in the checkout, no push.
+fn publish_hashes(home: &Path, sha: &str, clone: &Path) -> Run {
+    let mut c = bin(home);
+    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", sha, "--checkout"])
+        .arg(clone);
+    run(c)
+}
+
 #[test]
 fn hashes_commit_signed_off_pushed_and_idempotent() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let (remote, clone) = remote_and_clone(home, &repo_fixture("valkey-hashes"), "main");
-    let args = [
-        "publish",
-        "hashes",
-        "--version",
-        "9.1.2",
-        "--source-sha256",
-        SHA_A,
-        "--push",
-        "--checkout",
-    ];
 
-    let mut c = bin(home);
-    c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
-    let r = run(c);
+    let r = publish_and_push(home, "hashes", "9.1.2", &clone);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("committed and pushed"), "{}", r.stdout);
     assert!(r.stderr.contains("valkey-8.0.4.tar.gz has 2 lines"), "{}", r.stderr);
@@ -48,18 +65,13 @@ fn hashes_commit_signed_off_pushed_and_idempotent() {
     );
 
     // Re-run: nothing to change, no commit.
-    let mut c = bin(home);
-    c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
-    let r = run(c);
+    let r = publish_and_push(home, "hashes", "9.1.2", &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
     assert_eq!(count_commits(home, &remote, "main"), 2);
 
     // Re-tag without --replace: exit 4, nothing written.
-    let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_B, "--checkout"])
-        .arg(&clone);
-    let r = run(c);
+    let r = publish_hashes(home, SHA_B, &clone);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("--replace"));
     assert!(git(home, &clone, &["status", "--porcelain"]).is_empty());
@@ -73,17 +85,11 @@ fn hashes_uses_the_configured_identity_and_refuses_a_dirty_checkout() {
     git(home, &clone, &["config", "user.name", "Release Person"]);
     git(home, &clone, &["config", "user.email", "rp@example.com"]);
     std::fs::write(clone.join("stray.txt"), "x").unwrap();
-    let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"])
-        .arg(&clone);
-    let r = run(c);
+    let r = publish_hashes(home, SHA_A, &clone);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("uncommitted changes"), "{}", r.stderr);
     std::fs::remove_file(clone.join("stray.txt")).unwrap();
-    let mut c = bin(home);
-    c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--checkout"])
-        .arg(&clone);
-    let r = run(c);
+    let r = publish_hashes(home, SHA_A, &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = git(home, &clone, &["log", "-1", "--format=%an <%ae>%n%b"]);
     assert!(log.starts_with("Release Person <rp@example.com>\n"), "{log}");
@@ -95,19 +101,7 @@ fn container_branch_commit_push_and_rerun() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let (remote, clone) = remote_and_clone(home, &repo_fixture("valkey-container"), "mainline");
-    let args = [
-        "publish",
-        "container",
-        "--version",
-        "9.2.0",
-        "--source-sha256",
-        SHA_A,
-        "--push",
-        "--checkout",
-    ];
-    let mut c = bin(home);
-    c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
-    let r = run(c);
+    let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
 
     // Branch update-9.2.0 on the remote: one commit on top of mainline; mainline untouched.
@@ -126,18 +120,14 @@ fn container_branch_commit_push_and_rerun() {
     assert!(mode.starts_with("100755"), "{mode}");
 
     // Re-run (the clone is now on the branch): nothing new.
-    let mut c = bin(home);
-    c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
-    let r = run(c);
+    let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
     assert_eq!(count_commits(home, &remote, "update-9.2.0"), 2);
 
     // Re-run from mainline (branch exists locally): still nothing new.
     git(home, &clone, &["checkout", "--quiet", "mainline"]);
-    let mut c = bin(home);
-    c.args(args).arg(&clone).arg("--dist").arg(home.join("nodist"));
-    let r = run(c);
+    let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
     assert_eq!(count_commits(home, &clone, "update-9.2.0"), 2);
@@ -155,8 +145,7 @@ fn container_apply_templates_runs_the_repositorys_script() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(fixture.join("apply-templates.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (_remote, clone) = remote_and_clone(home, &fixture, "mainline");
-    let mut c = bin(home);
-    c.args([
+    let apply_templates_911 = [
         "publish",
         "container",
         "--version",
@@ -164,9 +153,9 @@ fn container_apply_templates_runs_the_repositorys_script() {
         "--source-sha256",
         SHA_911,
         "--apply-templates",
-        "--checkout",
-    ])
-    .arg(&clone);
+    ];
+    let mut c = bin(home);
+    c.args(apply_templates_911).arg("--checkout").arg(&clone);
     let r = run(c);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(read(&clone.join("9.1/debian/Dockerfile")), "ENV VALKEY_VERSION 9.1.1\n");
@@ -174,17 +163,7 @@ fn container_apply_templates_runs_the_repositorys_script() {
     assert_eq!(files, "9.1/debian/Dockerfile\nversions.json\n");
     // Without --checkout it is refused.
     let mut c = bin(home);
-    c.args([
-        "publish",
-        "container",
-        "--version",
-        "9.1.1",
-        "--source-sha256",
-        SHA_911,
-        "--apply-templates",
-        "--handoff",
-    ])
-    .arg(home.join("h"));
+    c.args(apply_templates_911).arg("--handoff").arg(home.join("h"));
     assert_eq!(run(c).code, 2);
 }
 
@@ -196,29 +175,22 @@ fn website_handoff_patch_applies_with_git_am() {
     write_manifest(&dist, "9.1.1", OFFICIAL, None);
     let out = home.join("handoff");
     let base = repo_fixture("valkey-io.github.io");
-    let args = |c: &mut std::process::Command| {
-        c.args([
-            "publish",
-            "website",
-            "--version",
-            "9.1.1",
-            "--date",
-            "2026-07-21",
-            "--debian-suite",
-            "trixie",
-            "--alpine-version",
-            "3.24",
-        ])
-        .arg("--dist")
-        .arg(&dist)
-        .arg("--base")
-        .arg(&base)
-        .arg("--handoff")
-        .arg(&out);
+    // `publish website` of 9.1.1 (trixie, Alpine 3.24; `date`: a `--date` option or none) for the
+    // tree `base`, as a hand-off into `out`.
+    let website_handoff = |date: &[&str], base: &Path, out: &Path| {
+        let mut c = bin(home);
+        c.args(["publish", "website", "--version", "9.1.1"])
+            .args(date)
+            .args(["--debian-suite", "trixie", "--alpine-version", "3.24"])
+            .arg("--dist")
+            .arg(&dist)
+            .arg("--base")
+            .arg(base)
+            .arg("--handoff")
+            .arg(out);
+        run(c)
     };
-    let mut c = bin(home);
-    args(&mut c);
-    let r = run(c);
+    let r = website_handoff(&["--date", "2026-07-21"], &base, &out);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let root = out.join("valkey-io.github.io");
     let page = read(&root.join("files/content/download/releases/v9-1-1.md"));
@@ -257,24 +229,7 @@ fn website_handoff_patch_applies_with_git_am() {
 
     // Against the updated tree (the clone), nothing to change and nothing written.
     let out2 = home.join("handoff2");
-    let mut c = bin(home);
-    c.args([
-        "publish",
-        "website",
-        "--version",
-        "9.1.1",
-        "--debian-suite",
-        "trixie",
-        "--alpine-version",
-        "3.24",
-    ])
-    .arg("--dist")
-    .arg(&dist)
-    .arg("--base")
-    .arg(&clone)
-    .arg("--handoff")
-    .arg(&out2);
-    let r = run(c);
+    let r = website_handoff(&[], &clone, &out2);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
     assert!(!out2.exists());

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::Duration;
 use valkey_release::publish::{self, Apply, Kind, Options, Secret, State};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "ghp_TESTTOKEN0123456789abcdefSECRET";
 
@@ -23,53 +23,77 @@ fn opts(server: &MockServer, version: &str, dist: &std::path::Path) -> Options {
     o
 }
 
+/// `opts` for the hash line of 9.1.2 with the source digest SHA_A.
+fn hashes_912_opts(server: &MockServer, dist: &std::path::Path) -> Options {
+    let mut o = opts(server, "9.1.2", dist);
+    o.source_sha256 = Some(SHA_A.into());
+    o
+}
+
+/// A temp dir holding `dist/` with a manifest of `version` for the official targets.
+fn official_dist(version: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    write_manifest(&dist, version, OFFICIAL, None);
+    (tmp, dist)
+}
+
+/// Matches `m` requests to the path `sub` of `repo`'s API, e.g. `on("POST", repo, "/git/trees")`.
+fn on(m: &str, repo: &str, sub: &str) -> MockBuilder {
+    Mock::given(method(m)).and(path(format!("{}{sub}", base(repo))))
+}
+
+/// An answer with HTTP `status` and the JSON `body`.
+fn answer(status: u16, body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+/// `mock` answers `response` to its first request only, ahead of the other mocks (priority 1):
+/// a failure that a retry gets past.
+async fn mount_once(s: &MockServer, mock: MockBuilder, response: ResponseTemplate) {
+    mock.respond_with(response).up_to_n_times(1).with_priority(1).mount(s).await;
+}
+
+/// `mock` must not be called: it answers 500 and expects no request.
+async fn mount_never(s: &MockServer, mock: MockBuilder) {
+    mock.respond_with(ResponseTemplate::new(500)).expect(0).mount(s).await;
+}
+
+/// Branch `branch` of `repo` is commit `sha`, which holds the fixture copy of `repo`.
+async fn mount_repo(s: &MockServer, repo: &str, branch: &str, sha: &str) {
+    mount_ref(s, repo, branch, sha).await;
+    mount_files(s, repo, sha, &repo_fixture(repo)).await;
+}
+
 async fn pr_list(s: &MockServer, repo: &str, branch: &str, prs: serde_json::Value) {
-    Mock::given(method("GET"))
-        .and(path(format!("{}/pulls", base(repo))))
+    on("GET", repo, "/pulls")
         .and(query_param("head", format!("{OWNER}:{branch}")))
         .and(query_param("state", "open"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(prs))
+        .respond_with(answer(200, prs))
         .mount(s)
         .await;
 }
 
-/// POST/PATCH mocks of the write paths with the number of calls expected.
+/// A POST to the path `sub` of `repo` answers 201 with `body`; `calls` of them are expected.
+async fn mount_created(s: &MockServer, repo: &str, sub: &str, body: serde_json::Value, calls: u64) {
+    on("POST", repo, sub).respond_with(answer(201, body)).expect(calls).mount(s).await;
+}
+
+/// POST mocks of the write paths with the number of calls expected.
 async fn writes(s: &MockServer, repo: &str, trees: u64, commits: u64, refs: u64, pulls: u64) {
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/trees", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newtree"})))
-        .expect(trees)
-        .mount(s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/commits", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newcommit"})))
-        .expect(commits)
-        .mount(s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/refs", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"ref": "x", "object": {"sha": "newcommit"}})))
-        .expect(refs)
-        .mount(s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/pulls", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 42, "html_url": "https://github.com/valkey-io/x/pull/42"})))
-        .expect(pulls)
-        .mount(s)
-        .await;
+    mount_created(s, repo, "/git/trees", json!({"sha": "newtree"}), trees).await;
+    mount_created(s, repo, "/git/commits", json!({"sha": "newcommit"}), commits).await;
+    mount_created(s, repo, "/git/refs", json!({"ref": "x", "object": {"sha": "newcommit"}}), refs).await;
+    let pr = json!({"number": 42, "html_url": "https://github.com/valkey-io/x/pull/42"});
+    mount_created(s, repo, "/pulls", pr, pulls).await;
 }
 
 #[tokio::test]
 async fn container_one_commit_one_pr_then_nothing_on_rerun() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    write_manifest(&dist, "9.1.1", OFFICIAL, None);
+    let (_tmp, dist) = official_dist("9.1.1");
     let repo = "valkey-container";
     let s = MockServer::start().await;
-    mount_ref(&s, repo, "mainline", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_repo(&s, repo, "mainline", "base1").await;
     mount_no_ref(&s, repo, "update-9.1.1").await;
     writes(&s, repo, 1, 1, 1, 1).await;
     mount_fallback_404(&s).await;
@@ -130,8 +154,7 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
 
     // Re-run: the branch holds the change and the PR is open: only reads.
     let s = MockServer::start().await;
-    mount_ref(&s, repo, "mainline", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_repo(&s, repo, "mainline", "base1").await;
     mount_ref(&s, repo, "update-9.1.1", "newcommit").await;
     for c in &out.files {
         mount_content(&s, repo, "newcommit", c, &files[c]).await;
@@ -155,41 +178,29 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
 
 #[tokio::test]
 async fn existing_pr_422_is_found_and_updated() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    write_manifest(&dist, "9.1.1", OFFICIAL, None);
+    let (_tmp, dist) = official_dist("9.1.1");
     let repo = "valkey-io.github.io";
     let s = MockServer::start().await;
-    mount_ref(&s, repo, "main", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_repo(&s, repo, "main", "base1").await;
     // The branch exists with stale content: it is moved (force) to a fresh commit on base.
     mount_ref(&s, repo, "update-website-9.1.1", "old").await;
     mount_content(&s, repo, "old", "content/download/releases/v9-1-1.md", "stale").await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/trees", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newtree"})))
-        .expect(1)
-        .mount(&s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/commits", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newcommit"})))
-        .expect(1)
-        .mount(&s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{}/git/refs/heads/update-website-9.1.1", base(repo))))
+    mount_created(&s, repo, "/git/trees", json!({"sha": "newtree"}), 1).await;
+    mount_created(&s, repo, "/git/commits", json!({"sha": "newcommit"}), 1).await;
+    on("PATCH", repo, "/git/refs/heads/update-website-9.1.1")
         .and(body_partial_json(json!({"sha": "newcommit", "force": true})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"object": {"sha": "newcommit"}})))
+        .respond_with(answer(200, json!({"object": {"sha": "newcommit"}})))
         .expect(1)
         .mount(&s)
         .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/pulls", base(repo))))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-            "message": "Validation Failed",
-            "errors": [{"resource": "PullRequest", "code": "custom", "message": "A pull request already exists for valkey-io:update-website-9.1.1."}]
-        })))
+    on("POST", repo, "/pulls")
+        .respond_with(answer(
+            422,
+            json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "PullRequest", "code": "custom", "message": "A pull request already exists for valkey-io:update-website-9.1.1."}]
+            }),
+        ))
         .expect(1)
         .mount(&s)
         .await;
@@ -200,10 +211,9 @@ async fn existing_pr_422_is_found_and_updated() {
         json!([{"number": 7, "html_url": "https://github.com/valkey-io/valkey-io.github.io/pull/7"}]),
     )
     .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{}/pulls/7", base(repo))))
+    on("PATCH", repo, "/pulls/7")
         .and(body_partial_json(json!({"title": "Add download page for Valkey 9.1.1"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"number": 7})))
+        .respond_with(answer(200, json!({"number": 7})))
         .expect(1)
         .mount(&s)
         .await;
@@ -230,64 +240,34 @@ async fn hashes_commit_straight_to_main_with_retries() {
     let repo = "valkey-hashes";
     let s = MockServer::start().await;
     // The first read of main fails with 502: retried.
-    Mock::given(method("GET"))
-        .and(path(format!("{}/git/ref/heads/main", base(repo))))
-        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&s)
-        .await;
-    mount_ref(&s, repo, "main", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    let bad_gateway = ResponseTemplate::new(502).set_body_string("bad gateway");
+    mount_once(&s, on("GET", repo, "/git/ref/heads/main"), bad_gateway).await;
+    mount_repo(&s, repo, "main", "base1").await;
     // Creating the tree is rate limited once (403 + Retry-After): retried after the wait.
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/trees", base(repo))))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .insert_header("retry-after", "1")
-                .set_body_json(json!({"message": "You have exceeded a secondary rate limit"})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
+    let rate_limited = answer(403, json!({"message": "You have exceeded a secondary rate limit"})).insert_header("retry-after", "1");
+    mount_once(&s, on("POST", repo, "/git/trees"), rate_limited).await;
+    on("POST", repo, "/git/trees")
+        .respond_with(answer(201, json!({"sha": "newtree"})))
         .mount(&s)
         .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/trees", base(repo))))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newtree"})))
-        .mount(&s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/git/commits", base(repo))))
+    on("POST", repo, "/git/commits")
         .and(body_partial_json(json!({"parents": ["base1"], "tree": "newtree"})))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sha": "newcommit"})))
+        .respond_with(answer(201, json!({"sha": "newcommit"})))
         .expect(1)
         .mount(&s)
         .await;
     // The commit itself: 503 once, then accepted.
-    Mock::given(method("PATCH"))
-        .and(path(format!("{}/git/refs/heads/main", base(repo))))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&s)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{}/git/refs/heads/main", base(repo))))
+    mount_once(&s, on("PATCH", repo, "/git/refs/heads/main"), ResponseTemplate::new(503)).await;
+    on("PATCH", repo, "/git/refs/heads/main")
         .and(body_partial_json(json!({"sha": "newcommit", "force": false})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"object": {"sha": "newcommit"}})))
+        .respond_with(answer(200, json!({"object": {"sha": "newcommit"}})))
         .expect(1)
         .mount(&s)
         .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{}/pulls", base(repo))))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&s)
-        .await;
+    mount_never(&s, on("POST", repo, "/pulls")).await;
     mount_fallback_404(&s).await;
 
-    let mut o = opts(&s, "9.1.2", &dist);
-    o.source_sha256 = Some(SHA_A.into());
+    let o = hashes_912_opts(&s, &dist);
     let out = publish::publish(Kind::Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::Committed);
     assert_eq!(out.commit.as_deref(), Some("newcommit"));
@@ -316,8 +296,7 @@ async fn hashes_commit_straight_to_main_with_retries() {
     mount_ref(&s, repo, "main", "newcommit").await;
     mount_files(&s, repo, "newcommit", &dir).await;
     mount_fallback_404(&s).await;
-    let mut o = opts(&s, "9.1.2", &dist);
-    o.source_sha256 = Some(SHA_A.into());
+    let o = hashes_912_opts(&s, &dist);
     let again = publish::publish(Kind::Hashes, &o).await.unwrap();
     assert_eq!(again.state, State::Unchanged);
     assert!(again.done() && !again.changed);
@@ -329,8 +308,7 @@ async fn hashes_digest_from_manifest_or_download() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = "valkey-hashes";
     let s = MockServer::start().await;
-    mount_ref(&s, repo, "main", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_repo(&s, repo, "main", "base1").await;
     Mock::given(method("GET"))
         .and(path("/archive/9.1.2.tar.gz"))
         .respond_with(ResponseTemplate::new(200).set_body_bytes(b"hello".to_vec()))
@@ -393,12 +371,11 @@ fn the_token_never_appears_in_output() {
         let s = MockServer::start().await;
         let repo = "valkey-container";
         // Reads work; every write is refused with a body that echoes the token (a hostile server).
-        mount_ref(&s, repo, "mainline", "base1").await;
-        mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+        mount_repo(&s, repo, "mainline", "base1").await;
         mount_no_ref(&s, repo, "update-9.1.1").await;
         Mock::given(method("POST"))
             .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": format!("Bad credentials {TOKEN}")})))
+            .respond_with(answer(401, json!({"message": format!("Bad credentials {TOKEN}")})))
             .mount(&s)
             .await;
         mount_fallback_404(&s).await;
@@ -437,10 +414,8 @@ fn handoff_without_token_reads_github_anonymously() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s = rt.block_on(async {
         let s = MockServer::start().await;
-        mount_ref(&s, "valkey-io.github.io", "main", "web1").await;
-        mount_files(&s, "valkey-io.github.io", "web1", &repo_fixture("valkey-io.github.io")).await;
-        mount_ref(&s, "valkey-container", "mainline", "cont1").await;
-        mount_files(&s, "valkey-container", "cont1", &repo_fixture("valkey-container")).await;
+        mount_repo(&s, "valkey-io.github.io", "main", "web1").await;
+        mount_repo(&s, "valkey-container", "mainline", "cont1").await;
         mount_fallback_404(&s).await;
         s
     });
@@ -477,18 +452,12 @@ async fn hashes_via_pr_and_persistent_5xx() {
     let dist = tmp.path().join("dist");
     let repo = "valkey-hashes";
     let s = MockServer::start().await;
-    mount_ref(&s, repo, "main", "base1").await;
-    mount_files(&s, repo, "base1", &repo_fixture(repo)).await;
+    mount_repo(&s, repo, "main", "base1").await;
     mount_no_ref(&s, repo, "update-hash-9.1.2").await;
     writes(&s, repo, 1, 1, 1, 1).await;
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&s)
-        .await;
+    mount_never(&s, Mock::given(method("PATCH"))).await;
     mount_fallback_404(&s).await;
-    let mut o = opts(&s, "9.1.2", &dist);
-    o.source_sha256 = Some(SHA_A.into());
+    let mut o = hashes_912_opts(&s, &dist);
     o.via_pr = true;
     let out = publish::publish(Kind::Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::PrOpened);
@@ -502,12 +471,11 @@ async fn hashes_via_pr_and_persistent_5xx() {
     // A server that keeps failing: a clear error (exit 3) after the attempts, nothing written.
     let s = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"})))
+        .respond_with(answer(503, json!({"message": "Service Unavailable"})))
         .expect(3)
         .mount(&s)
         .await;
-    let mut o = opts(&s, "9.1.2", &dist);
-    o.source_sha256 = Some(SHA_A.into());
+    let mut o = hashes_912_opts(&s, &dist);
     o.github.max_attempts = 3;
     let err = publish::publish(Kind::Hashes, &o).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);

@@ -3,7 +3,7 @@
 
 mod release_support;
 
-use release_support::{builder_image, cmd, make_partial, run, Moto};
+use release_support::{builder_image, cmd, make_partial, publish_repos, report, run, step_states, Moto};
 
 #[test]
 fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
@@ -24,15 +24,9 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     };
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap())
-        .collect();
+    let v = report(&out);
     assert_eq!(
-        states,
+        step_states(&v),
         [
             "done",
             "done",
@@ -61,7 +55,7 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     // Re-run: upload and verify are already done.
     let (code, out, err) = go();
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert_eq!(v["steps"][2]["state"], "skipped_already_done");
     assert_eq!(v["steps"][3]["state"], "skipped_already_done");
 
@@ -70,7 +64,7 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     assert_eq!(moto.keys("relbucket-test", "releases/").len(), 5);
     let (code, out, err) = go();
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert_eq!(v["steps"][2]["state"], "done");
     assert!(
         v["steps"][2]["summary"]
@@ -118,7 +112,7 @@ fn store_down_fails_upload_then_rerun_completes() {
         .args(["--json", "release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert_eq!(v["steps"][2]["state"], "done");
     assert_eq!(moto.keys("relbucket-down", "releases/").len(), 4);
     let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
@@ -156,13 +150,7 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     let website = root.join("checkouts/valkey-io.github.io");
     let go = || {
         let mut c = cmd(root);
-        c.args([
-            "--json",
-            "release",
-            "--version",
-            "9.1.2",
-            "--environment",
-            "prod",
+        c.args(["--json", "release", "--version", "9.1.2", "--environment", "prod"]).args([
             "--store",
             "file://store",
             "--merge",
@@ -183,29 +171,21 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     // Run 1: the website checkout does not exist yet: hashes and container are done, website fails.
     let (code, out, err) = go();
     assert_ne!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(states, ["done", "done", "done", "done", "done", "done", "failed"], "{out}\n{err}");
+    let v = report(&out);
+    assert_eq!(
+        step_states(&v),
+        ["done", "done", "done", "done", "done", "done", "failed"],
+        "{out}\n{err}"
+    );
     assert_eq!(v["error"]["step"], "website");
 
     // Run 2, with the checkout in place: only the website step runs; nothing is duplicated.
     repo_with_remote(root, "valkey-io.github.io", "main");
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap())
-        .collect();
+    let v = report(&out);
     assert_eq!(
-        states,
+        step_states(&v),
         // source: re-checked, same partial dists; build: merging is always redone (cheap, idempotent).
         [
             "skipped_already_done",
@@ -221,7 +201,7 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     // Run 3: everything already done.
     let (code, out, _) = go();
     assert_eq!(code, 0);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert!(
         v["steps"].as_array().unwrap()[2..]
             .iter()
@@ -251,44 +231,23 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
     let Some(image) = builder_image() else { return };
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("fakevalkey");
-    release_support::copy_tree(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"),
-        &src,
-    );
+    release_support::copy_tree(&release_support::fakevalkey(), &src);
     let go = || {
-        run(cmd(d.path()).args([
-            "--json",
-            "release",
-            "--version",
-            "8.1.1",
-            "--environment",
-            "dev",
-            "--target",
-            "bookworm-x86_64",
-            "--source",
-            "fakevalkey",
-            "--store",
-            "file://store",
-            "--builder-image",
-            &image,
-        ]))
+        run(cmd(d.path())
+            .args(["--json", "release", "--version", "8.1.1", "--environment", "dev"])
+            .args(["--target", "bookworm-x86_64", "--source", "fakevalkey", "--store", "file://store"])
+            .args(["--builder-image", &image]))
     };
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(&states[..4], ["done", "done", "done", "done"], "{out}");
+    let v = report(&out);
+    assert_eq!(&step_states(&v)[..4], ["done", "done", "done", "done"], "{out}");
     assert!(d.path().join("store/releases/valkey-8.1.1-bookworm-x86_64.tar.gz").is_file());
     assert!(d.path().join("dist/logs/bookworm-x86_64.log").is_file());
     // Re-run: the artifact is present with its checksum: no second build, no upload.
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert_eq!(v["steps"][1]["state"], "skipped_already_done", "{out}");
     assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
 }
@@ -297,23 +256,11 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
 fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
     let d = tempfile::tempdir().unwrap();
     make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy 9.1.2");
-    let repos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
+    let repos = publish_repos();
     let go = || {
         run(cmd(d.path())
-            .args([
-                "release",
-                "--version",
-                "9.1.2",
-                "--environment",
-                "prod",
-                "--store",
-                "file://store",
-                "--merge",
-                "p1",
-                "--date",
-                "2026-11-25",
-                "--repos",
-            ])
+            .args(["release", "--version", "9.1.2", "--environment", "prod"])
+            .args(["--store", "file://store", "--merge", "p1", "--date", "2026-11-25", "--repos"])
             .arg(&repos))
     };
     let (code, out, err) = go();

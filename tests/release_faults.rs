@@ -10,7 +10,7 @@ mod release_support;
 mod upload_support;
 
 use release_support::gh::GitHub;
-use release_support::{all_files, builder_image, cmd, fakevalkey_targz, run, Moto};
+use release_support::{all_files, builder_image, cmd, fakevalkey_targz, run, step_states, Moto};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,20 +24,11 @@ const CONTAINER_PULLS: &str = "/repos/valkey-io/valkey-container/pulls";
 /// Attempts the tool makes per GitHub request (first try included) on 5xx: README, "GitHub requests".
 const GITHUB_ATTEMPTS: u32 = 5;
 
-fn states(v: &Value) -> Vec<String> {
-    v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The states of the steps are `want`. The source step's is returned as a mismatch instead (the
 /// test checks it last, after everything else): an archive source found unchanged is
 /// `skipped_already_done` on every re-run.
 fn check_states(run: &str, v: &Value, want: &[&str], out: &str, err: &str) -> Option<String> {
-    let got = states(v);
+    let got = step_states(v);
     assert_eq!(got.len(), want.len(), "run {run}: {out}\n{err}");
     assert_eq!(&got[1..], &want[1..], "run {run}: steps after source\n{out}\n{err}");
     (got[0] != want[0]).then(|| {
@@ -48,6 +39,13 @@ fn check_states(run: &str, v: &Value, want: &[&str], out: &str, err: &str) -> Op
             step(v, "source")["summary"]
         )
     })
+}
+
+/// The states of a re-run: its first `done` steps are found already done, the rest are `then`.
+fn already_done_then(done: usize, then: &[&'static str]) -> Vec<&'static str> {
+    let mut states = vec!["skipped_already_done"; done];
+    states.extend(then);
+    states
 }
 
 fn step<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -70,12 +68,33 @@ fn times(s: &str, n: u32) -> Vec<String> {
     (0..n).map(|_| s.to_string()).collect()
 }
 
+/// The GitHub writes of a step that commits to `repo` (POSTs to `paths`, e.g. `git/trees`) and
+/// then meets an injected failure of `failing` (`METHOD path`) at each of its GITHUB_ATTEMPTS.
+fn commit_then_failing(repo: &str, paths: &[&str], failing: &str) -> Vec<String> {
+    let mut writes: Vec<String> = paths.iter().map(|p| w("POST", repo, p)).collect();
+    writes.extend(times(failing, GITHUB_ATTEMPTS));
+    writes
+}
+
+/// The GitHub requests received after the first `seen`; `seen` becomes the count received.
+async fn new_requests(gh: &GitHub, seen: &mut usize) -> Vec<(String, String, Value, String)> {
+    let mut reqs = gh.requests().await;
+    let new = reqs.split_off(*seen);
+    *seen = reqs.len() + new.len();
+    new
+}
+
 /// S3 requests among `reqs` that write (PUT, POST, DELETE), as `METHOD path?query`.
 fn s3_writes(reqs: &[(String, String)]) -> Vec<String> {
     reqs.iter()
         .filter(|(m, _)| m != "GET" && m != "HEAD")
         .map(|(m, p)| format!("{m} {p}"))
         .collect()
+}
+
+/// A JSON file of the dist/ directory under `dir`.
+fn dist_json(dir: &Path, file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("dist").join(file)).unwrap()).unwrap()
 }
 
 /// S3 writes per path (no query): how many times each object was written.
@@ -99,16 +118,14 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     let archive = d.path().join(format!("valkey-{V}.tar.gz"));
     fakevalkey_targz(d.path(), &archive, &format!("valkey-{V}"), V);
     let archive_sha = valkey_release::fsutil::sha256_file(&archive).unwrap().0;
-    let repos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos");
-    let gh = GitHub::start(&[
-        ("valkey-hashes", "main", &repos.join("valkey-hashes")),
-        ("valkey-container", "mainline", &repos.join("valkey-container")),
-        ("valkey-io.github.io", "main", &repos.join("valkey-io.github.io")),
-    ])
-    .await;
+    let gh = GitHub::start_with_publish_repos().await;
     let hashes_base = gh.branch("valkey-hashes", "main").unwrap();
     let container_base = gh.branch("valkey-container", "mainline").unwrap();
-    let go = || {
+    let mut source_mismatches: Vec<String> = Vec::new();
+    // Run the release (run `run_name`, for the messages): it exits with `code_want` and its steps
+    // end in the states `want` (a source step mismatch is collected in `source_mismatches`, see
+    // `check_states`). Returns (the JSON report, stdout).
+    let mut go = |run_name: &str, code_want: i32, want: &[&str]| {
         let mut c = cmd(d.path());
         moto.env(&mut c);
         c.env("AWS_ENDPOINT_URL", &proxy.url)
@@ -132,23 +149,20 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
             assert!(!text.contains(TOKEN), "the token is written into {}", f.display());
         }
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("--json output: {e}\n{out}\n{err}"));
-        (code, v, out, err)
+        assert_eq!(code, code_want, "{out}\n{err}");
+        source_mismatches.extend(check_states(run_name, &v, want, &out, &err));
+        (v, out)
     };
-    let mut source_mismatches: Vec<String> = Vec::new();
     let mut gh_seen = 0;
 
     // Run 1: object GETs fail at the S3 server. Build and upload are done; verify fails (exit 3,
     // an outside system failed); nothing after it runs.
     proxy.set_fail_object_gets(true);
-    let (code, v, out, err) = go();
-    assert_eq!(code, 3, "{out}\n{err}");
-    source_mismatches.extend(check_states(
+    let (v, out) = go(
         "1",
-        &v,
+        3,
         &["done", "done", "done", "failed", "not_reached", "not_reached", "not_reached"],
-        &out,
-        &err,
-    ));
+    );
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["step"], "verify", "{out}");
     assert_eq!(v["error"]["exit_code"], 3, "{out}");
@@ -166,6 +180,7 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
         format!("releases/valkey-{V}.SHA256SUMS"),
         format!("releases/valkey-{V}.manifest.json"),
     ];
+    let each_written_once: BTreeMap<String, usize> = want_keys.iter().map(|k| (format!("/{BUCKET}/{k}"), 1)).collect();
     let mut keys = moto.keys(BUCKET, "");
     keys.sort();
     assert_eq!(keys, want_keys, "after run 1");
@@ -173,10 +188,7 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     assert!(reqs.is_empty(), "GitHub is not reached before verify: {:?}", writes(&reqs));
     // Each object was written once.
     let s3 = proxy.requests();
-    assert_eq!(
-        put_counts(&s3),
-        want_keys.iter().map(|k| (format!("/{BUCKET}/{k}"), 1)).collect::<BTreeMap<_, _>>()
-    );
+    assert_eq!(put_counts(&s3), each_written_once);
     let mut s3_seen = s3.len();
 
     // Run 2: S3 answers again. GitHub refuses the move of valkey-hashes' main (HTTP 500; the
@@ -184,36 +196,12 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     // failure would be absorbed: every attempt fails. Build and upload are already done, verify runs.
     proxy.set_fail_object_gets(false);
     gh.fail("PATCH", HASHES_MAIN, 500, GITHUB_ATTEMPTS);
-    let (code, v, out, err) = go();
-    assert_eq!(code, 3, "{out}\n{err}");
-    source_mismatches.extend(check_states(
-        "2",
-        &v,
-        &[
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "done",
-            "failed",
-            "not_reached",
-            "not_reached",
-        ],
-        &out,
-        &err,
-    ));
+    let (v, out) = go("2", 3, &already_done_then(3, &["done", "failed", "not_reached", "not_reached"]));
     assert_eq!(v["error"]["step"], "hashes", "{out}");
     assert_eq!(gh.faults_pending(), 0, "every attempt met the injected failure");
     assert_eq!(gh.branch("valkey-hashes", "main").unwrap(), hashes_base, "main did not move");
-    let reqs = gh.requests().await;
-    assert_eq!(
-        writes(&reqs[gh_seen..]),
-        [
-            vec![w("POST", "valkey-hashes", "git/trees"), w("POST", "valkey-hashes", "git/commits")],
-            times(&format!("PATCH {HASHES_MAIN}"), GITHUB_ATTEMPTS)
-        ]
-        .concat()
-    );
-    gh_seen = reqs.len();
+    let hashes_commit_failing = commit_then_failing("valkey-hashes", &["git/trees", "git/commits"], &format!("PATCH {HASHES_MAIN}"));
+    assert_eq!(writes(&new_requests(&gh, &mut gh_seen).await), hashes_commit_failing);
     let s3 = proxy.requests();
     assert!(
         s3_writes(&s3[s3_seen..]).is_empty(),
@@ -232,99 +220,35 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     // Run 2b: the move of main lands, but GitHub's answer is lost (HTTP 502 after the write, for
     // every attempt). The step fails, but the hash line is on main now.
     gh.fail_after_write("PATCH", HASHES_MAIN, 502, GITHUB_ATTEMPTS);
-    let (code, v, out, err) = go();
-    assert_eq!(code, 3, "{out}\n{err}");
-    source_mismatches.extend(check_states(
-        "2b",
-        &v,
-        &[
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "failed",
-            "not_reached",
-            "not_reached",
-        ],
-        &out,
-        &err,
-    ));
+    let (v, out) = go("2b", 3, &already_done_then(4, &["failed", "not_reached", "not_reached"]));
     assert_eq!(v["error"]["step"], "hashes", "{out}");
     assert_eq!(gh.faults_pending(), 0);
     assert_ne!(gh.branch("valkey-hashes", "main").unwrap(), hashes_base, "the write landed");
-    let reqs = gh.requests().await;
-    assert_eq!(
-        writes(&reqs[gh_seen..]),
-        [
-            vec![w("POST", "valkey-hashes", "git/trees"), w("POST", "valkey-hashes", "git/commits")],
-            times(&format!("PATCH {HASHES_MAIN}"), GITHUB_ATTEMPTS)
-        ]
-        .concat()
-    );
-    gh_seen = reqs.len();
+    assert_eq!(writes(&new_requests(&gh, &mut gh_seen).await), hashes_commit_failing);
 
     // Run 3: GitHub cannot open the container PR (HTTP 500 for every attempt), after the branch
     // was created. The hash line is found in place.
     gh.fail("POST", CONTAINER_PULLS, 500, GITHUB_ATTEMPTS);
-    let (code, v, out, err) = go();
-    assert_eq!(code, 3, "{out}\n{err}");
-    source_mismatches.extend(check_states(
-        "3",
-        &v,
-        &[
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "failed",
-            "not_reached",
-        ],
-        &out,
-        &err,
-    ));
+    let (v, out) = go("3", 3, &already_done_then(5, &["failed", "not_reached"]));
     assert_eq!(v["error"]["step"], "container", "{out}");
     assert_eq!(gh.faults_pending(), 0);
     assert!(gh.branch("valkey-container", "update-9.1.2").is_some(), "the branch was created");
     assert!(gh.prs("valkey-container").is_empty());
-    let reqs = gh.requests().await;
     assert_eq!(
-        writes(&reqs[gh_seen..]),
-        [
-            vec![
-                w("POST", "valkey-container", "git/trees"),
-                w("POST", "valkey-container", "git/commits"),
-                w("POST", "valkey-container", "git/refs"),
-            ],
-            times(&format!("POST {CONTAINER_PULLS}"), GITHUB_ATTEMPTS)
-        ]
-        .concat()
+        writes(&new_requests(&gh, &mut gh_seen).await),
+        commit_then_failing(
+            "valkey-container",
+            &["git/trees", "git/commits", "git/refs"],
+            &format!("POST {CONTAINER_PULLS}")
+        )
     );
-    gh_seen = reqs.len();
 
     // Run 4: nothing injected. The container PR is opened from the branch as it is (no second
     // commit); the website PR is opened. The release is complete.
-    let (code, v, out, err) = go();
-    assert_eq!(code, 0, "{out}\n{err}");
-    source_mismatches.extend(check_states(
-        "4",
-        &v,
-        &[
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "skipped_already_done",
-            "done",
-            "done",
-        ],
-        &out,
-        &err,
-    ));
+    let (v, _) = go("4", 0, &already_done_then(5, &["done", "done"]));
     assert_eq!(v["ok"], true);
-    let reqs = gh.requests().await;
     assert_eq!(
-        writes(&reqs[gh_seen..]),
+        writes(&new_requests(&gh, &mut gh_seen).await),
         [
             format!("POST {CONTAINER_PULLS}"),
             w("POST", "valkey-io.github.io", "git/trees"),
@@ -333,19 +257,12 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
             w("POST", "valkey-io.github.io", "pulls"),
         ]
     );
-    gh_seen = reqs.len();
 
     // Run 5: every step is already done; GitHub is only read, S3 is not written.
-    let (code, v, out, err) = go();
-    assert_eq!(code, 0, "{out}\n{err}");
-    source_mismatches.extend(check_states("5", &v, &["skipped_already_done"; 7], &out, &err));
-    let reqs = gh.requests().await;
-    assert!(reqs.len() > gh_seen, "the re-run checks GitHub");
-    assert!(
-        writes(&reqs[gh_seen..]).is_empty(),
-        "the re-run wrote to GitHub: {:?}",
-        writes(&reqs[gh_seen..])
-    );
+    let (v, _) = go("5", 0, &already_done_then(7, &[]));
+    let new = new_requests(&gh, &mut gh_seen).await;
+    assert!(!new.is_empty(), "the re-run checks GitHub");
+    assert!(writes(&new).is_empty(), "the re-run wrote to GitHub: {:?}", writes(&new));
     let s3 = proxy.requests();
     assert!(s3_writes(&s3[s3_seen..]).is_empty(), "{:?}", s3_writes(&s3[s3_seen..]));
     let to_merge: Vec<&str> = v["to_merge"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
@@ -364,11 +281,11 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     assert_eq!(keys, want_keys, "objects in the bucket at the end");
     assert_eq!(
         put_counts(&proxy.requests()),
-        want_keys.iter().map(|k| (format!("/{BUCKET}/{k}"), 1)).collect::<BTreeMap<_, _>>(),
+        each_written_once,
         "each object written once over all runs"
     );
     // The stored artifact is the one built.
-    let m: Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/manifest.json")).unwrap()).unwrap();
+    let m = dist_json(d.path(), "manifest.json");
     assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
     assert_eq!(m["source"]["sha256"], archive_sha.as_str(), "{m}");
 
@@ -415,7 +332,7 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     assert_eq!(injected.len() as u32, 3 * GITHUB_ATTEMPTS, "{injected:?}");
 
     // The build ran in run 1 only (state file: one attempt).
-    let st: Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
+    let st = dist_json(d.path(), "release-state.json");
     assert_eq!(st["runs"], 6, "{st}");
     assert_eq!(st["steps"]["build"]["attempts"], 1, "{st}");
 

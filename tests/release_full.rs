@@ -5,21 +5,21 @@
 mod release_support;
 
 use release_support::gh::GitHub;
-use release_support::{all_files, bin, builder_image, cmd, copy_tree, make_partial, run, Moto, SOURCE_SHA256};
+use release_support::{
+    all_files, bin, builder_image, cmd, copy_tree, make_partial, publish_repos, report, run, step_states, Moto, SOURCE_SHA256,
+};
 use std::path::Path;
 
 const TOKEN: &str = "ghp_RELEASETESTTOKEN0123456789SECRETxyz";
 
-fn repos_fixture() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos")
-}
-
-fn states(v: &serde_json::Value) -> Vec<String> {
-    v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_string())
+/// Every file under `dir` with its bytes, to compare before and after a run.
+fn files_and_bytes(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    all_files(dir)
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(&f).unwrap();
+            (f, b)
+        })
         .collect()
 }
 
@@ -63,13 +63,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let d = tempfile::tempdir().unwrap();
     make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy x86_64 9.1.2");
     make_partial(&d.path().join("p2"), "9.1.2", "noble-arm64", b"noble arm64 9.1.2");
-    let r = repos_fixture();
-    let gh = GitHub::start(&[
-        ("valkey-hashes", "main", &r.join("valkey-hashes")),
-        ("valkey-container", "mainline", &r.join("valkey-container")),
-        ("valkey-io.github.io", "main", &r.join("valkey-io.github.io")),
-    ])
-    .await;
+    let gh = GitHub::start_with_publish_repos().await;
     let hashes_base = gh.branch("valkey-hashes", "main").unwrap();
     let go = |json: bool| {
         let mut c = cmd(d.path());
@@ -82,26 +76,16 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         if json {
             c.arg("--json");
         }
-        c.args([
-            "release",
-            "--version",
-            "9.1.2",
-            "--environment",
-            "prod",
-            "--merge",
-            "p1",
-            "p2",
-            "--date",
-            "2026-11-25",
-        ]);
+        c.args(["release", "--version", "9.1.2", "--environment", "prod"])
+            .args(["--merge", "p1", "p2", "--date", "2026-11-25"]);
         run(&mut c)
     };
 
     // Run 1: every step runs; through GitHub, not patch files.
     let (code, out1, err1) = go(true);
     assert_eq!(code, 0, "{out1}\n{err1}");
-    let v: serde_json::Value = serde_json::from_str(&out1).unwrap();
-    assert_eq!(states(&v), ["done"; 7], "{out1}");
+    let v = report(&out1);
+    assert_eq!(step_states(&v), ["done"; 7], "{out1}");
     assert!(!d.path().join("dist/handoff").exists(), "GitHub mode writes no patch files");
     let keys = moto.keys("relbucket-prod", "releases/");
     assert_eq!(keys.len(), 6, "{keys:?}");
@@ -237,49 +221,26 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
 fn split_build_of_two_targets_then_merge_releases_both() {
     let Some(image) = builder_image() else { return };
     let d = tempfile::tempdir().unwrap();
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"),
-        &d.path().join("fakevalkey"),
-    );
+    copy_tree(&release_support::fakevalkey(), &d.path().join("fakevalkey"));
     // Two runners, one target each, each into its own directory.
     for (t, out) in [("bookworm-x86_64", "A"), ("bookworm-arm64", "B")] {
-        let (code, o, e) = run(cmd(d.path()).args([
-            "build",
-            "--version",
-            "8.1.1",
-            "--target",
-            t,
-            "--source",
-            "fakevalkey",
-            "--out",
-            out,
-            "--builder-image",
-            &image,
-        ]));
+        let (code, o, e) = run(cmd(d.path())
+            .args(["build", "--version", "8.1.1", "--target", t, "--source", "fakevalkey"])
+            .args(["--out", out, "--builder-image", &image]));
         assert_eq!(code, 0, "build {t}: {o}\n{e}");
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.path().join(out).join("manifest.json")).unwrap()).unwrap();
         assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
     }
     let go = || {
-        run(cmd(d.path()).args([
-            "--json",
-            "release",
-            "--version",
-            "8.1.1",
-            "--environment",
-            "dev",
-            "--merge",
-            "A",
-            "B",
-            "--store",
-            "file://store",
-        ]))
+        run(cmd(d.path())
+            .args(["--json", "release", "--version", "8.1.1", "--environment", "dev"])
+            .args(["--merge", "A", "B", "--store", "file://store"]))
     };
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(&states(&v)[..4], ["done", "done", "done", "done"], "{out}");
+    let v = report(&out);
+    assert_eq!(&step_states(&v)[..4], ["done", "done", "done", "done"], "{out}");
 
     let dist = d.path().join("dist");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap()).unwrap();
@@ -313,7 +274,7 @@ fn split_build_of_two_targets_then_merge_releases_both() {
     // Merged again: nothing is uploaded twice.
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report(&out);
     assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
     assert_eq!(v["steps"][3]["state"], "skipped_already_done", "{out}");
 }
@@ -334,7 +295,7 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let archive = d.path().join("valkey-9.1.2.tar.gz");
     release_support::fakevalkey_targz(d.path(), &archive, "valkey-9.1.2", "9.1.2");
     let archive_sha = valkey_release::fsutil::sha256_file(&archive).unwrap().0;
-    copy_tree(&repos_fixture(), &d.path().join("repos"));
+    copy_tree(&publish_repos(), &d.path().join("repos"));
     let home = d.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
 
@@ -347,21 +308,9 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
         if let Some(h) = std::env::var_os("DOCKER_HOST") {
             c.env("DOCKER_HOST", h);
         }
-        c.args([
-            "release",
-            "--version",
-            "9.1.2",
-            "--environment",
-            "prod",
-            "--source",
-            "../valkey-9.1.2.tar.gz",
-            "--target",
-            "bookworm-x86_64",
-            "--repos",
-            "../repos",
-            "--date",
-            "2025-01-01",
-        ]);
+        c.args(["release", "--version", "9.1.2", "--environment", "prod"])
+            .args(["--source", "../valkey-9.1.2.tar.gz", "--target", "bookworm-x86_64"])
+            .args(["--repos", "../repos", "--date", "2025-01-01"]);
         // Only when the tests are told to use a given image; else the clone's targets.toml
         // names the bookworm builder, made (or reused) above.
         if std::env::var("VALKEY_RELEASE_TEST_IMAGE").is_ok_and(|i| !i.is_empty()) {
@@ -404,13 +353,7 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     assert!(status.lines().all(|l| l.ends_with("dist/")), "{status}");
 
     // Again: every step is already done; the patch files are not rewritten.
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = all_files(&handoff)
-        .into_iter()
-        .map(|f| {
-            let b = std::fs::read(&f).unwrap();
-            (f, b)
-        })
-        .collect();
+    let before = files_and_bytes(&handoff);
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
@@ -419,12 +362,6 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
         assert_eq!(label, "skipped (already done)", "{step}: {out}");
     }
     assert!(out.contains("patch already written for review"), "{out}");
-    let after: Vec<(std::path::PathBuf, Vec<u8>)> = all_files(&handoff)
-        .into_iter()
-        .map(|f| {
-            let b = std::fs::read(&f).unwrap();
-            (f, b)
-        })
-        .collect();
+    let after = files_and_bytes(&handoff);
     assert_eq!(before, after, "the re-run changed the hand-off files");
 }

@@ -5,22 +5,8 @@ mod upload_support;
 use upload_support::*;
 use valkey_release::version::Version;
 
-fn small_dist(dir: &std::path::Path, seed: u64) {
-    make_dist(dir, "8.1.1", &[("jammy-x86_64", 300_000), ("noble-arm64", 200_000)], seed);
-}
-
-fn json(o: &Out) -> serde_json::Value {
-    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", o.stdout, o.stderr))
-}
-
-fn states(v: &serde_json::Value) -> Vec<String> {
-    v["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["state"].as_str().unwrap().to_string())
-        .collect()
-}
+/// An endpoint where no S3 server listens: these tests never reach one.
+const NO_S3: &str = "http://127.0.0.1:9";
 
 fn list(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -33,17 +19,12 @@ fn list(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn file_store_same_keys_and_checks() {
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 1);
+    let w = Workdir::small_dist(1);
+    let (aws, tmp, dist) = (&w.aws, &w.tmp, &w.dist);
     let store = tmp.path().join("bucket");
     let url = format!("file://{}", store.display());
 
-    let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["--json", "upload", "--environment", "prod", "--store", &url, "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(NO_S3, &[], &["--json", "upload", "--environment", "prod", "--store", &url]);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"));
@@ -64,7 +45,7 @@ fn file_store_same_keys_and_checks() {
     );
 
     // Re-run skips; relative file:// URL resolves against the working directory.
-    let mut c = cli(&aws, "http://127.0.0.1:9");
+    let mut c = cli(aws, NO_S3);
     c.current_dir(tmp.path()).args([
         "--json",
         "upload",
@@ -86,16 +67,14 @@ fn file_store_same_keys_and_checks() {
     assert!(rep.ok, "{rep:?}");
 
     // check_uploaded says complete.
-    let mut opts = valkey_release::upload::UploadOptions::new(valkey_release::upload::Environment::Prod, &dist);
+    let mut opts = valkey_release::upload::UploadOptions::new(valkey_release::upload::Environment::Prod, dist);
     opts.store = Some(url.clone());
     assert!(block_on(valkey_release::upload::check_uploaded(&opts)).unwrap().complete);
 
     // prod refuses different bytes; dev overwrites.
     let other = tmp.path().join("other");
     small_dist(&other, 2);
-    let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["upload", "--environment", "prod", "--store", &url, "--dist"]).arg(&other);
-    let o = run(c);
+    let o = w.upload_dist(&other, NO_S3, &[], &["upload", "--environment", "prod", "--store", &url]);
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert!(o.stderr.contains("releases/valkey-8.1.1-jammy-x86_64.tar.gz"), "{}", o.stderr);
     assert!(
@@ -107,10 +86,7 @@ fn file_store_same_keys_and_checks() {
         .unwrap()
         .complete
     );
-    let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["--json", "upload", "--environment", "dev", "--store", &url, "--dist"])
-        .arg(&other);
-    let o = run(c);
+    let o = w.upload_dist(&other, NO_S3, &[], &["--json", "upload", "--environment", "dev", "--store", &url]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "overwritten"));
 
@@ -132,24 +108,16 @@ fn file_store_same_keys_and_checks() {
     let mut d = std::fs::read(&t).unwrap();
     d[0] ^= 1;
     std::fs::write(&t, d).unwrap();
-    let mut c = cli(&aws, "http://127.0.0.1:9");
-    c.args(["upload", "--store", &format!("file://{}", fresh.display()), "--dist"])
-        .arg(&other);
-    let o = run(c);
+    let o = w.upload_dist(&other, NO_S3, &[], &["upload", "--store", &format!("file://{}", fresh.display())]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(!fresh.join("releases").exists() || list(&fresh.join("releases")).is_empty());
 }
 
 #[test]
 fn bad_store_urls_exit_2() {
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 3);
+    let w = Workdir::small_dist(3);
     for bad in ["ftp://x", "s3://", "s3://b/sub/dir", "file://", "/abs/dir"] {
-        let mut c = cli(&aws, "http://127.0.0.1:9");
-        c.args(["upload", "--store", bad, "--dist"]).arg(&dist);
-        let o = run(c);
+        let o = w.upload(NO_S3, &[], &["upload", "--store", bad]);
         o.assert_clean();
         assert_eq!(o.code, 2, "{bad}: {}", o.stderr);
     }

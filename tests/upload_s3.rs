@@ -8,8 +8,20 @@ use valkey_release::version::Version;
 
 const BUCKET: &str = "valkey-test-bucket";
 
-fn small_dist(dir: &std::path::Path, seed: u64) {
-    make_dist(dir, "8.1.1", &[("jammy-x86_64", 300_000), ("noble-arm64", 200_000)], seed);
+/// Two `#[test]`s named `$moto` and `$s3s_fs` that run the scenario `$scenario(&S3Server)`
+/// against moto and against s3s-fs.
+macro_rules! on_moto_and_s3s_fs {
+    ($moto:ident, $s3s_fs:ident, $scenario:ident) => {
+        #[test]
+        fn $moto() {
+            $scenario(&Moto::start());
+        }
+
+        #[test]
+        fn $s3s_fs() {
+            $scenario(&S3Server::s3s_fs());
+        }
+    };
 }
 
 fn expected_keys(v: &str, targets: &[&str]) -> Vec<String> {
@@ -25,41 +37,39 @@ fn expected_keys(v: &str, targets: &[&str]) -> Vec<String> {
     k
 }
 
-fn json(o: &Out) -> serde_json::Value {
-    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", o.stdout, o.stderr))
+/// moto, started, with the bucket BUCKET.
+fn moto_with_bucket() -> Moto {
+    let moto = Moto::start();
+    block_on(moto.create_bucket(BUCKET));
+    moto
 }
 
-fn states(v: &serde_json::Value) -> Vec<String> {
-    v["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["state"].as_str().unwrap().to_string())
-        .collect()
+/// `check_remote` of `version` under `s3://BUCKET/releases/`, with this process's environment
+/// (see `set_process_env`).
+fn check_bucket(version: &Version) -> valkey_release::verify::remote::RemoteReport {
+    block_on(valkey_release::verify::remote::check_remote(
+        &format!("s3://{BUCKET}/releases/"),
+        version,
+    ))
+    .unwrap()
 }
 
-#[test]
-fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes() {
-    dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(&Moto::start());
-}
-
-#[test]
-fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes_s3s_fs() {
-    dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(&S3Server::s3s_fs());
-}
+on_moto_and_s3s_fs!(
+    dev_upload_then_rerun_skips_everything_and_verify_remote_passes,
+    dev_upload_then_rerun_skips_everything_and_verify_remote_passes_s3s_fs,
+    dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on
+);
 
 fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(moto: &S3Server) {
     block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 1);
+    let w = Workdir::small_dist(1);
+    let dist = &w.dist;
 
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_TEST_BUCKET", BUCKET)
-        .args(["--json", "upload", "--environment", "dev", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(
+        &moto.url,
+        &[("AWS_TEST_BUCKET", BUCKET)],
+        &["--json", "upload", "--environment", "dev"],
+    );
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v = json(&o);
@@ -77,18 +87,14 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(moto: &S3S
     assert_eq!(got, std::fs::read(dist.join("manifest.json")).unwrap());
 
     // Re-run: everything skipped, nothing sent.
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_TEST_BUCKET", BUCKET).args(["--json", "upload", "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[("AWS_TEST_BUCKET", BUCKET)], &["--json", "upload"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v = json(&o);
     assert!(states(&v).iter().all(|s| s == "skipped"), "{v}");
     assert_eq!(v["bytes_uploaded"], 0);
 
     // Human table.
-    let mut c = cli(&aws, &moto.url);
-    c.args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[], &["upload", "--bucket", BUCKET]);
     assert_eq!(o.code, 0);
     assert!(
         o.stdout.contains("KEY") && o.stdout.contains("SHA256") && o.stdout.contains("STATE"),
@@ -98,17 +104,13 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(moto: &S3S
     assert!(o.stdout.contains("releases/valkey-8.1.1-noble-arm64.tar.gz"), "{}", o.stdout);
 
     // check_uploaded agrees; verify --remote passes.
-    set_process_env(&aws, &moto.url);
-    let mut opts = valkey_release::upload::UploadOptions::new(valkey_release::upload::Environment::Dev, &dist);
+    set_process_env(&w.aws, &moto.url);
+    let mut opts = valkey_release::upload::UploadOptions::new(valkey_release::upload::Environment::Dev, dist);
     opts.bucket = Some(BUCKET.into());
     let r = block_on(valkey_release::upload::check_uploaded(&opts)).unwrap();
     assert!(r.complete, "{:?}", r.missing);
     let ver = Version::parse("8.1.1").unwrap();
-    let rep = block_on(valkey_release::verify::remote::check_remote(
-        &format!("s3://{BUCKET}/releases/"),
-        &ver,
-    ))
-    .unwrap();
+    let rep = check_bucket(&ver);
     assert!(rep.ok, "{rep:?}");
     assert_eq!(rep.files.len(), 3);
     block_on(valkey_release::verify::remote::verify_remote(
@@ -119,39 +121,25 @@ fn dev_upload_then_rerun_skips_everything_and_verify_remote_passes_on(moto: &S3S
     .unwrap();
 }
 
-#[test]
-fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged() {
-    prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(&Moto::start());
-}
-
-#[test]
-fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_s3s_fs() {
-    prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(&S3Server::s3s_fs());
-}
+on_moto_and_s3s_fs!(
+    prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged,
+    prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_s3s_fs,
+    prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on
+);
 
 fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(moto: &S3Server) {
     block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let a = tmp.path().join("a");
-    let b = tmp.path().join("b");
-    small_dist(&a, 1);
+    let w = Workdir::small_dist(1);
+    let a = &w.dist;
+    let b = w.tmp.path().join("b");
     small_dist(&b, 2); // same names, different bytes
 
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["upload", "--environment", "prod", "--dist"])
-        .arg(&a);
-    let o = run(c);
+    let o = w.upload_dist(a, &moto.url, &[("AWS_S3_BUCKET", BUCKET)], &["upload", "--environment", "prod"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let before = block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz"));
 
     // prod, different content: exit 4, keys named, nothing changed.
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["upload", "--environment", "prod", "--dist"])
-        .arg(&b);
-    let o = run(c);
+    let o = w.upload_dist(&b, &moto.url, &[("AWS_S3_BUCKET", BUCKET)], &["upload", "--environment", "prod"]);
     o.assert_clean();
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert!(o.stderr.contains("releases/valkey-8.1.1-jammy-x86_64.tar.gz"), "{}", o.stderr);
@@ -159,28 +147,23 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(moto: &
     assert_eq!(block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz")), before);
 
     // dry run in dev shows would-overwrite and writes nothing.
-    let mut c = cli(&aws, &moto.url);
-    c.args([
-        "--json",
-        "upload",
-        "--environment",
-        "dev",
-        "--dry-run",
-        "--bucket",
-        BUCKET,
-        "--dist",
-    ])
-    .arg(&b);
-    let o = run(c);
+    let o = w.upload_dist(
+        &b,
+        &moto.url,
+        &[],
+        &["--json", "upload", "--environment", "dev", "--dry-run", "--bucket", BUCKET],
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "would-overwrite"));
     assert_eq!(block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz")), before);
 
     // dev overwrites.
-    let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--environment", "dev", "--bucket", BUCKET, "--dist"])
-        .arg(&b);
-    let o = run(c);
+    let o = w.upload_dist(
+        &b,
+        &moto.url,
+        &[],
+        &["--json", "upload", "--environment", "dev", "--bucket", BUCKET],
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "overwritten"), "{}", o.stdout);
     assert!(o.stderr.contains("overwriting"), "{}", o.stderr);
@@ -190,11 +173,12 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(moto: &
     );
 
     // prod with --force-overwrite puts a back, and says so.
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["upload", "--environment", "prod", "--force-overwrite", "--dist"])
-        .arg(&a);
-    let o = run(c);
+    let o = w.upload_dist(
+        a,
+        &moto.url,
+        &[("AWS_S3_BUCKET", BUCKET)],
+        &["upload", "--environment", "prod", "--force-overwrite"],
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.contains("force-overwrite"), "{}", o.stderr);
     assert_eq!(block_on(moto.get(BUCKET, "releases/valkey-8.1.1-jammy-x86_64.tar.gz")), before);
@@ -202,19 +186,13 @@ fn prod_refuses_different_bytes_dev_overwrites_force_overwrite_logged_on(moto: &
 
 #[test]
 fn tampered_file_is_refused_before_anything_is_sent() {
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 3);
-    let f = dist.join("valkey-8.1.1-noble-arm64.tar.gz");
+    let moto = moto_with_bucket();
+    let w = Workdir::small_dist(3);
+    let f = w.dist.join("valkey-8.1.1-noble-arm64.tar.gz");
     let mut data = std::fs::read(&f).unwrap();
     data[1000] ^= 0xff;
     std::fs::write(&f, data).unwrap();
-    let mut c = cli(&aws, &moto.url);
-    c.args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[], &["upload", "--bucket", BUCKET]);
     o.assert_clean();
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("valkey-8.1.1-noble-arm64.tar.gz"), "{}", o.stderr);
@@ -222,31 +200,20 @@ fn tampered_file_is_refused_before_anything_is_sent() {
     assert!(block_on(moto.keys(BUCKET)).is_empty());
 }
 
-#[test]
-fn multipart_above_16_mib_with_parallel_parts() {
-    multipart_above_16_mib_with_parallel_parts_on(&Moto::start());
-}
-
-#[test]
-fn multipart_above_16_mib_with_parallel_parts_s3s_fs() {
-    multipart_above_16_mib_with_parallel_parts_on(&S3Server::s3s_fs());
-}
+on_moto_and_s3s_fs!(
+    multipart_above_16_mib_with_parallel_parts,
+    multipart_above_16_mib_with_parallel_parts_s3s_fs,
+    multipart_above_16_mib_with_parallel_parts_on
+);
 
 fn multipart_above_16_mib_with_parallel_parts_on(moto: &S3Server) {
     block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    make_dist(
-        &dist,
+    let w = Workdir::dist(
         "9.1.0-rc2",
         &[("jammy-x86_64", 17 * 1024 * 1024 + 12345), ("noble-x86_64", 1000)],
         4,
     );
-    let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--concurrency", "3", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[], &["--json", "upload", "--bucket", BUCKET, "--concurrency", "3"]);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"));
@@ -258,66 +225,47 @@ fn multipart_above_16_mib_with_parallel_parts_on(moto: &S3Server) {
     }
     assert_eq!(
         block_on(moto.get(BUCKET, key)),
-        std::fs::read(dist.join("valkey-9.1.0-rc2-jammy-x86_64.tar.gz")).unwrap()
+        std::fs::read(w.dist.join("valkey-9.1.0-rc2-jammy-x86_64.tar.gz")).unwrap()
     );
     if moto.kind == "moto" {
         assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
     }
     // Re-run skips the multipart object too.
-    let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[], &["--json", "upload", "--bucket", BUCKET]);
     assert_eq!(o.code, 0);
     assert!(states(&json(&o)).iter().all(|s| s == "skipped"));
 }
 
 #[test]
 fn missing_bucket_variable_never_falls_back_and_bad_environment() {
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 5);
+    let w = Workdir::small_dist(5);
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     // prod with only the test bucket set: exit 2 naming AWS_S3_BUCKET.
-    let mut c = cli(&aws, &endpoint);
-    c.env("AWS_TEST_BUCKET", BUCKET)
-        .args(["upload", "--environment", "prod", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&endpoint, &[("AWS_TEST_BUCKET", BUCKET)], &["upload", "--environment", "prod"]);
     o.assert_clean();
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("AWS_S3_BUCKET"), "{}", o.stderr);
     // dev with only the prod bucket set: exit 2 naming AWS_TEST_BUCKET.
-    let mut c = cli(&aws, &endpoint);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["upload", "--environment", "", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&endpoint, &[("AWS_S3_BUCKET", BUCKET)], &["upload", "--environment", ""]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("AWS_TEST_BUCKET"), "{}", o.stderr);
     // Unknown environment.
-    let mut c = cli(&aws, &endpoint);
-    c.args(["upload", "--environment", "production", "--bucket", BUCKET, "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&endpoint, &[], &["upload", "--environment", "production", "--bucket", BUCKET]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("production"), "{}", o.stderr);
     // --bucket and --store together.
-    let mut c = cli(&aws, &endpoint);
-    c.args(["upload", "--bucket", BUCKET, "--store", "file://x", "--dist"]).arg(&dist);
-    assert_eq!(run(c).code, 2);
+    assert_eq!(
+        w.upload(&endpoint, &[], &["upload", "--bucket", BUCKET, "--store", "file://x"])
+            .code,
+        2
+    );
 }
 
 #[test]
 fn bucket_that_does_not_exist() {
     let moto = Moto::start();
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 6);
-    let mut c = cli(&aws, &moto.url);
-    c.args(["upload", "--bucket", "no-such-bucket", "--dist"]).arg(&dist);
-    let o = run(c);
+    let w = Workdir::small_dist(6);
+    let o = w.upload(&moto.url, &[], &["upload", "--bucket", "no-such-bucket"]);
     o.assert_clean();
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
@@ -331,13 +279,8 @@ fn bucket_that_does_not_exist() {
 fn wrong_credentials_give_a_clear_message() {
     // moto checks access keys when INITIAL_NO_AUTH_ACTION_COUNT=0; ours are unknown to it.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 7);
-    let mut c = cli(&aws, &moto.url);
-    c.args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    let o = run(c);
+    let w = Workdir::small_dist(7);
+    let o = w.upload(&moto.url, &[], &["upload", "--bucket", BUCKET]);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert!(o.stderr.contains("credentials"), "{}", o.stderr);
@@ -351,14 +294,9 @@ fn wrong_credentials_give_a_clear_message() {
 
 #[test]
 fn server_down_gives_a_clear_message_after_retries() {
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 8);
+    let w = Workdir::small_dist(8);
     let endpoint = format!("http://127.0.0.1:{}", free_port());
-    let mut c = cli(&aws, &endpoint);
-    c.args(["upload", "--bucket", BUCKET, "--max-attempts", "3", "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&endpoint, &[], &["upload", "--bucket", BUCKET, "--max-attempts", "3"]);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert!(
@@ -370,14 +308,9 @@ fn server_down_gives_a_clear_message_after_retries() {
 
 #[test]
 fn faulty_server_500_503_everything_ends_correct() {
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
+    let moto = moto_with_bucket();
     let proxy = FaultProxy::start(&moto.url, 3);
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    make_dist(
-        &dist,
+    let w = Workdir::dist(
         "8.1.1",
         &[
             ("jammy-x86_64", 17 * 1024 * 1024),
@@ -386,10 +319,7 @@ fn faulty_server_500_503_everything_ends_correct() {
         ],
         9,
     );
-    let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "8", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&proxy.url, &[], &["--json", "upload", "--bucket", BUCKET, "--max-attempts", "8"]);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(
@@ -398,39 +328,24 @@ fn faulty_server_500_503_everything_ends_correct() {
     );
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"), "{}", o.stdout);
     // Every object correct, checked directly on the server.
-    set_process_env(&aws, &moto.url);
+    set_process_env(&w.aws, &moto.url);
     let ver = Version::parse("8.1.1").unwrap();
-    let rep = block_on(valkey_release::verify::remote::check_remote(
-        &format!("s3://{BUCKET}/releases/"),
-        &ver,
-    ))
-    .unwrap();
+    let rep = check_bucket(&ver);
     assert!(rep.ok, "{rep:?}");
     assert_eq!(block_on(moto.multipart_uploads(BUCKET)), 0);
     // verify --remote through the faulty proxy also ends correct (it retries too).
     std::env::set_var("AWS_ENDPOINT_URL", &proxy.url);
-    let rep = block_on(valkey_release::verify::remote::check_remote(
-        &format!("s3://{BUCKET}/releases/"),
-        &ver,
-    ))
-    .unwrap();
+    let rep = check_bucket(&ver);
     assert!(rep.ok, "{rep:?}");
 }
 
 #[test]
 fn failed_run_lists_missing_keys_and_next_run_completes_them() {
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
+    let moto = moto_with_bucket();
     // Every write fails: the run cannot finish.
     let proxy = FaultProxy::start_with(&moto.url, 1, true);
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 10);
-    let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "2", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let w = Workdir::small_dist(10);
+    let o = w.upload(&proxy.url, &[], &["--json", "upload", "--bucket", BUCKET, "--max-attempts", "2"]);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert!(o.stderr.contains("kept failing"), "{}", o.stderr);
@@ -444,10 +359,7 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     drop(proxy);
     // Half-failing server, no retries: some objects make it.
     let proxy = FaultProxy::start_with(&moto.url, 2, true);
-    let mut c = cli(&aws, &proxy.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--max-attempts", "1", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&proxy.url, &[], &["--json", "upload", "--bucket", BUCKET, "--max-attempts", "1"]);
     o.assert_clean();
     if o.code != 0 {
         assert_eq!(o.code, 3, "{}", o.stderr);
@@ -471,9 +383,7 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     }
     drop(proxy);
     // Next run against the healthy server completes, skipping what is there.
-    let mut c = cli(&aws, &moto.url);
-    c.args(["--json", "upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[], &["--json", "upload", "--bucket", BUCKET]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(json(&o)["complete"], true);
     assert_eq!(
@@ -482,34 +392,25 @@ fn failed_run_lists_missing_keys_and_next_run_completes_them() {
     );
 }
 
-#[test]
-fn verify_remote_catches_an_object_corrupted_on_the_server() {
-    verify_remote_catches_an_object_corrupted_on_the_server_on(&Moto::start());
-}
-
-#[test]
-fn verify_remote_catches_an_object_corrupted_on_the_server_s3s_fs() {
-    verify_remote_catches_an_object_corrupted_on_the_server_on(&S3Server::s3s_fs());
-}
+on_moto_and_s3s_fs!(
+    verify_remote_catches_an_object_corrupted_on_the_server,
+    verify_remote_catches_an_object_corrupted_on_the_server_s3s_fs,
+    verify_remote_catches_an_object_corrupted_on_the_server_on
+);
 
 fn verify_remote_catches_an_object_corrupted_on_the_server_on(moto: &S3Server) {
     block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 11);
-    let mut c = cli(&aws, &moto.url);
-    c.args(["upload", "--bucket", BUCKET, "--dist"]).arg(&dist);
-    assert_eq!(run(c).code, 0);
+    let w = Workdir::small_dist(11);
+    assert_eq!(w.upload(&moto.url, &[], &["upload", "--bucket", BUCKET]).code, 0);
     // Flip one byte of one artifact on the server (same size).
     let key = "releases/valkey-8.1.1-noble-arm64.tar.gz";
     let mut data = block_on(moto.get(BUCKET, key));
     data[7] ^= 1;
     block_on(moto.put_raw(BUCKET, key, data));
-    set_process_env(&aws, &moto.url);
+    set_process_env(&w.aws, &moto.url);
     let ver = Version::parse("8.1.1").unwrap();
     let remote = format!("s3://{BUCKET}/releases/");
-    let rep = block_on(valkey_release::verify::remote::check_remote(&remote, &ver)).unwrap();
+    let rep = check_bucket(&ver);
     assert!(!rep.ok);
     let bad: Vec<&str> = rep.files.iter().filter(|f| !f.ok).map(|f| f.file.as_str()).collect();
     assert_eq!(bad, vec!["valkey-8.1.1-noble-arm64.tar.gz"]);
@@ -517,11 +418,7 @@ fn verify_remote_catches_an_object_corrupted_on_the_server_on(moto: &S3Server) {
     assert_eq!(e.exit_code(), 1);
     assert!(e.to_string().contains("valkey-8.1.1-noble-arm64.tar.gz"), "{e}");
     // A re-upload in prod refuses to repair it silently (different content): exit 4.
-    let mut c = cli(&aws, &moto.url);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["upload", "--environment", "prod", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let o = w.upload(&moto.url, &[("AWS_S3_BUCKET", BUCKET)], &["upload", "--environment", "prod"]);
     assert_eq!(o.code, 4, "{}", o.stderr);
     // A wrong published .sha256 is caught too.
     block_on(moto.put_raw(
@@ -529,7 +426,7 @@ fn verify_remote_catches_an_object_corrupted_on_the_server_on(moto: &S3Server) {
         "releases/valkey-8.1.1-jammy-x86_64.tar.gz.sha256",
         format!("{}  valkey-8.1.1-jammy-x86_64.tar.gz\n", "0".repeat(64)).into_bytes(),
     ));
-    let rep = block_on(valkey_release::verify::remote::check_remote(&remote, &ver)).unwrap();
+    let rep = check_bucket(&ver);
     assert_eq!(rep.files.iter().filter(|f| !f.ok).count(), 2, "{rep:?}");
     // A version that was never published.
     let e = block_on(valkey_release::verify::remote::verify_remote(
@@ -543,16 +440,12 @@ fn verify_remote_catches_an_object_corrupted_on_the_server_on(moto: &S3Server) {
 
 #[test]
 fn interrupted_multipart_upload_is_aborted() {
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
+    let moto = moto_with_bucket();
     let proxy = FaultProxy::start_slow(&moto.url, std::time::Duration::from_millis(1500));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    make_dist(&dist, "8.1.1", &[("jammy-x86_64", 40 * 1024 * 1024)], 12);
-    let mut c = cli(&aws, &proxy.url);
+    let w = Workdir::dist("8.1.1", &[("jammy-x86_64", 40 * 1024 * 1024)], 12);
+    let mut c = cli(&w.aws, &proxy.url);
     c.args(["upload", "--bucket", BUCKET, "--concurrency", "1", "--part-size-mib", "5", "--dist"])
-        .arg(&dist);
+        .arg(&w.dist);
     c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
     // Wait until a multipart upload is open on the server, then Ctrl-C.
@@ -581,35 +474,31 @@ fn interrupted_multipart_upload_is_aborted() {
 fn web_identity_role_credentials_work() {
     // No keys at all: only AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (a GitHub OIDC role's shape).
     // aws-config calls STS AssumeRoleWithWebIdentity (moto's, through AWS_ENDPOINT_URL) for keys.
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    small_dist(&dist, 13);
-    let token = tmp.path().join("token");
+    let moto = moto_with_bucket();
+    let w = Workdir::small_dist(13);
+    let token = w.tmp.path().join("token");
     std::fs::write(
         &token,
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZXBvOnZhbGtleS1pby92YWxrZXkifQ.c2lnbmF0dXJl",
     )
     .unwrap();
-    let mut c = cli(&aws, &moto.url);
+    let mut c = cli(&w.aws, &moto.url);
     c.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/valkey-release")
         .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
         .args(["--json", "upload", "--bucket", BUCKET, "--dist"])
-        .arg(&dist);
+        .arg(&w.dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(json(&o)["complete"], true);
     // Without any credentials: a clear message naming the ways to provide them.
-    let mut c = cli(&aws, &moto.url);
+    let mut c = cli(&w.aws, &moto.url);
     c.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .args(["upload", "--bucket", BUCKET, "--dist"])
-        .arg(&dist);
+        .arg(&w.dist);
     let o = run(c);
     o.assert_clean();
     assert_eq!(o.code, 3, "{}", o.stderr);
@@ -618,18 +507,14 @@ fn web_identity_role_credentials_work() {
 
 #[test]
 fn prod_on_a_server_without_conditional_writes_falls_back_to_head_checks() {
-    let moto = Moto::start();
-    block_on(moto.create_bucket(BUCKET));
+    let moto = moto_with_bucket();
     let proxy = FaultProxy::start_no_conditional(&moto.url);
-    let aws = AwsEnv::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    make_dist(&dist, "8.1.1", &[("jammy-x86_64", 17 * 1024 * 1024), ("noble-arm64", 1000)], 14);
-    let mut c = cli(&aws, &proxy.url);
-    c.env("AWS_S3_BUCKET", BUCKET)
-        .args(["--json", "upload", "--environment", "prod", "--dist"])
-        .arg(&dist);
-    let o = run(c);
+    let w = Workdir::dist("8.1.1", &[("jammy-x86_64", 17 * 1024 * 1024), ("noble-arm64", 1000)], 14);
+    let o = w.upload(
+        &proxy.url,
+        &[("AWS_S3_BUCKET", BUCKET)],
+        &["--json", "upload", "--environment", "prod"],
+    );
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(states(&json(&o)).iter().all(|s| s == "uploaded"), "{}", o.stdout);

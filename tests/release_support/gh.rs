@@ -116,6 +116,18 @@ impl GitHub {
         GitHub { server, world }
     }
 
+    /// Start with the repositories a release publishes to, each on its base branch holding its
+    /// fixture copy: valkey-hashes (main), valkey-container (mainline), valkey-io.github.io (main).
+    pub async fn start_with_publish_repos() -> GitHub {
+        let r = super::publish_repos();
+        GitHub::start(&[
+            ("valkey-hashes", "main", &r.join("valkey-hashes")),
+            ("valkey-container", "mainline", &r.join("valkey-container")),
+            ("valkey-io.github.io", "main", &r.join("valkey-io.github.io")),
+        ])
+        .await
+    }
+
     pub fn uri(&self) -> String {
         self.server.uri()
     }

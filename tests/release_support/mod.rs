@@ -86,6 +86,22 @@ pub fn run(c: &mut std::process::Command) -> (i32, String, String) {
     )
 }
 
+/// The report of a `release --json` run (its stdout).
+pub fn report(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+/// The state of each step of a release report, in order (source, build, upload, verify, hashes,
+/// container, website).
+pub fn step_states(v: &serde_json::Value) -> Vec<String> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A moto S3 server on a free loopback port, killed on drop.
 pub struct Moto {
     child: std::process::Child,
@@ -226,6 +242,16 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// The fakevalkey fixture: a source tree whose build makes stand-ins of Valkey's binaries.
+pub fn fakevalkey() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey")
+}
+
+/// The fixture copies of the repositories a release publishes to (tests/fixtures/publish/repos).
+pub fn publish_repos() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos")
+}
+
 /// Copy a directory tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -301,7 +327,7 @@ pub fn builder_image() -> Option<String> {
 /// with top directory `top`.
 pub fn fakevalkey_targz(work: &Path, dest: &Path, top: &str, version: &str) {
     let src = work.join(top);
-    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/fakevalkey"), &src);
+    copy_tree(&fakevalkey(), &src);
     std::fs::write(src.join("src/version.h"), format!("#define VALKEY_VERSION \"{version}\"\n")).unwrap();
     let st = std::process::Command::new("tar")
         .arg("-czf")

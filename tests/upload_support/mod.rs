@@ -40,9 +40,7 @@ impl S3Server {
     /// Start s3s-fs (`cargo install s3s-fs --version 0.14.1 --features binary`; .ci/setup does)
     /// on a free port with the test credentials, and wait until it answers.
     pub fn s3s_fs() -> S3Server {
-        for _ in 0..5 {
-            let port = free_port();
-            let log = tempfile::NamedTempFile::new().unwrap();
+        S3Server::start_on_a_free_port("s3s-fs", |port, log| {
             let root = tempfile::tempdir().unwrap();
             let child = Command::new("s3s-fs")
                 .args([
@@ -61,19 +59,33 @@ impl S3Server {
                 .stderr(Stdio::from(log.reopen().unwrap()))
                 .spawn()
                 .expect("s3s-fs must be installed (cargo install s3s-fs --version 0.14.1 --features binary; see .ci/setup)");
+            (child, Some(root))
+        })
+    }
+
+    /// Start the server `kind` with `spawn(port, log)` (which returns the child and, for s3s-fs,
+    /// its directory) on a free port, and wait until it answers; up to five ports are tried.
+    fn start_on_a_free_port(
+        kind: &'static str,
+        spawn: impl Fn(u16, &tempfile::NamedTempFile) -> (Child, Option<tempfile::TempDir>),
+    ) -> S3Server {
+        for _ in 0..5 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let (child, root) = spawn(port, &log);
             let mut s = S3Server {
                 child,
                 port,
                 url: format!("http://127.0.0.1:{port}"),
-                kind: "s3s-fs",
-                root: Some(root),
+                kind,
+                root,
                 _log: log,
             };
             if s.wait_listening() {
                 return s;
             }
         }
-        panic!("s3s-fs did not start");
+        panic!("{kind} did not start");
     }
 
     fn wait_listening(&mut self) -> bool {
@@ -98,9 +110,7 @@ impl S3Server {
 
     /// Start moto with extra environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT=0 to enforce credentials).
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
-        for _ in 0..5 {
-            let port = free_port();
-            let log = tempfile::NamedTempFile::new().unwrap();
+        S3Server::start_on_a_free_port("moto", |port, log| {
             let mut cmd = Command::new("moto_server");
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
@@ -112,19 +122,8 @@ impl S3Server {
             let child = cmd
                 .spawn()
                 .expect("moto_server must be installed (pip install 'moto[server]'; see .ci/setup)");
-            let mut m = S3Server {
-                child,
-                port,
-                url: format!("http://127.0.0.1:{port}"),
-                kind: "moto",
-                root: None,
-                _log: log,
-            };
-            if m.wait_listening() {
-                return m;
-            }
-        }
-        panic!("moto_server did not start");
+            (child, None)
+        })
     }
 
     /// An S3 client for the test itself (setting up buckets, corrupting objects).
@@ -250,6 +249,12 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// The dist/ most upload tests send: 8.1.1 for jammy-x86_64 (300 kB) and noble-arm64 (200 kB),
+/// its bytes drawn from `seed`.
+pub fn small_dist(dir: &Path, seed: u64) {
+    make_dist(dir, "8.1.1", &[("jammy-x86_64", 300_000), ("noble-arm64", 200_000)], seed);
+}
+
 /// Empty AWS config files so no profile of the machine leaks into a test.
 pub struct AwsEnv {
     _dir: tempfile::TempDir,
@@ -265,57 +270,55 @@ impl AwsEnv {
     }
 }
 
+/// AWS variables of this machine that must not reach a test: they would choose another bucket,
+/// account, role or endpoint.
+const MACHINE_AWS_VARS: [&str; 7] = [
+    "AWS_S3_BUCKET",
+    "AWS_TEST_BUCKET",
+    "AWS_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL_S3",
+];
+
+/// What a test sets instead, as (variable, value): the test credentials, us-west-2, `endpoint`,
+/// the empty config files of `aws`, no instance metadata, plain progress lines.
+fn test_aws_vars(aws: &AwsEnv, endpoint: &str) -> [(&'static str, std::ffi::OsString); 8] {
+    [
+        ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+        ("AWS_REGION", "us-west-2".into()),
+        ("AWS_ENDPOINT_URL", endpoint.into()),
+        ("AWS_CONFIG_FILE", aws.config.clone().into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", aws.config.clone().into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("VALKEY_RELEASE_PLAIN", "1".into()),
+    ]
+}
+
 /// The CLI with test credentials, endpoint and no bucket variables.
 pub fn cli(aws: &AwsEnv, endpoint: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_valkey-release"));
-    for k in [
-        "AWS_S3_BUCKET",
-        "AWS_TEST_BUCKET",
-        "AWS_PROFILE",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_DEFAULT_REGION",
-        "VALKEY_RELEASE_TARGETS",
-        "RUST_LOG",
-    ] {
+    for k in MACHINE_AWS_VARS
+        .into_iter()
+        .chain(["AWS_DEFAULT_REGION", "VALKEY_RELEASE_TARGETS", "RUST_LOG"])
+    {
         c.env_remove(k);
     }
-    c.env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", "us-west-2")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_CONFIG_FILE", &aws.config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &aws.config)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("VALKEY_RELEASE_PLAIN", "1")
-        .stdin(Stdio::null());
+    c.envs(test_aws_vars(aws, endpoint)).stdin(Stdio::null());
     c
 }
 
 /// Set the same variables in this process (for library calls such as verify_remote).
 /// Tests run one per process under nextest.
 pub fn set_process_env(aws: &AwsEnv, endpoint: &str) {
-    for k in [
-        "AWS_S3_BUCKET",
-        "AWS_TEST_BUCKET",
-        "AWS_PROFILE",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL_S3",
-    ] {
+    for k in MACHINE_AWS_VARS {
         std::env::remove_var(k);
     }
-    std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
-    std::env::set_var("AWS_REGION", "us-west-2");
-    std::env::set_var("AWS_ENDPOINT_URL", endpoint);
-    std::env::set_var("AWS_CONFIG_FILE", &aws.config);
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &aws.config);
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    std::env::set_var("VALKEY_RELEASE_PLAIN", "1");
+    for (k, v) in test_aws_vars(aws, endpoint) {
+        std::env::set_var(k, v);
+    }
 }
 
 /// Output of a finished command.
@@ -342,6 +345,65 @@ impl Out {
             assert!(!s.contains("stack backtrace"), "backtrace:\n{}", self.stderr);
             assert!(!s.contains(SECRET), "secret printed:\n{s}");
         }
+    }
+}
+
+/// The report of a `--json` run; panics with both outputs when stdout is not JSON.
+pub fn json(o: &Out) -> serde_json::Value {
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", o.stdout, o.stderr))
+}
+
+/// The `state` of every object in an upload report, in order.
+pub fn states(v: &serde_json::Value) -> Vec<String> {
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What an upload test starts from: AWS settings of its own (see `AwsEnv`) and a temp dir
+/// holding `dist/`, deleted on drop.
+pub struct Workdir {
+    pub aws: AwsEnv,
+    pub tmp: tempfile::TempDir,
+    /// `<tmp>/dist`.
+    pub dist: PathBuf,
+}
+
+impl Workdir {
+    /// `dist/` is `small_dist(seed)`.
+    pub fn small_dist(seed: u64) -> Workdir {
+        Workdir::with_dist(|dist| small_dist(dist, seed))
+    }
+
+    /// `dist/` is `make_dist(version, targets, seed)`: `targets` are (target, tarball size).
+    pub fn dist(version: &str, targets: &[(&str, usize)], seed: u64) -> Workdir {
+        Workdir::with_dist(|dist| {
+            make_dist(dist, version, targets, seed);
+        })
+    }
+
+    fn with_dist(make: impl FnOnce(&Path)) -> Workdir {
+        let aws = AwsEnv::new();
+        let tmp = tempfile::tempdir().unwrap();
+        let dist = tmp.path().join("dist");
+        make(&dist);
+        Workdir { aws, tmp, dist }
+    }
+
+    /// Run `valkey-release <args> --dist <dist>` (`cli`: the test credentials, `endpoint`) with the
+    /// variables `env` set as well, e.g. `&[("AWS_S3_BUCKET", BUCKET)]`.
+    pub fn upload(&self, endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Out {
+        self.upload_dist(&self.dist, endpoint, env, args)
+    }
+
+    /// `upload`, of another dist/ directory.
+    pub fn upload_dist(&self, dist: &Path, endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Out {
+        let mut c = cli(&self.aws, endpoint);
+        c.envs(env.iter().copied()).args(args).arg("--dist").arg(dist);
+        run(c)
     }
 }
 
