@@ -392,4 +392,13 @@ fn a_target_builds_on_a_second_engine_that_has_none_of_the_local_images() {
         sha256(&dist.join(m["artifacts"][0]["file"].as_str().unwrap())),
         m["artifacts"][0]["sha256"].as_str().unwrap()
     );
+    // The local engine's bridge is untouched.
+    drop(engine);
+    let docker0_after = Command::new("ip")
+        .args(["link", "show", "docker0"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert_eq!(docker0_before, docker0_after, "the second engine changed the host's docker0");
 }

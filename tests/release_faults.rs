@@ -309,7 +309,10 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
         cprs[0].open && cprs[0].head == "update-9.1.2" && cprs[0].base == "mainline",
         "{cprs:?}"
     );
-    assert_eq!(gh.parents("valkey-container", "update-9.1.2"), [container_base.clone()]);
+    assert_eq!(
+        gh.parents("valkey-container", "update-9.1.2"),
+        std::slice::from_ref(&container_base)
+    );
     assert_eq!(gh.log("valkey-container", "update-9.1.2").len(), 2);
     assert_eq!(
         gh.branch("valkey-container", "mainline").unwrap(),

@@ -193,7 +193,7 @@ async fn dev_stops_after_verify_and_rc_skips_website() {
     let st = states(&out.report);
     assert_eq!(&st[..4].iter().map(|x| x.1).collect::<Vec<_>>(), &[StepState::Done; 4]);
     assert!(st[4..].iter().all(|x| x.1 == StepState::SkippedNotForEnvironment));
-    assert!(f.runs.get(&Step::Hashes).is_none() && f.probes.get(&Step::Hashes).is_none());
+    assert!(!f.runs.contains_key(&Step::Hashes) && !f.probes.contains_key(&Step::Hashes));
 
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();

@@ -61,7 +61,7 @@ impl World {
     /// A fresh 40-hex id (commits and trees share the counter).
     fn id(&mut self, _kind: &str) -> String {
         self.next += 1;
-        format!("{:040x}", 0xc0ffee_0000u64 + self.next)
+        format!("{:040x}", 0x00c0_ffee_0000_u64 + self.next)
     }
 }
 
