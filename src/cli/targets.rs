@@ -3,9 +3,13 @@
 use super::Global;
 use crate::error::Result;
 
+const TARGETS_HELP: &str = "Each target is named <distro>-<arch>; use that name with --target in build, package and release.
+
+MODE says how a target builds: cross:aarch64 (the GNU cross toolchain on the amd64 builder of its distro) or native (in a builder image of the target's own architecture: an arm64 builder runs natively on an arm64 engine, or emulated through qemu binfmt on an amd64 one). A target with a `cross` table is cross-built; one without it needs a builder whose first architecture is its own (README: targets.toml reference).";
+
 /// List the release matrix.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Each target is named <distro>-<arch>; use that name with --target in build, package and release.")]
+#[command(after_help = TARGETS_HELP)]
 pub struct Args {
     /// Only the official targets (the ones published today: jammy and noble).
     #[arg(long)]
