@@ -216,20 +216,35 @@ struct Shared {
     builder_image: Option<String>,
     check_reproducible: bool,
     /// Engines used by this run (key: engine address or "" for the default).
-    engines: Mutex<BTreeMap<String, Docker>>,
+    engines: Mutex<BTreeMap<String, Engine>>,
     /// Files this run wrote in `out` (deleted again when interrupted).
     written: Mutex<Vec<PathBuf>>,
 }
 
+/// A connected engine and the architecture it reported (`x86_64`, `aarch64`), asked once.
+#[derive(Clone)]
+struct Engine {
+    docker: Docker,
+    arch: String,
+}
+
+impl Engine {
+    async fn connect(address: Option<&str>) -> Result<Engine> {
+        let docker = super::engine::connect(address).await?;
+        let arch = container::engine_arch(&docker).await?;
+        Ok(Engine { docker, arch })
+    }
+}
+
 impl Shared {
-    async fn docker(&self, engine: Option<&str>) -> Result<Docker> {
-        let key = engine.unwrap_or("").to_string();
-        if let Some(d) = self.engines.lock().unwrap().get(&key) {
-            return Ok(d.clone());
+    async fn engine(&self, address: Option<&str>) -> Result<Engine> {
+        let key = address.unwrap_or("").to_string();
+        if let Some(e) = self.engines.lock().unwrap().get(&key) {
+            return Ok(e.clone());
         }
-        let d = super::engine::connect(engine).await?;
-        self.engines.lock().unwrap().insert(key, d.clone());
-        Ok(d)
+        let e = Engine::connect(address).await?;
+        self.engines.lock().unwrap().insert(key, e.clone());
+        Ok(e)
     }
 }
 
@@ -288,10 +303,10 @@ async fn run_inner(
     let mut engines = BTreeMap::new();
     for e in &engine_names {
         let d = tokio::select! {
-            d = super::engine::connect(e.as_deref()) => d?,
+            d = Engine::connect(e.as_deref()) => d?,
             _ = opts.cancel.cancelled() => return Err(Error::Interrupted),
         };
-        strays += container::remove_strays(&d).await?;
+        strays += container::remove_strays(&d.docker).await?;
         engines.insert(e.clone().unwrap_or_default(), d);
     }
     if strays > 0 {
@@ -430,7 +445,7 @@ async fn run_inner(
     }
 
     // Whatever happened: remove every container of this run on every engine it used.
-    let engines: Vec<Docker> = shared.engines.lock().unwrap().values().cloned().collect();
+    let engines: Vec<Docker> = shared.engines.lock().unwrap().values().map(|e| e.docker.clone()).collect();
     for d in &engines {
         if let Err(e) = container::remove_run(d, &run_id).await {
             progress.println(&format!("warning: {e}"));
@@ -491,9 +506,9 @@ async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Resu
 }
 
 async fn build_target_logged(sh: &Shared, t: &Target, item: &Item, log: &mut Log) -> Result<(Artifact, Option<Vec<String>>)> {
-    let docker = sh.docker(t.engine.as_deref()).await?;
+    let engine = sh.engine(t.engine.as_deref()).await?;
     let tree = sh.work.join(&t.name).join("a");
-    let built = build_once(sh, &docker, t, item, log, &tree, "").await?;
+    let built = build_once(sh, &engine, t, item, log, &tree, "").await?;
 
     item.set("checking");
     log.note("checking binaries");
@@ -518,7 +533,7 @@ async fn build_target_logged(sh: &Shared, t: &Target, item: &Item, log: &mut Log
         item.set("second build (reproducibility)");
         log.note("second build in a fresh container (--check-reproducible)");
         let tree_b = sh.work.join(&t.name).join("b");
-        let built_b = build_once(sh, &docker, t, item, log, &tree_b, " (2nd)").await?;
+        let built_b = build_once(sh, &engine, t, item, log, &tree_b, " (2nd)").await?;
         let out_b = sh.work.join(&t.name).join("repro-out");
         let info_b = check(sh, t, &built_b)?;
         let art_b = package(sh, t, &built_b.tree, &out_b, info_b)?;
@@ -551,11 +566,12 @@ fn phase(item: &Item, log: &mut Log, msg: &str) {
 
 /// One build in a fresh container: create, upload the source, make, download the results
 /// into `tree`, run `valkey-server --version`, remove the container.
-async fn build_once(sh: &Shared, docker: &Docker, t: &Target, item: &Item, log: &mut Log, tree: &Path, tag: &str) -> Result<Built> {
+async fn build_once(sh: &Shared, engine: &Engine, t: &Target, item: &Item, log: &mut Log, tree: &Path, tag: &str) -> Result<Built> {
+    let docker = &engine.docker;
     let started = Instant::now();
     phase(item, log, "builder image");
     let (image_id, image_tag) = resolve_image(sh, docker, t, item).await?;
-    let engine_arch = container::engine_arch(docker).await?;
+    let engine_arch = engine.arch.clone();
     let emulated = Arch::from_engine(&engine_arch).is_some_and(|a| a != t.image_arch);
     if emulated {
         phase(

@@ -3,7 +3,8 @@
 //! Two methods:
 //! - `mmdebstrap` (offline): `mmdebstrap --variant=apt --architectures=amd64,arm64 --include=...`
 //!   writes a rootfs tarball from the host's apt mirror (or `mirror`, or a snapshot.debian.org
-//!   timestamp), which is loaded through the Engine API as a one-layer image of its architecture (`POST /images/load`, see [`RootfsImage`]).
+//!   timestamp), which is loaded through the Engine API as a one-layer image of its
+//!   architecture (`POST /images/load`, see [`RootfsImage`]).
 //! - `dockerfile`: `builders/<name>/Dockerfile` (and the files beside it) sent as a tar build
 //!   context to `POST /build`. Its `FROM` image must be on the engine or pullable.
 //!

@@ -37,7 +37,7 @@ pub fn add_to_dist(
     m.tool = Default::default();
     let replaced = m.artifact(&artifact.target).is_some();
     m.upsert(artifact);
-    save(&m, out_dir)?;
+    m.save(out_dir)?;
     Ok(AddReport { manifest: m, replaced })
 }
 
@@ -111,11 +111,6 @@ pub fn fill_source(into: &mut SourceInfo, from: &SourceInfo) {
     }
 }
 
-/// Write `SHA256SUMS` and `manifest.json` (see [`Manifest::save`]).
-pub fn save(m: &Manifest, out_dir: &Path) -> Result<()> {
-    m.save(out_dir)
-}
-
 /// Merge the dist directory `from` (e.g. one runner's output) into `into`: each artifact
 /// listed in `from/manifest.json` is checked (size and sha256, streaming), copied with its
 /// `.sha256` (atomically), and recorded in `into`'s manifest.json and SHA256SUMS.
@@ -133,8 +128,22 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
     };
     merge_manifest(&mut m, &other, &Manifest::path(from))?;
     m.tool = Default::default();
-    save(&m, into)?;
+    m.save(into)?;
     Ok(m)
+}
+
+/// An artifact's `file` (in the manifest of the dist directory `dir`) must be a plain file name:
+/// nothing outside the dist directory is read or written (exit 2 naming the manifest otherwise).
+pub fn check_file_name(dir: &Path, a: &Artifact) -> Result<()> {
+    if a.file.is_empty() || a.file.contains('/') || a.file.contains("..") {
+        return Err(Error::input(format!(
+            "{}: artifact {}: field \"file\" must be a plain file name, found {:?}",
+            Manifest::path(dir).display(),
+            a.target,
+            a.file
+        )));
+    }
+    Ok(())
 }
 
 /// Copy one artifact of the dist directory `from` into `into`: the tarball (streamed, atomic,
@@ -142,14 +151,7 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
 /// `.sha256` file written from the manifest, and its build log when there is one. A tarball
 /// already in `into` with the right sha256 is not copied again. Returns whether it was copied.
 pub fn copy_artifact(from: &Path, a: &Artifact, into: &Path) -> Result<bool> {
-    if a.file.is_empty() || a.file.contains('/') || a.file.contains("..") {
-        return Err(Error::input(format!(
-            "{}: artifact {}: field \"file\" must be a plain file name, found {:?}",
-            Manifest::path(from).display(),
-            a.target,
-            a.file
-        )));
-    }
+    check_file_name(from, a)?;
     let (src, dest) = (from.join(&a.file), into.join(&a.file));
     let same = src.canonicalize().ok().is_some_and(|s| dest.canonicalize().ok() == Some(s));
     let present =

@@ -112,14 +112,7 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
                 }
                 continue;
             }
-            if a.file.contains('/') || a.file.contains("..") || a.file.is_empty() {
-                return Err(Error::input(format!(
-                    "{}: artifact {}: field \"file\" must be a plain file name, found {:?}",
-                    Manifest::path(d).display(),
-                    a.target,
-                    a.file
-                )));
-            }
+            crate::package::check_file_name(d, a)?;
             chosen.insert(a.target.clone(), (d.clone(), a.clone()));
         }
     }
