@@ -6,6 +6,7 @@
 pub mod container;
 pub mod farm;
 pub mod glue;
+pub mod hooks;
 pub mod source;
 
 // images helper: builder images, engine connection, artifact checks

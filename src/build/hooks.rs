@@ -1,0 +1,88 @@
+//! Post-build work inside a target's builder container.
+//!
+//! After a target's binaries are built and checked, the farm runs each registered
+//! [`PostBuild`] hook in the *same* container (network none, same image, same build tree), so
+//! that every artifact made from a target (the tarball, a .deb or .rpm, the facts an SBOM needs)
+//! comes from one compile and from the same checked binaries.
+//!
+//! A hook is plain data in and out, so it is tested without Docker:
+//! 1. [`PostBuild::job`] says what to put into the container, what to run and where the
+//!    outputs will be (or `None` when the hook does not apply to this target);
+//! 2. the farm copies the inputs in, runs the command (its output goes to the target's log),
+//!    and reads every regular file under [`Job::output_dir`] back;
+//! 3. [`PostBuild::collect`] turns those files into [`Produced`] artifacts (or facts) that the
+//!    farm adds to the dist directory and the manifest.
+//!
+//! Adding a hook = one file implementing [`PostBuild`] + one line in [`registry`].
+
+use crate::error::Result;
+use crate::targets::Target;
+use crate::version::Version;
+
+/// What a hook knows about the target it runs for.
+#[derive(Debug, Clone)]
+pub struct HookContext<'a> {
+    pub target: &'a Target,
+    pub version: &'a Version,
+    pub source_date_epoch: i64,
+    /// The artifact base name (`valkey-8.1.1-bookworm-x86_64`).
+    pub artifact_name: &'a str,
+    /// Absolute path of the unpacked source / build tree inside the container (e.g. `/build`);
+    /// the built binaries are under `<build_dir>/src/`.
+    pub build_dir: &'a str,
+    /// The checked binaries, by file name (`valkey-server`, ...), as they go into the tarball.
+    pub binaries: &'a [(String, Vec<u8>)],
+    /// The source tree's license file (`COPYING`) contents.
+    pub license: &'a [u8],
+}
+
+/// A file to place in the container before the command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Absolute path inside the container.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// Unix mode (0o644, 0o755).
+    pub mode: u32,
+}
+
+/// One command run inside the target's container after its build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Short name for logs and progress (`deb`, `rpm`, `sbom-facts`).
+    pub name: String,
+    pub inputs: Vec<InputFile>,
+    /// argv of the command (e.g. `["sh", "-eu", "/hooks/deb/build.sh"]`).
+    pub cmd: Vec<String>,
+    /// Extra `KEY=VALUE` environment (SOURCE_DATE_EPOCH is always set by the farm).
+    pub env: Vec<String>,
+    /// Directory inside the container whose regular files are returned to `collect`.
+    pub output_dir: String,
+}
+
+/// A file a hook produced, to be written to the dist directory and listed in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Produced {
+    /// Plain file name in the dist directory (no `/`).
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    /// The artifact kind's registered name (`deb`, `rpm`, `sbom`, ...). A kind of `facts` is
+    /// not an artifact: it is kept under `dist/facts/<target>/` for later stages (SBOM).
+    pub kind: String,
+}
+
+/// Work done in a target's builder container after its binaries are built and checked.
+pub trait PostBuild: Send + Sync {
+    /// Name used in logs and `--json` (`deb`, `rpm`, `sbom-facts`).
+    fn name(&self) -> &'static str;
+    /// The job to run for this target, or `None` when the hook does not apply to it.
+    fn job(&self, ctx: &HookContext<'_>) -> Result<Option<Job>>;
+    /// Turn the files read back from [`Job::output_dir`] (`(file name relative to it, bytes)`,
+    /// sorted by name) into produced files. Errors fail the target like a failed check.
+    fn collect(&self, ctx: &HookContext<'_>, outputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Produced>>;
+}
+
+/// Every post-build hook, in the order they run.
+pub fn registry() -> Vec<Box<dyn PostBuild>> {
+    vec![]
+}
