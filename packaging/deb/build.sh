@@ -37,9 +37,10 @@ binary() { # pkg name
 doc() { # pkg
 	d="$W/$1/usr/share/doc/$1"
 	install -d "$d"
-	install -m 0644 /pkg/COPYING "$d/copyright"
-	subst "$R/changelog.in" | gzip -9n > "$d/changelog.gz"
-	chmod 0644 "$d/changelog.gz"
+	{ subst "$R/copyright.in"; cat /pkg/COPYING; } > "$d/copyright"
+	chmod 0644 "$d/copyright"
+	subst "$R/changelog.in" | gzip -9n > "$d/changelog.Debian.gz"
+	chmod 0644 "$d/changelog.Debian.gz"
 	if [ -f "$R/lintian-overrides/$1" ]; then
 		install -D -m 0644 "$R/lintian-overrides/$1" "$W/$1/usr/share/lintian/overrides/$1"
 	fi

@@ -33,6 +33,7 @@ pub const COMMON: &[RecipeFile] = &[
 pub const DEB: &[RecipeFile] = &[
     recipe!("deb/build.sh", 0o755),
     recipe!("deb/changelog.in", 0o644),
+    recipe!("deb/copyright.in", 0o644),
     recipe!("deb/control/valkey-tools", 0o644),
     recipe!("deb/control/valkey-server", 0o644),
     recipe!("deb/control/valkey-sentinel", 0o644),

@@ -79,3 +79,5 @@ pub fn gpgv(keyring: &Path, sig: &Path, data: &Path) -> Output {
     require_tool("gpgv", "gpgv");
     run(Command::new("gpgv").arg("--keyring").arg(keyring).arg(sig).arg(data))
 }
+
+pub mod engine;
