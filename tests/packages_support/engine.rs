@@ -145,3 +145,80 @@ fn rand_suffix() -> String {
     let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{n:x}")
 }
+
+/// A minimal image of `suite` (mmdebstrap --variant=apt plus adduser: what a fresh install of
+/// the distro has), made and loaded like the builder images, cached by tag. Returns its tag.
+pub fn ensure_install_image(suite: &str, glibc: &str) -> String {
+    let repo_toml = std::fs::read_to_string(targets_toml()).unwrap();
+    let head = repo_toml
+        .split("# ---------------------------------------------------------------- builders")
+        .next()
+        .unwrap();
+    let text = format!(
+        "{head}\n[builders.pkgtest-{suite}]\nmethod = \"mmdebstrap\"\nsuite = \"{suite}\"\nglibc = \"{glibc}\"\n\
+         architectures = [\"amd64\"]\npackages = [\"adduser\"]\n\n[[target]]\ndistro = \"pkgtest{suite}\"\narch = \"x86_64\"\n\
+         builder = \"pkgtest-{suite}\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("targets.toml");
+    std::fs::write(&toml, &text).unwrap();
+    let lock = std::env::temp_dir().join("valkey-release-test-images.lock");
+    let st = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg(env!("CARGO_BIN_EXE_valkey-release"))
+        .arg("--targets")
+        .arg(&toml)
+        .args(["images", "--target", &format!("pkgtest{suite}-x86_64")])
+        .current_dir(dir.path())
+        .status()
+        .expect("run valkey-release images");
+    assert!(st.success(), "making the minimal {suite} image failed");
+    let matrix = Matrix::load_file(&toml).unwrap();
+    valkey_release::build::image::Definition::load(&matrix, &format!("pkgtest-{suite}")).unwrap().tag()
+}
+
+/// A running container of `image` (network none), removed on drop of the returned guard's
+/// owner via [`Box::remove`].
+pub struct Box {
+    pub docker: bollard::Docker,
+    pub id: String,
+}
+
+impl Box {
+    pub async fn start(image: &str, name: &str) -> Box {
+        let docker = valkey_release::build::engine::connect(None).await.unwrap();
+        let run_id = format!("pkgtest{}", std::process::id());
+        let spec = ContainerSpec {
+            image,
+            run_id: &run_id,
+            target: &format!("{name}-{}", rand_suffix()),
+            env: container::build_env(1700000000),
+            platform: "linux/amd64".into(),
+        };
+        let id = container::create(&docker, &spec).await.unwrap();
+        container::start(&docker, &id).await.unwrap();
+        Box { docker, id }
+    }
+
+    /// `sh -c script`: (exit code, combined output).
+    pub async fn sh(&self, script: &str) -> (i64, String) {
+        run(&self.docker, &self.id, &["sh".into(), "-c".into(), script.into()]).await
+    }
+
+    /// `sh -c script`, which must succeed; its output.
+    pub async fn sh_ok(&self, script: &str) -> String {
+        let (code, out) = self.sh(script).await;
+        assert_eq!(code, 0, "{script}\nexit {code}:\n{out}");
+        out
+    }
+
+    /// Copy a host directory into `path` of the container.
+    pub async fn put_dir(&self, dir: &Path, path: &str) {
+        self.sh_ok(&format!("mkdir -p {path}")).await;
+        container::upload_bytes(&self.docker, &self.id, tar_dir(dir), path).await.unwrap();
+    }
+
+    pub async fn remove(self) {
+        container::remove(&self.docker, &self.id).await.unwrap();
+    }
+}
