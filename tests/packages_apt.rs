@@ -63,12 +63,20 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
     for (sig, data) in [("Release.gpg", Some("Release")), ("InRelease", None)] {
         let out = match data {
             Some(d) => gpgv(&k.keyring, &dir.join(sig), &dir.join(d)),
-            None => packages_support::run(std::process::Command::new("gpgv").arg("--keyring").arg(&k.keyring).arg(dir.join(sig))),
+            None => packages_support::run(
+                std::process::Command::new("gpgv")
+                    .arg("--keyring")
+                    .arg(&k.keyring)
+                    .arg(dir.join(sig)),
+            ),
         };
         assert!(out.status.success(), "gpgv {sig}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let release = std::fs::read_to_string(dir.join("Release")).unwrap();
-    assert!(release.contains("Suite: valkey-8.1-debian12\nCodename: valkey-8.1-debian12\n"), "{release}");
+    assert!(
+        release.contains("Suite: valkey-8.1-debian12\nCodename: valkey-8.1-debian12\n"),
+        "{release}"
+    );
 
     // Other bytes under a published version are refused, and nothing is written.
     let before = std::fs::read(dir.join("InRelease")).unwrap();
@@ -96,31 +104,43 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
         std::fs::write(keys.join("valkey.asc"), key.public_armored()).unwrap();
         c.put_dir(&keys, "/usr/share/keyrings").await;
         c.put_dir(&root, "/srv/repo").await;
-        c.sh_ok("chmod -R a+rX /srv/repo /usr/share/keyrings && rm -f /etc/apt/sources.list.d/* && \
+        c.sh_ok(
+            "chmod -R a+rX /srv/repo /usr/share/keyrings && rm -f /etc/apt/sources.list.d/* && \
                  echo 'deb [signed-by=/usr/share/keyrings/valkey.asc] file:/srv/repo/packaging/valkey-8.1/deb/debian12/amd64 ./' \
-                 > /etc/apt/sources.list").await;
+                 > /etc/apt/sources.list",
+        )
+        .await;
         let before = c.sh_ok(LISTING).await;
         let update = c.sh_ok("apt-get update 2>&1").await;
         assert!(
-            !update.lines().any(|l| l.starts_with("W:") || l.starts_with("E:") || l.starts_with("N:")),
+            !update
+                .lines()
+                .any(|l| l.starts_with("W:") || l.starts_with("E:") || l.starts_with("N:")),
             "apt-get update warned:\n{update}"
         );
-        assert!(update.contains("./ InRelease") && !update.contains("Ign:"), "apt did not use the signed InRelease:\n{update}");
+        assert!(
+            update.contains("./ InRelease") && !update.contains("Ign:"),
+            "apt did not use the signed InRelease:\n{update}"
+        );
         // The older patch version stays installable and pinnable.
-        c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server=8.1.1-1.bookworm valkey-tools=8.1.1-1.bookworm 2>&1").await;
+        c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server=8.1.1-1.bookworm valkey-tools=8.1.1-1.bookworm 2>&1")
+            .await;
         let v = c.sh_ok("dpkg-query -W -f '${Version}' valkey-server").await;
         assert_eq!(v, "8.1.1-1.bookworm");
         start_and_ping(&c, "valkey-cli", "8.1.1").await;
         // A local change to the packaged config survives the upgrade.
         c.sh_ok("echo '# local change' >> /etc/valkey/valkey.conf").await;
-        c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server valkey-sentinel valkey-dev valkey-compat-redis 2>&1").await;
+        c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server valkey-sentinel valkey-dev valkey-compat-redis 2>&1")
+            .await;
         let v = c.sh_ok("dpkg-query -W -f '${Version}' valkey-server valkey-tools").await;
         assert_eq!(v, "8.1.2-1.bookworm8.1.2-1.bookworm");
-        c.sh_ok("grep -q '^# local change' /etc/valkey/valkey.conf && test -f /usr/include/valkeymodule.h").await;
+        c.sh_ok("grep -q '^# local change' /etc/valkey/valkey.conf && test -f /usr/include/valkeymodule.h")
+            .await;
         start_and_ping(&c, "redis-cli", "8.1.2").await;
         // remove keeps config and data (policy); purge leaves nothing but the valkey user.
         c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get remove -y valkey-compat-redis valkey-dev valkey-sentinel valkey-server valkey-tools 2>&1").await;
-        c.sh_ok("test -f /etc/valkey/valkey.conf && test -d /var/lib/valkey && test ! -e /usr/bin/valkey-server").await;
+        c.sh_ok("test -f /etc/valkey/valkey.conf && test -d /var/lib/valkey && test ! -e /usr/bin/valkey-server")
+            .await;
         c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y valkey-compat-redis valkey-dev valkey-sentinel valkey-server valkey-tools 2>&1").await;
         let after = c.sh_ok(LISTING).await;
         let diff: Vec<String> = diff_lines(&before, &after);
@@ -148,7 +168,10 @@ async fn start_and_ping(c: &Box, cli: &str, version: &str) {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "PONG", "{out}");
     let ids: Vec<&str> = lines[1].split(' ').map(|kv| kv.split('=').nth(1).unwrap_or("")).collect();
-    assert!(ids.len() == 2 && ids[0] == ids[1] && !ids[0].is_empty(), "server not run as valkey: {out}");
+    assert!(
+        ids.len() == 2 && ids[0] == ids[1] && !ids[0].is_empty(),
+        "server not run as valkey: {out}"
+    );
     assert!(lines[2].contains(&format!("v={version}")), "{out}");
     assert!(lines[3].contains("ready on port 6379"), "{out}");
     assert_eq!(&lines[4..], ["valkey 750", "valkey 750"], "{out}");

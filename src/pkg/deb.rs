@@ -6,8 +6,8 @@
 //! `valkey-dev` (arch all), `valkey-compat-redis` (arch all), version `<V>-1.<codename>`.
 
 use super::recipes::{self, RecipeFile};
-use crate::build::hooks::{HookContext, InputFile, Job, PostBuild, Produced};
 use crate::error::{Error, Result};
+use crate::farm::hooks::{HookContext, InputFile, Job, PostBuild, Produced};
 use crate::version::Version;
 
 /// Where the recipe, binaries and outputs live inside the container.

@@ -1,5 +1,5 @@
 //! Distro packages (.deb, .rpm) made from a target's checked binaries, in its builder
-//! container, by post-build hooks ([`crate::build::hooks`]). The recipes are data under
+//! container, by post-build hooks ([`crate::farm::hooks`]). The recipes are data under
 //! `packaging/` ([`recipes`]).
 
 pub mod deb;

@@ -4,8 +4,8 @@
 //! target's make command, and the hook's `job` runs in the same container.
 
 use std::path::{Path, PathBuf};
-use valkey_release::build::container::{self, ContainerSpec};
-use valkey_release::build::hooks::{HookContext, PostBuild, Produced};
+use valkey_release::farm::container::{self, ContainerSpec};
+use valkey_release::farm::hooks::{HookContext, PostBuild, Produced};
 use valkey_release::targets::Matrix;
 use valkey_release::version::Version;
 
@@ -56,7 +56,7 @@ fn tar_dir(dir: &Path) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn tar_inputs(inputs: &[valkey_release::build::hooks::InputFile]) -> Vec<u8> {
+fn tar_inputs(inputs: &[valkey_release::farm::hooks::InputFile]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for f in inputs {
         let mut h = tar::Header::new_gnu();
@@ -71,7 +71,8 @@ fn tar_inputs(inputs: &[valkey_release::build::hooks::InputFile]) -> Vec<u8> {
 
 async fn run(docker: &bollard::Docker, id: &str, cmd: &[String]) -> (i64, String) {
     let mut out = Vec::new();
-    let code = container::exec(docker, id, cmd, |b| out.extend_from_slice(b)).await.unwrap();
+    let opts = container::ExecOptions { env: vec![], user: None };
+    let code = container::exec(docker, id, cmd, &opts, &mut |b: &[u8]| out.extend_from_slice(b)).await.unwrap();
     (code, String::from_utf8_lossy(&out).to_string())
 }
 
@@ -81,9 +82,9 @@ pub async fn build_and_run_hook(target: &str, version: &str, src: &Path, hook: &
     ensure_builder(target);
     let matrix = Matrix::load_file(&targets_toml()).unwrap();
     let t = matrix.target(target).unwrap().clone();
-    let image = valkey_release::build::image::Definition::load(&matrix, &t.builder).unwrap().tag();
+    let image = valkey_release::farm::image::Definition::load(&matrix, &t.builder).unwrap().tag();
     let version = Version::parse(version).unwrap();
-    let docker = valkey_release::build::engine::connect(None).await.unwrap();
+    let docker = valkey_release::farm::engine::connect(None).await.unwrap();
     let run_id = format!("pkgtest{}", std::process::id());
     let spec = ContainerSpec {
         image: &image,
@@ -95,13 +96,17 @@ pub async fn build_and_run_hook(target: &str, version: &str, src: &Path, hook: &
     let id = container::create(&docker, &spec).await.unwrap();
     let result = async {
         container::start(&docker, &id).await.unwrap();
-        container::upload_bytes(&docker, &id, tar_dir(src), container::BUILD_DIR).await.unwrap();
+        container::upload_bytes(&docker, &id, tar_dir(src), container::BUILD_DIR)
+            .await
+            .unwrap();
         let (code, log) = run(&docker, &id, &matrix.make_command(&version, &t, 2)).await;
         assert_eq!(code, 0, "make failed:\n{log}");
         let mut binaries = Vec::new();
         for name in &matrix.artifact.binaries {
             let dest = tempfile::NamedTempFile::new().unwrap();
-            assert!(container::download_file(&docker, &id, &format!("/build/src/{name}"), dest.path()).await.unwrap());
+            assert!(container::download_file(&docker, &id, &format!("/build/src/{name}"), dest.path())
+                .await
+                .unwrap());
             binaries.push((name.clone(), std::fs::read(dest.path()).unwrap()));
         }
         let license = std::fs::read(src.join("COPYING")).unwrap();
@@ -125,13 +130,21 @@ pub async fn build_and_run_hook(target: &str, version: &str, src: &Path, hook: &
         let (_, listing) = run(
             &docker,
             &id,
-            &["sh".into(), "-c".into(), format!("cd {} && find . -type f | sed 's|^./||' | sort", job.output_dir)],
+            &[
+                "sh".into(),
+                "-c".into(),
+                format!("cd {} && find . -type f | sed 's|^./||' | sort", job.output_dir),
+            ],
         )
         .await;
         let mut outputs = Vec::new();
         for name in listing.lines().filter(|l| !l.is_empty()) {
             let dest = tempfile::NamedTempFile::new().unwrap();
-            assert!(container::download_file(&docker, &id, &format!("{}/{name}", job.output_dir), dest.path()).await.unwrap());
+            assert!(
+                container::download_file(&docker, &id, &format!("{}/{name}", job.output_dir), dest.path())
+                    .await
+                    .unwrap()
+            );
             outputs.push((name.to_string(), std::fs::read(dest.path()).unwrap()));
         }
         hook.collect(&ctx, outputs).unwrap()
@@ -142,7 +155,10 @@ pub async fn build_and_run_hook(target: &str, version: &str, src: &Path, hook: &
 }
 
 fn rand_suffix() -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{n:x}")
 }
 
@@ -174,7 +190,9 @@ pub fn ensure_install_image(suite: &str, glibc: &str) -> String {
         .expect("run valkey-release images");
     assert!(st.success(), "making the minimal {suite} image failed");
     let matrix = Matrix::load_file(&toml).unwrap();
-    valkey_release::build::image::Definition::load(&matrix, &format!("pkgtest-{suite}")).unwrap().tag()
+    valkey_release::farm::image::Definition::load(&matrix, &format!("pkgtest-{suite}"))
+        .unwrap()
+        .tag()
 }
 
 /// A running container of `image` (network none), removed on drop of the returned guard's
@@ -186,7 +204,7 @@ pub struct Box {
 
 impl Box {
     pub async fn start(image: &str, name: &str) -> Box {
-        let docker = valkey_release::build::engine::connect(None).await.unwrap();
+        let docker = valkey_release::farm::engine::connect(None).await.unwrap();
         let run_id = format!("pkgtest{}", std::process::id());
         let spec = ContainerSpec {
             image,
