@@ -84,5 +84,5 @@ pub trait PostBuild: Send + Sync {
 
 /// Every post-build hook, in the order they run.
 pub fn registry() -> Vec<Box<dyn PostBuild>> {
-    vec![]
+    vec![Box::new(crate::sbom::hook::SbomFacts)]
 }
