@@ -77,6 +77,18 @@ fn signed_provenance_verifies_and_any_changed_byte_fails() {
     let w = tempfile::tempdir().unwrap();
     let dist = w.path().join("dist");
     let archive = build_release(w.path(), &["bookworm-x86_64"], &dist);
+    // The build's sbom-facts hook left its facts; the SBOM is written from them and validated.
+    let o = cli(&["sbom", "--dist", dist.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let sbom = dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz.spdx.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    assert!(doc.to_string().contains("pkg:deb/debian/libc6@"), "libc6 from the builder: {doc}");
+    let v = Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(&sbom)
+        .output()
+        .expect("pyspdxtools (pip install spdx-tools)");
+    assert!(v.status.success(), "pyspdxtools: {}", String::from_utf8_lossy(&v.stderr));
     let (secret, public) = throwaway_key(w.path());
     let (sk, pk) = (w.path().join("secret.asc"), w.path().join("public.asc"));
     std::fs::write(&sk, &secret).unwrap();
@@ -111,6 +123,9 @@ assert bd["externalParameters"] == {"version": "8.1.1", "targets": ["bookworm-x8
 names = sorted(s["name"] for s in st["subject"])
 print(json.dumps(names))
 assert "valkey-8.1.1-bookworm-x86_64.tar.gz" in names and "SHA256SUMS" in names, names
+assert "valkey-8.1.1-bookworm-x86_64.tar.gz.spdx.json" in names, names
+deps = {d["name"]: d for d in bd["resolvedDependencies"]}
+assert "packagesSha256" in deps["builder-image/bookworm-x86_64"]["annotations"], deps
 assert len(e.signatures) == 1
 open(sys.argv[2], "wb").write(e.pae())
 open(sys.argv[3], "wb").write(bytes.fromhex(list(e.signatures.values())[0].signature))

@@ -7,7 +7,7 @@ mod build_support;
 
 use std::path::Path;
 use std::process::Command;
-use valkey_release::build::hooks::{HookContext, PostBuild};
+use valkey_release::farm::hooks::{HookContext, PostBuild};
 use valkey_release::manifest::SourceInfo;
 use valkey_release::sbom;
 
@@ -41,7 +41,7 @@ fn docker(args: &[&str]) -> String {
 }
 
 /// Run the hook's job in a container of `image` with `tree` at the build dir; return its outputs.
-fn run_hook(image: &str, tree: &Path, job: &valkey_release::build::hooks::Job, build_dir: &str) -> Vec<(String, Vec<u8>)> {
+fn run_hook(image: &str, tree: &Path, job: &valkey_release::farm::hooks::Job, build_dir: &str) -> Vec<(String, Vec<u8>)> {
     let mut args = vec!["create".to_string(), "--network".into(), "none".into()];
     for e in &job.env {
         args.push("-e".into());

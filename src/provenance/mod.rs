@@ -73,7 +73,7 @@ pub fn builder_id(env: &dyn Fn(&str) -> Option<String>) -> String {
             }
             u
         }
-        _ => format!("host://{}", crate::build::container::host_name()),
+        _ => format!("host://{}", crate::farm::container::host_name()),
     }
 }
 

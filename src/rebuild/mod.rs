@@ -17,8 +17,8 @@
 
 pub mod compare;
 
-use crate::build::farm::{run_build, BuildOptions};
 use crate::error::{Error, Result};
+use crate::farm::{run_build, BuildOptions};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::targets::Matrix;
@@ -235,7 +235,7 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
             diffoscope: None,
             error: None,
         };
-        let Some(ra) = ra.filter(|_| built.map(|b| b.status == "ok").unwrap_or(false)) else {
+        let Some(ra) = ra.filter(|_| built.map(|b| b.status == crate::farm::TargetStatus::Ok).unwrap_or(false)) else {
             res.status = "failed".into();
             res.error = Some(
                 built

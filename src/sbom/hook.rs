@@ -4,8 +4,8 @@
 //! the builder's packages. `collect` turns that into one [`Facts`] file (kind `facts`).
 
 use super::facts::{self, Facts};
-use crate::build::hooks::{HookContext, InputFile, Job, PostBuild, Produced};
 use crate::error::{Error, Result};
+use crate::farm::hooks::{HookContext, InputFile, Job, PostBuild, Produced};
 use crate::targets::Arch;
 
 const DIR: &str = "/hooks/sbom-facts";
@@ -57,7 +57,7 @@ pub fn triplet(arch: Arch) -> &'static str {
 pub fn needed(binaries: &[(String, Vec<u8>)]) -> Result<Vec<String>> {
     let mut all = Vec::new();
     for (name, data) in binaries {
-        all.extend(crate::build::checks::inspect_elf(name, data)?.needed_libs);
+        all.extend(crate::farm::checks::inspect_elf(name, data)?.needed_libs);
     }
     all.sort();
     all.dedup();
