@@ -85,6 +85,7 @@ pub trait PostBuild: Send + Sync {
 /// Every post-build hook, in the order they run.
 pub fn registry() -> Vec<Box<dyn PostBuild>> {
     vec![
+        Box::new(crate::sbom::hook::SbomFacts),
         Box::new(crate::pkg::deb::DebHook), // .debs (packages = ["deb"])
     ]
 }
