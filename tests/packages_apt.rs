@@ -5,10 +5,9 @@
 
 mod packages_support;
 
-use packages_support::engine::{build_and_run_hook, ensure_install_image, fixture, Box};
+use packages_support::engine::{ensure_install_image, farm_debs, fixture, Box};
 use packages_support::{gpg_key, gpgv};
 use std::path::{Path, PathBuf};
-use valkey_release::pkg::deb::DebHook;
 use valkey_release::repo::dir::{plan_apt, update_apt, verify_apt_dir};
 use valkey_release::sign::SigningKey;
 
@@ -17,13 +16,16 @@ const DATE: &str = "Tue, 14 Nov 2023 22:13:20 +0000";
 
 async fn debs(version: &str, into: &Path) -> Vec<PathBuf> {
     let (_d, src) = fixture(version);
-    let produced = build_and_run_hook("bookworm-x86_64", version, &src, &DebHook, 1700000000).await;
+    let v = version.to_string();
+    let produced = tokio::task::spawn_blocking(move || farm_debs("bookworm-x86_64", &v, &src))
+        .await
+        .unwrap();
     std::fs::create_dir_all(into).unwrap();
     produced
         .into_iter()
-        .map(|p| {
-            let f = into.join(&p.file_name);
-            std::fs::write(&f, &p.bytes).unwrap();
+        .map(|(name, bytes)| {
+            let f = into.join(&name);
+            std::fs::write(&f, &bytes).unwrap();
             f
         })
         .collect()

@@ -3,7 +3,7 @@
 
 mod packages_support;
 
-use packages_support::engine::{build_and_run_hook, fixture, targets_toml};
+use packages_support::engine::{farm_debs, fixture, targets_toml};
 use packages_support::{require_tool, run};
 use std::process::Command;
 use valkey_release::farm::hooks::{HookContext, PostBuild};
@@ -98,13 +98,13 @@ fn deb_collect_refuses_missing_or_foreign_outputs() {
     assert_eq!(DebHook.collect(&ctx, notdeb).unwrap_err().exit_code(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
+#[test]
+fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
     require_tool("lintian", "lintian");
     let (_d, src) = fixture("8.1.1");
-    let first = build_and_run_hook("bookworm-x86_64", "8.1.1", &src, &DebHook, 1700000000).await;
-    let second = build_and_run_hook("bookworm-x86_64", "8.1.1", &src, &DebHook, 1700000000).await;
-    let names: Vec<&str> = first.iter().map(|p| p.file_name.as_str()).collect();
+    let first = farm_debs("bookworm-x86_64", "8.1.1", &src);
+    let second = farm_debs("bookworm-x86_64", "8.1.1", &src);
+    let names: Vec<&str> = first.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -117,18 +117,16 @@ async fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
     );
     assert_eq!(first, second, "two builds of the same inputs gave different .debs");
     let d = tempfile::tempdir().unwrap();
-    for p in &first {
-        assert_eq!(p.kind, "deb");
-        let f = d.path().join(&p.file_name);
-        std::fs::write(&f, &p.bytes).unwrap();
+    for (name, bytes) in &first {
+        let f = d.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
         let out = run(Command::new("lintian")
             .args(["--fail-on", "error", "--tag-display-limit", "0"])
             .arg(&f));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && !text.lines().any(|l| l.starts_with("E:")),
-            "lintian {}:\n{text}\n{}",
-            p.file_name,
+            "lintian {name}:\n{text}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -1,13 +1,9 @@
-//! Running a target's build and a post-build hook's job through the real Docker engine with the
-//! farm's own container functions (until the farm runs hooks itself): the builder container is
-//! made like the farm's (network none, SOURCE_DATE_EPOCH), the fixture is built with the
-//! target's make command, and the hook's `job` runs in the same container.
+//! Builds through the real farm (which runs the post-build hooks in each target's builder
+//! container), and fresh distro containers (network none) for install tests.
 
 use std::path::{Path, PathBuf};
-use valkey_release::farm::container::{self, ContainerSpec};
-use valkey_release::farm::hooks::{HookContext, PostBuild, Produced};
+use valkey_release::farm::container;
 use valkey_release::targets::Matrix;
-use valkey_release::version::Version;
 
 pub fn targets_toml() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml")
@@ -56,102 +52,49 @@ fn tar_dir(dir: &Path) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn tar_inputs(inputs: &[valkey_release::farm::hooks::InputFile]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for f in inputs {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(f.bytes.len() as u64);
-        h.set_mode(f.mode);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, f.path.trim_start_matches('/'), &f.bytes[..]).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 async fn run(docker: &bollard::Docker, id: &str, cmd: &[String]) -> (i64, String) {
     let mut out = Vec::new();
     let opts = container::ExecOptions { env: vec![], user: None };
-    let code = container::exec(docker, id, cmd, &opts, &mut |b: &[u8]| out.extend_from_slice(b)).await.unwrap();
+    let code = container::exec(docker, id, cmd, &opts, &mut |b: &[u8]| out.extend_from_slice(b))
+        .await
+        .unwrap();
     (code, String::from_utf8_lossy(&out).to_string())
 }
 
-/// Build `src` for `target` in its builder container and run `hook` there; returns what the
-/// hook's `collect` produced. Panics (with the container's output) on failure.
-pub async fn build_and_run_hook(target: &str, version: &str, src: &Path, hook: &dyn PostBuild, epoch: i64) -> Vec<Produced> {
+/// Build `src` for `target` with the real farm (`valkey-release build`, which runs the
+/// post-build hooks in the target's builder container) and return the files the hooks made
+/// (`dist/produced/<target>/`), sorted by name, with the dist directory.
+pub fn farm_build(target: &str, version: &str, src: &Path) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
     ensure_builder(target);
-    let matrix = Matrix::load_file(&targets_toml()).unwrap();
-    let t = matrix.target(target).unwrap().clone();
-    let image = valkey_release::farm::image::Definition::load(&matrix, &t.builder).unwrap().tag();
-    let version = Version::parse(version).unwrap();
-    let docker = valkey_release::farm::engine::connect(None).await.unwrap();
-    let run_id = format!("pkgtest{}", std::process::id());
-    let spec = ContainerSpec {
-        image: &image,
-        run_id: &run_id,
-        target: &format!("{target}-{}", rand_suffix()),
-        env: container::build_env(epoch),
-        platform: t.image_arch.platform(),
-    };
-    let id = container::create(&docker, &spec).await.unwrap();
-    let result = async {
-        container::start(&docker, &id).await.unwrap();
-        container::upload_bytes(&docker, &id, tar_dir(src), container::BUILD_DIR)
-            .await
-            .unwrap();
-        let (code, log) = run(&docker, &id, &matrix.make_command(&version, &t, 2)).await;
-        assert_eq!(code, 0, "make failed:\n{log}");
-        let mut binaries = Vec::new();
-        for name in &matrix.artifact.binaries {
-            let dest = tempfile::NamedTempFile::new().unwrap();
-            assert!(container::download_file(&docker, &id, &format!("/build/src/{name}"), dest.path())
-                .await
-                .unwrap());
-            binaries.push((name.clone(), std::fs::read(dest.path()).unwrap()));
-        }
-        let license = std::fs::read(src.join("COPYING")).unwrap();
-        let artifact_name = matrix.artifact_name(&version, &t);
-        let ctx = HookContext {
-            target: &t,
-            version: &version,
-            source_date_epoch: epoch,
-            artifact_name: &artifact_name,
-            build_dir: container::BUILD_DIR,
-            binaries: &binaries,
-            license: &license,
-        };
-        let job = hook.job(&ctx).unwrap().expect("the hook applies to this target");
-        container::upload_bytes(&docker, &id, tar_inputs(&job.inputs), "/").await.unwrap();
-        let mut cmd = vec!["env".to_string()];
-        cmd.extend(job.env.iter().cloned());
-        cmd.extend(job.cmd.iter().cloned());
-        let (code, log) = run(&docker, &id, &cmd).await;
-        assert_eq!(code, 0, "hook {} failed:\n{log}", job.name);
-        let (_, listing) = run(
-            &docker,
-            &id,
-            &[
-                "sh".into(),
-                "-c".into(),
-                format!("cd {} && find . -type f | sed 's|^./||' | sort", job.output_dir),
-            ],
-        )
-        .await;
-        let mut outputs = Vec::new();
-        for name in listing.lines().filter(|l| !l.is_empty()) {
-            let dest = tempfile::NamedTempFile::new().unwrap();
-            assert!(
-                container::download_file(&docker, &id, &format!("{}/{name}", job.output_dir), dest.path())
-                    .await
-                    .unwrap()
-            );
-            outputs.push((name.to_string(), std::fs::read(dest.path()).unwrap()));
-        }
-        hook.collect(&ctx, outputs).unwrap()
-    };
-    let r = tokio::time::timeout(std::time::Duration::from_secs(900), result).await;
-    container::remove(&docker, &id).await.unwrap();
-    r.expect("the build and hook finished within 15 minutes")
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_valkey-release"))
+        .arg("--targets")
+        .arg(targets_toml())
+        .args(["build", "--version", version, "--target", target, "--source"])
+        .arg(src)
+        .arg("--out")
+        .arg(&dist)
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(dist.join(format!("logs/{target}.log"))).unwrap_or_default();
+    assert!(o.status.success(), "build failed: {}\n{log}", String::from_utf8_lossy(&o.stderr));
+    let dir = dist.join("produced").join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{log}", dir.display()))
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    (out, files)
+}
+
+/// The .debs of a farm build.
+pub fn farm_debs(target: &str, version: &str, src: &Path) -> Vec<(String, Vec<u8>)> {
+    let (_out, files) = farm_build(target, version, src);
+    files.into_iter().filter(|(n, _)| n.ends_with(".deb")).collect()
 }
 
 fn rand_suffix() -> String {
@@ -203,17 +146,32 @@ pub struct Box {
 }
 
 impl Box {
+    /// A container as a fresh install has it: root with the default capabilities (apt and dpkg
+    /// need them), network none, an init process.
     pub async fn start(image: &str, name: &str) -> Box {
+        use bollard::models::{ContainerCreateBody, HostConfig};
         let docker = valkey_release::farm::engine::connect(None).await.unwrap();
-        let run_id = format!("pkgtest{}", std::process::id());
-        let spec = ContainerSpec {
-            image,
-            run_id: &run_id,
-            target: &format!("{name}-{}", rand_suffix()),
-            env: container::build_env(1700000000),
-            platform: "linux/amd64".into(),
+        let mut labels = std::collections::HashMap::new();
+        labels.insert("io.valkey.release.test".to_string(), "packages".to_string());
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            labels: Some(labels),
+            // container::exec runs commands in /build.
+            working_dir: Some(container::BUILD_DIR.into()),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
         };
-        let id = container::create(&docker, &spec).await.unwrap();
+        let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+            .name(&format!("valkey-release-pkgtest-{name}-{}", rand_suffix()))
+            .platform("linux/amd64")
+            .build();
+        let id = docker.create_container(Some(opts), body).await.unwrap().id;
         container::start(&docker, &id).await.unwrap();
         Box { docker, id }
     }
