@@ -245,10 +245,24 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         c.env("VALKEY_RELEASE_PLAIN", "1");
         run(c)
     };
+    // The recorded builder package list says libc6 had another version: the rebuilt builder's
+    // list is compared with it and the package named (the bytes still decide identity).
+    let facts = dist.join("facts/bookworm-arm64/sbom-facts.json");
+    let mut f: serde_json::Value = serde_json::from_slice(&std::fs::read(&facts).unwrap()).unwrap();
+    let real = f["packages"]["libc6:amd64"]
+        .as_str()
+        .expect("libc6:amd64 in the builder's package list")
+        .to_string();
+    f["packages"]["libc6:amd64"] = "0.0-recorded".into();
+    std::fs::write(&facts, serde_json::to_vec(&f).unwrap()).unwrap();
     let o = rebuild(&targets_toml(), &w.path().join("again"));
     assert_eq!(o.status.code(), Some(0), "a rebuild from the same inputs is identical");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["targets"][0]["status"], "identical");
+    assert!(
+        v["notes"].to_string().contains(&format!("libc6:amd64 0.0-recorded -> {real}")),
+        "{v}"
+    );
 
     // One input altered: a compiler flag.
     let altered = w.path().join("targets.toml");
