@@ -102,11 +102,30 @@ fn plan_lists_targets_keys_bucket_and_changes_without_credentials() {
         [
             "valkey-io/valkey-hashes",
             "valkey-io/valkey-container",
+            "valkey-io/valkey-bundle",
             "valkey-io/valkey-io.github.io"
         ]
     );
+    // The titles upstream's reviewers know, the same the real run uses.
+    assert_eq!(v["repo_changes"][0]["title"], "Update hash for 9.1.1");
+    assert_eq!(v["repo_changes"][0]["branch"], "main");
     assert_eq!(v["repo_changes"][1]["branch"], "update-9.1.1");
-    assert_eq!(v["repo_changes"][2]["files"][0], "content/download/releases/v9-1-1.md");
+    assert_eq!(v["repo_changes"][1]["title"], "Update to version 9.1.1");
+    assert_eq!(
+        v["repo_changes"][1]["commits"],
+        serde_json::json!([
+            "Update versions.json and Dockerfiles for version 9.1.1",
+            "Update container aliases for version 9.1.1"
+        ])
+    );
+    assert_eq!(
+        v["repo_changes"][2]["dispatch"],
+        serde_json::json!({"event_type": "valkey-release", "client_payload": {"version": "9.1.1", "component": "valkey"}})
+    );
+    assert_eq!(v["repo_changes"][3]["branch"], "update-website-9.1.1");
+    assert_eq!(v["repo_changes"][3]["title"], "Update website for version 9.1.1");
+    assert_eq!(v["repo_changes"][3]["commits"][0], "Updates downloads section for version 9.1.1");
+    assert_eq!(v["repo_changes"][3]["files"][0], "content/download/releases/v9-1-1.md");
 
     // The bucket comes from the environment's variable, never the other one.
     let (code, out, _) = run(cmd(d.path())
@@ -379,7 +398,8 @@ fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     assert!(hd.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {digest}")), "{hd}");
     let cd = v["repo_changes"][1]["diff"].as_str().unwrap();
     assert!(cd.contains("+    \"version\": \"9.1.2\","), "{cd}");
-    let wd = v["repo_changes"][2]["diff"].as_str().unwrap();
+    assert!(v["repo_changes"][2]["dispatch"].is_object(), "bundle: a dispatch, no diff");
+    let wd = v["repo_changes"][3]["diff"].as_str().unwrap();
     assert!(wd.contains("v9-1-2.md") && wd.contains("2026-11-25"), "{wd}");
     assert_eq!(
         v["targets"].as_array().unwrap().len(),

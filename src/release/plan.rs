@@ -227,7 +227,7 @@ pub struct PlanStep {
     pub reason: Option<String>,
 }
 
-/// A change to another repository.
+/// A change to another repository (or a dispatch), as the hand-off will make it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoChange {
     pub step: Step,
@@ -235,9 +235,15 @@ pub struct RepoChange {
     pub repo: String,
     /// Branch the change goes to (the PR branch, or the base for a direct commit).
     pub branch: String,
+    /// The PR title, or the commit subject of a direct commit.
     pub title: String,
+    /// Commit subjects, in order.
+    pub commits: Vec<String>,
     pub files: Vec<String>,
     pub description: String,
+    /// The repository_dispatch it sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<crate::publish::edit::Dispatch>,
     /// A unified diff, when the current files were available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -298,76 +304,62 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
             file,
         });
     }
-    let steps = Step::ALL
-        .iter()
-        .map(|s| match s.applies(o.req) {
-            Ok(()) => PlanStep {
-                step: *s,
-                runs: true,
-                reason: None,
-            },
-            Err(r) => PlanStep {
-                step: *s,
-                runs: false,
-                reason: Some(r),
-            },
-        })
-        .collect::<Vec<_>>();
+    let table = crate::publish::handoff::table();
+    let mut steps = Vec::new();
     let mut repo_changes = Vec::new();
     let tag_url = o.matrix.source_url(v);
     let digest = o
         .source_sha256
         .clone()
         .unwrap_or_else(|| "<sha256 of the source archive, known after the build>".into());
-    for s in &steps {
-        if !s.runs {
-            continue;
-        }
-        match s.step {
-            Step::Hashes => repo_changes.push(RepoChange {
-                step: Step::Hashes,
-                repo: "valkey-io/valkey-hashes".into(),
-                branch: "main".into(),
-                title: format!("Update hash for {v}"),
-                files: vec!["README".into()],
-                description: format!(
-                    "append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"
-                ),
-                diff: None,
-            }),
-            Step::Container => repo_changes.push(RepoChange {
-                step: Step::Container,
-                repo: "valkey-io/valkey-container".into(),
-                branch: format!("update-{v}"),
-                title: format!("Update to version {v}"),
-                files: vec![
+    for (s, h) in Step::CORE.into_iter().map(|s| (s, None)).chain(table.iter().map(|h| (Step::Handoff(h.name()), Some(h)))) {
+        let applies = s.applies(o.req, h.map(|h| h.as_ref()));
+        steps.push(PlanStep {
+            step: s,
+            runs: applies.is_ok(),
+            reason: applies.err(),
+        });
+        let (Some(h), true) = (h, steps.last().is_some_and(|p| p.runs)) else { continue };
+        let mut po = crate::publish::Options::new(v.clone());
+        po.date = Some(o.date.clone());
+        let shape = h.shape(&po);
+        let mm = v.major_minor().unwrap_or_default();
+        let (files, description): (Vec<String>, String) = match h.name() {
+            "hashes" => (
+                vec!["README".into()],
+                format!("append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"),
+            ),
+            "container" => (
+                vec![
                     "versions.json".into(),
-                    format!("{}/debian/Dockerfile", v.major_minor().unwrap_or_default()),
-                    format!("{}/alpine/Dockerfile", v.major_minor().unwrap_or_default()),
+                    format!("{mm}/debian/Dockerfile"),
+                    format!("{mm}/alpine/Dockerfile"),
                     "generate-stackbrew-library.sh".into(),
                 ],
-                description: format!(
-                    "versions.json entry {} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {}/ follow; aliases per the rule; PR against mainline",
-                    v.major_minor().unwrap_or_default(),
-                    v.major_minor().unwrap_or_default()
-                ),
-                diff: None,
-            }),
-            Step::Website => {
-                let page = format!("content/download/releases/v{}.md", v.as_str().replace('.', "-"));
+                format!("versions.json entry {mm} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {mm}/ follow; aliases per the rule"),
+            ),
+            "website" => {
+                let page = crate::publish::website::page_path(v.as_str());
                 let arts: Vec<String> = targets.iter().map(|t| format!("{}-{}", t.distro, t.arch)).collect();
-                repo_changes.push(RepoChange {
-                    step: Step::Website,
-                    repo: "valkey-io/valkey-io.github.io".into(),
-                    branch: format!("update-website-{v}"),
-                    title: format!("Add download page for {v}"),
-                    files: vec![page.clone()],
-                    description: format!("new page {page} dated {}, listing only the built artifacts: {}", o.date, arts.join(", ")),
-                    diff: None,
-                });
+                (vec![page.clone()], format!("page {page} dated {}, listing only the built artifacts: {}", o.date, arts.join(", ")))
             }
-            _ => {}
-        }
+            "docs" => (
+                ["topics/releases.md", "Makefile", "topics/valkey.conf.md", "topics/modules-api-ref.md"].map(String::from).to_vec(),
+                format!("releases table row for {mm} dated {}, Makefile VERSION/DATE, valkey.conf link, module API reference", o.date),
+            ),
+            _ => (vec![], h.about().to_string()),
+        };
+        repo_changes.push(RepoChange {
+            step: s,
+            repo: shape.repo.full(),
+            branch: shape.branch().map(str::to_string).unwrap_or_else(|| shape.repo.branch.clone()),
+            title: shape.pr_title().map(str::to_string).or_else(|| shape.commits.first().map(|c| c.title.clone())).unwrap_or_default(),
+            commits: shape.commits.iter().map(|c| c.title.clone()).collect(),
+            files,
+            description,
+            dispatch: shape.dispatch.clone(),
+            diff: None,
+        });
     }
     Ok(Plan {
         version: v.to_string(),
@@ -392,7 +384,7 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
 /// archive's sha256 (`source_sha256`); without it they keep their description.
 pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path, source_sha256: Option<String>) -> Result<()> {
     use crate::manifest::{Artifact, Manifest, SourceInfo};
-    use crate::publish::{Apply, Kind, Options};
+    use crate::publish::{Apply, Options};
     let tmp = tempfile::tempdir().map_err(|e| Error::external(format!("temporary directory: {e}")))?;
     let mut m = Manifest::new(
         req.version.as_str(),
@@ -422,13 +414,12 @@ pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path
     m.save(tmp.path())?;
     let date = p.date.clone();
     for c in p.repo_changes.iter_mut() {
-        let kind = match c.step {
-            Step::Hashes => Kind::Hashes,
-            Step::Container => Kind::Container,
-            Step::Website => Kind::Website,
-            _ => continue,
-        };
-        if source_sha256.is_none() && kind != Kind::Website {
+        let Step::Handoff(name) = c.step else { continue };
+        let h = crate::publish::by_name(name)?;
+        if c.dispatch.is_some() {
+            continue;
+        }
+        if source_sha256.is_none() && matches!(name, "hashes" | "container") {
             c.description
                 .push_str(" (diff: needs the source archive's sha256: give --source ARCHIVE, or plan after the build)");
             continue;
@@ -440,10 +431,10 @@ pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path
         po.apply = Apply::Handoff {
             dir: tmp.path().join("handoff"),
         };
-        po.base = Some(repos.join(kind.default_repo().name));
-        po.container_checkout = Some(repos.join(Kind::Container.default_repo().name));
+        po.base = Some(repos.join(h.default_repo().name));
+        po.container_checkout = Some(repos.join(crate::publish::Handoff::default_repo(&crate::publish::container::Container).name));
         po.source_sha256 = source_sha256.clone();
-        match crate::publish::check(kind, &po).await {
+        match crate::publish::check(h.as_ref(), &po).await {
             Ok(o) if o.diff.is_empty() => c.diff = Some("(no change: already up to date)\n".into()),
             Ok(o) => c.diff = Some(o.diff),
             Err(e) => c.description.push_str(&format!(" (diff unavailable: {e})")),
@@ -511,14 +502,25 @@ impl Plan {
         if !self.repo_changes.is_empty() {
             o.push_str("\nRepository changes:\n");
             for c in &self.repo_changes {
-                o.push_str(&format!(
-                    "  {} ({}): {} [{}]\n    {}\n",
-                    c.repo,
-                    c.branch,
-                    c.title,
-                    c.files.join(", "),
-                    c.description
-                ));
+                match &c.dispatch {
+                    Some(d) => o.push_str(&format!(
+                        "  {}: repository_dispatch {} {}\n",
+                        c.repo, d.event_type, d.client_payload
+                    )),
+                    None => {
+                        o.push_str(&format!(
+                            "  {} ({}): {} [{}]\n    {}\n",
+                            c.repo,
+                            c.branch,
+                            c.title,
+                            c.files.join(", "),
+                            c.description
+                        ));
+                        for t in &c.commits {
+                            o.push_str(&format!("    commit: {t}\n"));
+                        }
+                    }
+                }
                 if let Some(d) = &c.diff {
                     for l in d.lines() {
                         o.push_str(&format!("    {l}\n"));
@@ -595,4 +597,65 @@ mod tests {
         );
         assert!(choose_publish(false, false, Path::new("/h"), &vars(&[("GITHUB_ACTIONS", "true")])).is_err());
     }
+}
+
+/// The plan of a release as `release` would run it with these options (no network, no
+/// credentials, no build; with `--repos`, the diffs against local copies of the repositories).
+pub async fn for_release(matrix: &Matrix, opts: &super::ReleaseOptions) -> Result<Plan> {
+    let var = |k: &str| std::env::var(k).ok();
+    // The plan runs without credentials (e.g. in a CI job that has none): a bucket variable
+    // that is not set here is shown by name instead of failing.
+    let store = store_for_display(
+        opts.req.environment,
+        opts.store.as_deref(),
+        opts.bucket.as_deref(),
+        &opts.dist,
+        &var,
+    );
+    let publish = if opts.req.environment == Environment::Prod {
+        let has_token = var("GITHUB_TOKEN").map(|t| !t.is_empty()).unwrap_or(false);
+        Some(choose_publish(has_token, opts.has_checkouts(), &opts.handoff_dir(), &var).unwrap_or(PublishChoice::Github))
+    } else {
+        None
+    };
+    // The source archive's digest, when it is known without downloading anything: a local
+    // archive, or a manifest already in the dist directory or in the partial dists.
+    let mut source_sha256 = match opts.source.as_deref() {
+        Some(s) if !s.contains("://") && Path::new(s).is_file() => Some(crate::fsutil::sha256_file(Path::new(s))?.0),
+        _ => None,
+    };
+    for d in std::iter::once(&opts.dist).chain(opts.merge.iter()) {
+        if source_sha256.is_none() {
+            if let Ok(Some(m)) = crate::manifest::Manifest::load_if_present(d) {
+                if m.version == opts.req.version.as_str() {
+                    source_sha256 = m.source.sha256.clone();
+                }
+            }
+        }
+    }
+    // With --merge, the release covers the targets of the partial dists.
+    let mut targets = opts.targets.clone();
+    if targets.is_empty() && !opts.merge.is_empty() {
+        for d in &opts.merge {
+            let m = crate::manifest::Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+            targets.extend(m.artifacts.iter().map(|a| a.target.clone()));
+        }
+        targets.sort();
+        targets.dedup();
+    }
+    let mut p = plan(&PlanOptions {
+        req: &opts.req,
+        matrix,
+        targets: &targets,
+        source: opts.source.as_deref(),
+        store,
+        publish,
+        source_sha256: source_sha256.clone(),
+        date: opts.date(),
+    })?;
+    if let Some(repos) = &opts.repos {
+        let tag_url = matrix.source_url(&opts.req.version);
+        fill_diffs(&mut p, &opts.req, &tag_url, repos, source_sha256).await?;
+    }
+    Ok(p)
 }
