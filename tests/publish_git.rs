@@ -230,7 +230,10 @@ fn website_handoff_patch_applies_with_git_am() {
         publish_support::page("v9-1-1.md")
     );
     let log = git(home, &clone, &["log", "-1", "--format=%an%n%s%n%b"]);
-    assert!(log.starts_with("valkey-release\nUpdates downloads section for version 9.1.1\n"), "{log}");
+    assert!(
+        log.starts_with("valkey-release\nUpdates downloads section for version 9.1.1\n"),
+        "{log}"
+    );
     assert!(log.contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
 
     // Against the updated tree (the clone), nothing to change and nothing written.

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use valkey_release::error::{Error, Result};
-use valkey_release::release::payload::{self, Environment};
 use valkey_release::publish::Handoff;
+use valkey_release::release::payload::{self, Environment};
 use valkey_release::release::{execute, Ctx, Outcome, RunOptions, Stages, Step, StepState};
 
 /// What the fake "outside world" holds: built artifacts, objects, hash lines, PRs.
@@ -243,11 +243,18 @@ async fn dev_stops_after_verify_and_rc_gets_a_website_page_but_no_docs() {
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
     let out = execute(&mut f, &req("9.2.0", "prod"), &opts(d.path())).await.unwrap();
-    assert!(states(&out.report).iter().all(|x| x.1 == StepState::Done), "{:?}", states(&out.report));
+    assert!(
+        states(&out.report).iter().all(|x| x.1 == StepState::Done),
+        "{:?}",
+        states(&out.report)
+    );
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
     let out = execute(&mut f, &req("8.0.9", "prod"), &opts(d.path())).await.unwrap();
-    assert_eq!(states(&out.report)[6], (Step::Handoff("bundle"), StepState::SkippedNotForEnvironment));
+    assert_eq!(
+        states(&out.report)[6],
+        (Step::Handoff("bundle"), StepState::SkippedNotForEnvironment)
+    );
     assert!(f.world.dispatches.is_empty());
 }
 
@@ -264,7 +271,9 @@ async fn dry_run_builds_only() {
     let st = states(&out.report);
     assert_eq!(st[1], (Step::Build, StepState::Done));
     assert!(
-        st[2..].iter().all(|x| x.1 == StepState::SkippedDryRun || x.0 == Step::Handoff("docs")),
+        st[2..]
+            .iter()
+            .all(|x| x.1 == StepState::SkippedDryRun || x.0 == Step::Handoff("docs")),
         "{st:?}"
     );
     assert_eq!(f.world.puts, 0);

@@ -86,4 +86,3 @@ pub async fn download_sha256(url: &str) -> Result<String> {
         "downloading {url} to hash it failed after retries: {last} (give --source-sha256 HEX instead)"
     )))
 }
-

@@ -83,9 +83,7 @@ pub fn edit_makefile(text: &str, v: &str, date: &str) -> Result<String> {
 
 /// Insert the `valkey.conf for Valkey M.m` line before the first such line.
 pub fn edit_conf(text: &str, mm: &str) -> Result<String> {
-    let line = format!(
-        "* {CONF_MARK} {mm}](https://raw.githubusercontent.com/valkey-io/valkey/{mm}/valkey.conf)."
-    );
+    let line = format!("* {CONF_MARK} {mm}](https://raw.githubusercontent.com/valkey-io/valkey/{mm}/valkey.conf).");
     if text.split('\n').any(|l| l == line) {
         return Ok(text.to_string());
     }
@@ -182,8 +180,14 @@ mod tests {
     use super::*;
     #[test]
     fn rows_and_dates() {
-        assert_eq!(releases_row("9.0", 0, "2025-10-21").unwrap(), "| 9.0 | 2025-10-21 | 2028-10-21 | 2028-10-21 |");
-        assert_eq!(releases_row("8.1", 1, "2025-03-31").unwrap(), "| 8.1 | 2025-03-31 | 2028-03-31 | 2030-03-31 |");
+        assert_eq!(
+            releases_row("9.0", 0, "2025-10-21").unwrap(),
+            "| 9.0 | 2025-10-21 | 2028-10-21 | 2028-10-21 |"
+        );
+        assert_eq!(
+            releases_row("8.1", 1, "2025-03-31").unwrap(),
+            "| 8.1 | 2025-03-31 | 2028-03-31 | 2030-03-31 |"
+        );
         assert_eq!(plus_years("2024-02-29", 3).unwrap(), "2027-02-28");
     }
 }

@@ -46,4 +46,3 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
-

@@ -266,7 +266,6 @@ fn rate_limit_wait(h: &http::HeaderMap) -> Option<Duration> {
     None
 }
 
-
 /// A token that never prints.
 #[derive(Clone, Default)]
 pub struct Secret(pub String);

@@ -186,7 +186,11 @@ pub async fn publish(h: &dyn Handoff, opts: &Options) -> Result<Outcome> {
 /// The PR body / commit body: what changed, links to the artifacts, warnings.
 pub fn pr_body(opts: &Options, edit: &Edit) -> String {
     let mut b = String::new();
-    let title = edit.pr_title().map(str::to_string).or_else(|| edit.titles().first().cloned()).unwrap_or_default();
+    let title = edit
+        .pr_title()
+        .map(str::to_string)
+        .or_else(|| edit.titles().first().cloned())
+        .unwrap_or_default();
     b.push_str(&format!("{title}.\n\nChanges:\n"));
     for n in &edit.notes {
         b.push_str(&format!("- {n}\n"));

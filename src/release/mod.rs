@@ -16,6 +16,7 @@ pub mod merge;
 pub mod options;
 pub mod payload;
 pub mod plan;
+pub mod plan_run;
 pub mod real;
 pub mod report;
 pub mod source;
@@ -58,7 +59,10 @@ impl Step {
 
     /// The core steps, then one per hand-off of `table`.
     pub fn with_handoffs(table: &crate::publish::handoff::Table) -> Vec<Step> {
-        Step::CORE.into_iter().chain(table.iter().map(|h| Step::Handoff(h.name()))).collect()
+        Step::CORE
+            .into_iter()
+            .chain(table.iter().map(|h| Step::Handoff(h.name())))
+            .collect()
     }
 
     pub fn as_str(self) -> &'static str {

@@ -99,7 +99,9 @@ impl GitHub {
                 Some(_) => {
                     // Only our own commits are on it (checked above): move it to the new chain.
                     let path = format!("/repos/{}/{}/git/refs/heads/{branch}", repo.owner, repo.name);
-                    let r = client.request(Method::PATCH, &path, Some(&json!({"sha": c, "force": true}))).await?;
+                    let r = client
+                        .request(Method::PATCH, &path, Some(&json!({"sha": c, "force": true})))
+                        .await?;
                     client.expect(&format!("updating branch {branch} of {full}"), r, &[200])?;
                 }
                 None => self.create_branch(&repo, &branch, &c).await?,
@@ -135,7 +137,9 @@ impl GitHub {
         }
         let commit = self.commit_chain(&edit, ctx, base_sha).await?;
         let path = format!("/repos/{}/{}/git/refs/heads/{}", repo.owner, repo.name, repo.branch);
-        let r = client.request(Method::PATCH, &path, Some(&json!({"sha": commit, "force": false}))).await?;
+        let r = client
+            .request(Method::PATCH, &path, Some(&json!({"sha": commit, "force": false})))
+            .await?;
         if r.status == 422 {
             return Err(Error::external(format!(
                 "GitHub: {} moved while committing ({}); nothing was changed there: re-run to recompute",
@@ -170,7 +174,9 @@ impl GitHub {
                 .map(|x| json!({"path": x.path, "mode": x.mode, "type": "blob", "content": x.new}))
                 .collect();
             let path = format!("/repos/{}/{}/git/trees", repo.owner, repo.name);
-            let r = client.request(Method::POST, &path, Some(&json!({"base_tree": tree, "tree": entries}))).await?;
+            let r = client
+                .request(Method::POST, &path, Some(&json!({"base_tree": tree, "tree": entries})))
+                .await?;
             let j = client.expect(&format!("creating a tree in {}", repo.full()), r, &[201])?;
             tree = sha_of(&j, "tree")?;
             let who = json!({"name": id.name, "email": id.email});
@@ -193,7 +199,9 @@ impl GitHub {
     async fn refuse_foreign_commits(&self, repo: &RepoId, branch: &str, head: &str, base: &str, edit: &Edit) -> Result<()> {
         let path = format!("/repos/{}/{}/compare/{base}...{head}", repo.owner, repo.name);
         let r = self.client.request(Method::GET, &path, None).await?;
-        let j = self.client.expect(&format!("comparing {branch} with {} of {}", repo.branch, repo.full()), r, &[200])?;
+        let j = self
+            .client
+            .expect(&format!("comparing {branch} with {} of {}", repo.branch, repo.full()), r, &[200])?;
         let ours = edit.titles();
         for c in j.get("commits").and_then(|c| c.as_array()).cloned().unwrap_or_default() {
             let msg = c.pointer("/commit/message").and_then(|m| m.as_str()).unwrap_or("");
@@ -250,6 +258,7 @@ impl GitHub {
         let title = edit.pr_title().unwrap_or_default();
         let body = json!({"title": title, "head": branch, "base": repo.branch, "body": ctx.body});
         let path = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
+        let mut exists = false;
         for _ in 0..3 {
             let r = client.request_once(Method::POST, &path, Some(&body)).await;
             match r {
@@ -261,7 +270,10 @@ impl GitHub {
                         j.get("html_url").and_then(|x| x.as_str()).map(str::to_string),
                     ));
                 }
-                Ok(r) if r.status == 422 && r.body.contains("already exists") => break,
+                Ok(r) if r.status == 422 && r.body.contains("already exists") => {
+                    exists = true;
+                    break;
+                }
                 Ok(r) if r.status < 500 => return Err(client.fail(&format!("opening the PR from {branch} on {full}"), &r)),
                 _ => {}
             }
@@ -270,9 +282,15 @@ impl GitHub {
                 return Ok((State::PrOpened, Some(n), Some(url)));
             }
         }
+        if !exists {
+            return Err(Error::external(format!(
+                "GitHub: could not open a PR from {branch} on {full} after 3 attempts (after each, no PR was open from {}:{branch}); re-run",
+                repo.owner
+            )));
+        }
         let (n, url) = client.find_pr(repo, branch).await?.ok_or_else(|| {
             Error::external(format!(
-                "GitHub: could not open a PR from {branch} on {full}, and none is open from {}:{branch}",
+                "GitHub: {full} says a PR from {branch} already exists, but none is open from {}:{branch}",
                 repo.owner
             ))
         })?;

@@ -116,7 +116,8 @@ impl Local {
                 o.commit = git(dir, &["rev-parse", &branch_ref]).ok();
                 if self.push && !ctx.dry_run {
                     git(dir, &["push", "--quiet", &remote, &format!("{branch_ref}:{branch_ref}")])?;
-                    o.notes.push(format!("branch {branch} pushed to {remote} (already up to date locally)"));
+                    o.notes
+                        .push(format!("branch {branch} pushed to {remote} (already up to date locally)"));
                 }
             }
             return Ok(o);

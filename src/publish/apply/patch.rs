@@ -44,7 +44,11 @@ pub fn format_patch(c: &Commit, id: &Identity, date: &str, n: usize, total: usiz
     p.push_str("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n");
     p.push_str(&format!("From: {} <{}>\n", id.name, id.email));
     p.push_str(&format!("Date: {date}\n"));
-    let tag = if total > 1 { format!("[PATCH {n}/{total}]") } else { "[PATCH]".into() };
+    let tag = if total > 1 {
+        format!("[PATCH {n}/{total}]")
+    } else {
+        "[PATCH]".into()
+    };
     p.push_str(&format!("Subject: {tag} {}\n\n", c.title));
     p.push_str(&format!("{}\n---\n", id.signoff()));
     for x in &c.changes {
