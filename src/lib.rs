@@ -17,6 +17,7 @@
 //!
 //! The [`cli`] layer only parses arguments and calls the stages.
 
+pub mod artifact;
 pub mod build;
 pub mod cli;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod package;
 pub mod progress;
 pub mod publish;
 pub mod release;
+pub mod store;
 pub mod targets;
 pub mod upload;
 pub mod verify;
