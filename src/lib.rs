@@ -18,9 +18,9 @@
 //! The [`cli`] layer only parses arguments and calls the stages.
 
 pub mod artifact;
-pub mod build;
 pub mod cli;
 pub mod error;
+pub mod farm;
 pub mod fsutil;
 pub mod manifest;
 pub mod package;

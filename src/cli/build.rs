@@ -60,7 +60,7 @@ pub struct Args {
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let matrix = g.matrix()?;
-    let mut opts = crate::build::BuildOptions::new(a.version);
+    let mut opts = crate::farm::BuildOptions::new(a.version);
     opts.source = a.source;
     opts.targets = a.target;
     opts.jobs = a.jobs.map(usize::from);
@@ -78,7 +78,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         }
     });
     let progress = crate::progress::Progress::new();
-    let result = crate::build::run_build(&matrix, &opts, &progress).await;
+    let result = crate::farm::run_build(&matrix, &opts, &progress).await;
     ctrl_c.abort();
     let report = result?;
     if g.json {
@@ -89,11 +89,13 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     } else {
         for t in &report.targets {
             match (&t.artifact, &t.sha256) {
-                (Some(f), Some(h)) if t.status == "ok" => println!("{:<18} ok      {f}  sha256 {h}  ({:.0}s)", t.target, t.seconds),
+                (Some(f), Some(h)) if t.status == crate::farm::TargetStatus::Ok => {
+                    println!("{:<18} ok      {f}  sha256 {h}  ({:.0}s)", t.target, t.seconds)
+                }
                 _ => println!("{:<18} {:<7} {}", t.target, t.status, t.error.as_deref().unwrap_or("")),
             }
         }
-        if report.targets.iter().any(|t| t.status == "ok") {
+        if report.targets.iter().any(|t| t.status == crate::farm::TargetStatus::Ok) {
             println!("manifest: {}", crate::manifest::Manifest::path(&report.out).display());
         }
     }
@@ -132,7 +134,7 @@ pub struct ImagesArgs {
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let matrix = g.matrix()?;
-    let opts = crate::build::image::ImagesOptions {
+    let opts = crate::farm::image::ImagesOptions {
         targets: a.targets,
         force: a.force,
         log_dir: Some(a.log_dir),
@@ -140,7 +142,7 @@ pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let progress = crate::progress::Progress::new();
     // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
     let report = tokio::select! {
-        r = crate::build::image::prepare_images(&matrix, &opts, &progress) => r?,
+        r = crate::farm::image::prepare_images(&matrix, &opts, &progress) => r?,
         _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
     };
     if g.json {

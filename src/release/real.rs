@@ -333,7 +333,7 @@ impl Stages for RealStages<'_> {
         }
         let names = self.target_names()?;
         let missing = missing_targets(ctx.dist, ctx.req, &names)?;
-        let mut bo = crate::build::BuildOptions::new(ctx.req.version.clone());
+        let mut bo = crate::farm::BuildOptions::new(ctx.req.version.clone());
         bo.source = self.opts.source.clone();
         bo.targets = missing.clone();
         bo.jobs = self.opts.jobs;
@@ -344,7 +344,7 @@ impl Stages for RealStages<'_> {
         bo.builder_image = self.opts.builder_image.clone();
         let ctrl = CtrlC::new();
         bo.cancel = ctrl.token.clone();
-        let rep = crate::build::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;
+        let rep = crate::farm::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;
         drop(ctrl);
         super::report::print_log_groups(ctx.dist, &missing);
         if let Some(e) = rep.error() {

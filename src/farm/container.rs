@@ -12,7 +12,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::io::Write;
+use std::future::Future;
 use std::path::Path;
 
 /// Label naming the run id on every container a run creates.
@@ -143,52 +143,24 @@ pub async fn upload_bytes(docker: &Docker, id: &str, tar: Vec<u8>, path: &str) -
         .map_err(|e| derr(&format!("upload into {path}"), e))
 }
 
-/// Download `path` from the container as a tar and unpack the regular file found there
-/// into `dest`. Returns false when the path does not exist.
-pub async fn download_file(docker: &Docker, id: &str, path: &str, dest: &Path) -> Result<bool> {
+/// Download `path` from the container as a tar stream; `None` when it does not exist.
+pub async fn download_tar(docker: &Docker, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
     let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
     let mut stream = docker.download_from_container(id, Some(opts));
-    let tmp = dest.with_extension("download.tar");
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, "create", e))?;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(b) => f.write_all(&b).map_err(|e| Error::io(&tmp, "write", e))?,
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Ok(false);
-                }
-                Err(e) => return Err(derr(&format!("download {path}"), e)),
-            }
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            Err(e) => return Err(derr(&format!("download {path}"), e)),
         }
     }
-    let dest_owned = dest.to_path_buf();
-    let tmp2 = tmp.clone();
-    let found = tokio::task::spawn_blocking(move || -> Result<bool> {
-        let mut ar = tar::Archive::new(std::fs::File::open(&tmp2).map_err(|e| Error::io(&tmp2, "open", e))?);
-        let bad = |e: std::io::Error| Error::external(format!("docker: download of a file: bad tar stream: {e}"));
-        for entry in ar.entries().map_err(bad)? {
-            let mut entry = entry.map_err(bad)?;
-            if entry.header().entry_type().is_file() {
-                let mode = entry.header().mode().unwrap_or(0o644);
-                let mut out = std::fs::File::create(&dest_owned).map_err(|e| Error::io(&dest_owned, "create", e))?;
-                std::io::copy(&mut entry, &mut out).map_err(|e| Error::io(&dest_owned, "write", e))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&dest_owned, std::fs::Permissions::from_mode(mode & 0o777));
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
-    .await
-    .map_err(|e| Error::external(format!("download task: {e}")))??;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(found)
+    Ok(Some(out))
 }
 
 /// Run `cmd` in the container (working dir /build), sending each chunk of its combined output
 /// to `sink`; returns the exit code.
-pub async fn exec(docker: &Docker, id: &str, cmd: &[String], mut sink: impl FnMut(&[u8])) -> Result<i64> {
+pub async fn exec(docker: &Docker, id: &str, cmd: &[String], opts: &ExecOptions, sink: &mut (dyn FnMut(&[u8]) + Send)) -> Result<i64> {
     use bollard::exec::{CreateExecOptions, StartExecResults};
     let ex = docker
         .create_exec(
@@ -198,6 +170,8 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &[String], mut sink: impl FnMu
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 working_dir: Some(BUILD_DIR.into()),
+                env: (!opts.env.is_empty()).then(|| opts.env.clone()),
+                user: opts.user.clone(),
                 ..Default::default()
             },
         )
@@ -309,6 +283,128 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<usize> {
         remove(docker, &c.id).await?;
     }
     Ok(n)
+}
+
+// ------------------------------------------------------------------ engine seam
+
+/// A tar stream to put into a container.
+pub enum TarInput<'a> {
+    /// An uncompressed tar file, streamed.
+    File(&'a Path),
+    /// Tar bytes in memory.
+    Bytes(Vec<u8>),
+}
+
+/// How to run one command in a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Extra `KEY=VALUE` environment on top of the container's.
+    pub env: Vec<String>,
+    /// `uid:gid` (or name) to run as; `None`: the container's user.
+    pub user: Option<String>,
+}
+
+/// What the farm needs from a Docker engine to run one target's container. Implemented for
+/// [`bollard::Docker`]; tests use a fake engine as well, so the per-target run logic is
+/// tested both ways. (Image preparation has its own seam, [`super::image::ImageEngine`].)
+pub trait ContainerEngine: Sync {
+    /// The architecture the engine runs on (`x86_64`, `aarch64`).
+    fn arch(&self) -> impl Future<Output = Result<String>> + Send;
+    /// Create (not start) a builder container; returns its id.
+    fn create(&self, spec: &ContainerSpec<'_>) -> impl Future<Output = Result<String>> + Send;
+    fn start(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Unpack a tar stream into `path` of the container.
+    fn upload(&self, id: &str, tar: TarInput<'_>, path: &str) -> impl Future<Output = Result<()>> + Send;
+    /// `path` of the container as a tar stream (in memory); `None` when it does not exist.
+    fn download(&self, id: &str, path: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// Run `cmd` (working dir /build), its combined output to `sink`; returns the exit code.
+    fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+        sink: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Remove the container (killing it if running); gone already is fine.
+    fn remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl ContainerEngine for Docker {
+    async fn arch(&self) -> Result<String> {
+        engine_arch(self).await
+    }
+    async fn create(&self, spec: &ContainerSpec<'_>) -> Result<String> {
+        create(self, spec).await
+    }
+    async fn start(&self, id: &str) -> Result<()> {
+        start(self, id).await
+    }
+    async fn upload(&self, id: &str, tar: TarInput<'_>, path: &str) -> Result<()> {
+        match tar {
+            TarInput::File(f) => upload_tar(self, id, f, path).await,
+            TarInput::Bytes(b) => upload_bytes(self, id, b, path).await,
+        }
+    }
+    async fn download(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        download_tar(self, id, path).await
+    }
+    async fn exec(&self, id: &str, cmd: &[String], opts: &ExecOptions, sink: &mut (dyn FnMut(&[u8]) + Send)) -> Result<i64> {
+        exec(self, id, cmd, opts, sink).await
+    }
+    async fn remove(&self, id: &str) -> Result<()> {
+        remove(self, id).await
+    }
+}
+
+/// The regular files of a tar stream: (path as in the archive, mode, bytes), in archive order.
+pub fn tar_files(tar: &[u8]) -> Result<Vec<(String, u32, Vec<u8>)>> {
+    use std::io::Read;
+    let bad = |e: std::io::Error| Error::external(format!("docker: a download from a container: bad tar stream: {e}"));
+    let mut ar = tar::Archive::new(tar);
+    let mut out = Vec::new();
+    for entry in ar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        let mode = entry.header().mode().unwrap_or(0o644);
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(bad)?;
+        out.push((name, mode, data));
+    }
+    Ok(out)
+}
+
+/// Download `path` (a regular file) from the container into `dest`, keeping its mode.
+/// Returns false when the path does not exist or is not a regular file.
+pub async fn download_file<E: ContainerEngine>(engine: &E, id: &str, path: &str, dest: &Path) -> Result<bool> {
+    let Some(tar) = engine.download(id, path).await? else {
+        return Ok(false);
+    };
+    let Some((_, mode, data)) = tar_files(&tar)?.into_iter().next() else {
+        return Ok(false);
+    };
+    std::fs::write(dest, &data).map_err(|e| Error::io(dest, "write", e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode & 0o777));
+    Ok(true)
+}
+
+/// A tar of in-memory files (absolute container paths allowed: the leading `/` is dropped,
+/// so the tar is uploaded into `/`).
+pub fn tar_of(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>> {
+    let bad = |e: std::io::Error| Error::external(format!("writing a tar stream: {e}"));
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, mode, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path.trim_start_matches('/'), data.as_slice()).map_err(bad)?;
+    }
+    b.into_inner().map_err(bad)
 }
 
 #[cfg(test)]

@@ -86,3 +86,87 @@ pub trait PostBuild: Send + Sync {
 pub fn registry() -> Vec<Box<dyn PostBuild>> {
     vec![]
 }
+
+/// The hooks a build runs (by default [`registry`]; tests give their own).
+#[derive(Clone)]
+pub struct Hooks(pub Vec<std::sync::Arc<dyn PostBuild>>);
+
+impl Hooks {
+    /// The registered hooks.
+    pub fn registered() -> Hooks {
+        Hooks(registry().into_iter().map(std::sync::Arc::from).collect())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &std::sync::Arc<dyn PostBuild>> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|h| h.name())).finish()
+    }
+}
+
+/// Run one hook in the target's container `id`: put its inputs in, run its command (output
+/// to the target's log), read the output directory's regular files back, `collect`.
+pub(super) async fn run_one<E: super::container::ContainerEngine>(
+    engine: &E,
+    id: &str,
+    hook: &dyn PostBuild,
+    ctx: &HookContext<'_>,
+    log: &mut super::log::Log,
+) -> Result<Vec<Produced>> {
+    use super::container::{tar_files, tar_of, ExecOptions, TarInput};
+    use crate::error::Error;
+    let name = hook.name();
+    let Some(job) = hook.job(ctx)? else {
+        log.note(&format!("hook {name}: does not apply to {}", ctx.target.name));
+        return Ok(vec![]);
+    };
+    if !job.inputs.is_empty() {
+        let files: Vec<(String, u32, Vec<u8>)> = job.inputs.iter().map(|f| (f.path.clone(), f.mode, f.bytes.clone())).collect();
+        engine.upload(id, TarInput::Bytes(tar_of(&files)?), "/").await?;
+    }
+    let mut env = vec![format!("SOURCE_DATE_EPOCH={}", ctx.source_date_epoch)];
+    env.extend(job.env.iter().cloned());
+    log.note(&format!("hook {name} ({}): {}", job.name, job.cmd.join(" ")));
+    let opts = ExecOptions { env, user: None };
+    let code = engine.exec(id, &job.cmd, &opts, &mut |b| log.write(b)).await?;
+    if code != 0 {
+        return Err(Error::check(format!(
+            "post-build hook {name}: `{}` exited with code {code}",
+            job.cmd.join(" ")
+        )));
+    }
+    let mut outputs: Vec<(String, Vec<u8>)> = match engine.download(id, &job.output_dir).await? {
+        None => vec![],
+        Some(tar) => tar_files(&tar)?
+            .into_iter()
+            .filter_map(|(path, _, bytes)| {
+                // The archive's top entry is the output directory itself.
+                let rel = path.split_once('/').map(|(_, r)| r.to_string())?;
+                (!rel.is_empty()).then_some((rel, bytes))
+            })
+            .collect(),
+    };
+    outputs.sort_by(|a, b| a.0.cmp(&b.0));
+    let produced = hook.collect(ctx, outputs)?;
+    for p in &produced {
+        let f = &p.file_name;
+        if f.is_empty() || f == "." || f == ".." || f.contains('/') || f.contains('\0') {
+            return Err(Error::check(format!(
+                "post-build hook {name}: produced file name {f:?} is not a plain file name"
+            )));
+        }
+        log.note(&format!(
+            "hook {name}: produced {} ({}, {} bytes)",
+            p.file_name,
+            p.kind,
+            p.bytes.len()
+        ));
+    }
+    Ok(produced)
+}
