@@ -8,8 +8,10 @@ use std::path::PathBuf;
 pub mod build;
 pub mod package;
 pub mod publish;
+pub mod rebuild;
 pub mod release;
 pub mod targets;
+pub mod trust;
 pub mod upload;
 pub mod verify;
 
@@ -83,6 +85,12 @@ pub enum Command {
     Release(release::Args),
     /// Show what a release would do, without credentials and without building.
     Plan(release::PlanArgs),
+    /// Write an SPDX 2.3 SBOM beside every artifact of a dist directory.
+    Sbom(trust::SbomArgs),
+    /// Write the release's signed in-toto/SLSA provenance (valkey-<V>.intoto.jsonl).
+    Provenance(trust::ProvenanceArgs),
+    /// Rebuild a published release from its recorded inputs and compare byte for byte.
+    Rebuild(rebuild::Args),
 }
 
 /// The log filter when RUST_LOG is not set: warnings, except the AWS SDK's own, which dump whole
@@ -139,6 +147,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => publish::run(&g, a).await,
         Command::Release(a) => release::run(&g, a).await,
         Command::Plan(a) => release::run_plan(&g, a).await,
+        Command::Sbom(a) => trust::run_sbom(&g, a).await,
+        Command::Provenance(a) => trust::run_provenance(&g, a).await,
+        Command::Rebuild(a) => rebuild::run(&g, a).await,
     }
 }
 

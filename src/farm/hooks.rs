@@ -84,7 +84,7 @@ pub trait PostBuild: Send + Sync {
 
 /// Every post-build hook, in the order they run.
 pub fn registry() -> Vec<Box<dyn PostBuild>> {
-    vec![]
+    vec![Box::new(crate::sbom::hook::SbomFacts)]
 }
 
 /// The hooks a build runs (by default [`registry`]; tests give their own).
