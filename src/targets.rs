@@ -165,6 +165,9 @@ pub struct BuilderSpec {
     /// For `mmdebstrap`: pin snapshot.debian.org to this timestamp (`20250520T000000Z`) for a reproducible builder.
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// What each container of this builder may use (see `crate::farm::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::farm::limits::LimitsSpec>,
 }
 
 /// Cross-compilation settings of a target.
@@ -196,6 +199,10 @@ pub struct TargetSpec {
     /// Docker engine for this target (e.g. `tcp://arm64-host:2375`); default: DOCKER_HOST / local.
     #[serde(default)]
     pub engine: Option<String>,
+    /// Allow `engine` to be plain (unencrypted, unauthenticated) `tcp://` to a host that is not
+    /// this machine. Without it such an engine is refused: use TLS (DOCKER_TLS_VERIFY) or ssh://.
+    #[serde(default)]
+    pub insecure_engine: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -220,6 +227,10 @@ pub struct Target {
     pub official: bool,
     pub cross: Option<CrossSpec>,
     pub engine: Option<String>,
+    /// `insecure_engine` of its [[target]]: plain tcp:// to another host allowed.
+    pub insecure_engine: bool,
+    /// Its builder's `[builders.<name>.limits]`.
+    pub limits: crate::farm::limits::LimitsSpec,
     /// The distro's glibc (from its builder): the newest GLIBC_x.y the binaries may need.
     pub glibc: String,
     /// The architecture of the builder image (its first `architectures` entry): the platform
@@ -436,6 +447,10 @@ impl Matrix {
         let mut builders = BTreeMap::new();
         for (name, b) in &raw.builders {
             let spec = b.get_ref();
+            if let Some(l) = &spec.limits {
+                l.validate(name)
+                    .map_err(|e| at(path, text, b.span(), e.to_string().trim_start_matches("targets.toml: ")))?;
+            }
             if spec.glibc.get_ref().split('.').count() != 2 || parse_major_minor(spec.glibc.get_ref()).is_none() {
                 return Err(at(
                     path,
@@ -550,6 +565,8 @@ impl Matrix {
                 official: spec.official,
                 cross: spec.cross.clone(),
                 engine: spec.engine.clone(),
+                insecure_engine: spec.insecure_engine,
+                limits: builder.limits.clone().unwrap_or_default(),
                 glibc: builder.glibc.get_ref().clone(),
                 image_arch,
             });

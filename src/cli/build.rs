@@ -56,6 +56,10 @@ pub struct Args {
     /// Use this Docker image for every target instead of the targets' builder images.
     #[arg(long, value_name = "IMAGE")]
     pub builder_image: Option<String>,
+    /// Allow a plain (unencrypted, unauthenticated) tcp:// engine on another host, for every
+    /// target (per target: `insecure_engine = true` in targets.toml). Refused otherwise (exit 2).
+    #[arg(long)]
+    pub insecure_engine: bool,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
@@ -70,6 +74,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.check_reproducible = a.check_reproducible;
     opts.source_sha = a.source_sha;
     opts.builder_image = a.builder_image;
+    opts.insecure_engine = a.insecure_engine;
     let cancel = opts.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

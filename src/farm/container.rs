@@ -50,16 +50,19 @@ pub struct ContainerSpec<'a> {
     /// Docker platform of the image (`linux/arm64`): an image of another arch than the engine's
     /// runs emulated through the engine host's qemu binfmt entry.
     pub platform: String,
+    /// Memory, processes, CPUs and the user it runs as.
+    pub limits: &'a super::limits::Limits,
 }
 
 /// The environment of every build: only these, nothing from the host (no credentials).
+/// HOME is the build tree, which the build user owns (it may have no home in the image).
 pub fn build_env(source_date_epoch: i64) -> Vec<String> {
     vec![
         format!("SOURCE_DATE_EPOCH={source_date_epoch}"),
         "TZ=UTC".into(),
         "LC_ALL=C".into(),
         "LANG=C".into(),
-        "HOME=/root".into(),
+        format!("HOME={BUILD_DIR}"),
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
     ]
 }
@@ -77,12 +80,20 @@ pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String>
         cmd: Some(vec!["sleep".into(), "infinity".into()]),
         env: Some(spec.env.clone()),
         labels: Some(labels),
-        working_dir: Some(BUILD_DIR.into()),
+        // No working_dir: the engine would create /build owned by root; the farm uploads it
+        // owned by the build user instead (see `target::make_in`).
+        user: spec.limits.user.clone(),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
             privileged: Some(false),
             init: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            memory: Some(spec.limits.memory_bytes),
+            memory_swap: Some(spec.limits.memory_bytes),
+            pids_limit: Some(spec.limits.pids),
+            nano_cpus: Some(spec.limits.nano_cpus),
             ..Default::default()
         }),
         ..Default::default()
@@ -119,8 +130,17 @@ pub async fn start(docker: &Docker, id: &str) -> Result<()> {
 
 /// The architecture the engine runs on (`x86_64`, `aarch64`), as `GET /info` reports it.
 pub async fn engine_arch(docker: &Docker) -> Result<String> {
+    Ok(engine_info(docker).await?.0)
+}
+
+/// The engine's architecture and resources (memory, CPUs), as `GET /info` reports them.
+pub async fn engine_info(docker: &Docker) -> Result<(String, super::limits::EngineResources)> {
     let info = docker.info().await.map_err(|e| derr("info", e))?;
-    Ok(info.architecture.unwrap_or_default())
+    let res = super::limits::EngineResources {
+        memory_bytes: info.mem_total.unwrap_or(0),
+        cpus: info.ncpu.unwrap_or(1),
+    };
+    Ok((info.architecture.unwrap_or_default(), res))
 }
 
 /// Upload an uncompressed tar file into `path` of the container, streaming.
@@ -394,6 +414,11 @@ pub async fn download_file<E: ContainerEngine>(engine: &E, id: &str, path: &str,
 /// A tar of in-memory files (absolute container paths allowed: the leading `/` is dropped,
 /// so the tar is uploaded into `/`).
 pub fn tar_of(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>> {
+    tar_of_owned(files, 0, 0)
+}
+
+/// [`tar_of`] with every entry owned by `uid:gid`; a path ending in `/` is a directory.
+pub fn tar_of_owned(files: &[(String, u32, Vec<u8>)], uid: u64, gid: u64) -> Result<Vec<u8>> {
     let bad = |e: std::io::Error| Error::external(format!("writing a tar stream: {e}"));
     let mut b = tar::Builder::new(Vec::new());
     for (path, mode, data) in files {
@@ -401,7 +426,13 @@ pub fn tar_of(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>> {
         h.set_size(data.len() as u64);
         h.set_mode(*mode);
         h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Regular);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_entry_type(if path.ends_with('/') {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
         b.append_data(&mut h, path.trim_start_matches('/'), data.as_slice()).map_err(bad)?;
     }
     b.into_inner().map_err(bad)

@@ -133,7 +133,12 @@ pub(super) async fn run_one<E: super::container::ContainerEngine>(
     let mut env = vec![format!("SOURCE_DATE_EPOCH={}", ctx.source_date_epoch)];
     env.extend(job.env.iter().cloned());
     log.note(&format!("hook {name} ({}): {}", job.name, job.cmd.join(" ")));
-    let opts = ExecOptions { env, user: None };
+    // As root (with no capabilities): the hook's inputs and outputs are root's; the build tree
+    // (the build user's) is readable.
+    let opts = ExecOptions {
+        env,
+        user: Some("0:0".into()),
+    };
     let code = engine.exec(id, &job.cmd, &opts, &mut |b| log.write(b)).await?;
     if code != 0 {
         return Err(Error::check(format!(

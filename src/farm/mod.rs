@@ -13,6 +13,7 @@
 pub mod container;
 pub mod glue;
 pub mod hooks;
+pub mod limits;
 mod log;
 pub mod produced;
 pub mod report;

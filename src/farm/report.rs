@@ -32,6 +32,8 @@ pub struct BuildOptions {
     /// Cancelled on Ctrl-C: the run removes its containers and partial files, then returns
     /// `Error::Interrupted` (exit 130).
     pub cancel: CancellationToken,
+    /// Allow plain tcp:// engines on other hosts for every target (`--insecure-engine`).
+    pub insecure_engine: bool,
     /// The post-build hooks to run in each target's container (default: the registered ones).
     pub hooks: Hooks,
 }
@@ -51,6 +53,7 @@ impl BuildOptions {
             source_sha: None,
             builder_image: None,
             cancel: CancellationToken::new(),
+            insecure_engine: false,
             hooks: Hooks::registered(),
         }
     }

@@ -46,6 +46,10 @@ pub(super) struct Shared {
     pub work: PathBuf,
     pub run_id: String,
     pub make_jobs: usize,
+    /// `--insecure-engine`.
+    pub insecure_engine: bool,
+    /// Containers at once (limits are sized by it).
+    pub concurrent: usize,
     pub builder_image: Option<String>,
     pub check_reproducible: bool,
     pub hooks: Hooks,
@@ -53,6 +57,8 @@ pub(super) struct Shared {
     pub engines: Mutex<BTreeMap<String, Engine>>,
     /// Files this run wrote in `out` (deleted again when interrupted).
     pub written: Mutex<Vec<PathBuf>>,
+    /// Serialises making the per-owner copies of the source tar.
+    pub retar: tokio::sync::Mutex<()>,
 }
 
 /// A connected engine and the architecture it reported (`x86_64`, `aarch64`), asked once.
@@ -60,23 +66,41 @@ pub(super) struct Shared {
 pub(super) struct Engine {
     pub docker: Docker,
     pub arch: String,
+    pub resources: super::limits::EngineResources,
 }
 
 impl Engine {
-    async fn connect(address: Option<&str>) -> Result<Engine> {
-        let docker = super::engine::connect(address).await?;
-        let arch = container::engine_arch(&docker).await?;
-        Ok(Engine { docker, arch })
+    async fn connect(address: Option<&str>, allow_insecure: bool) -> Result<Engine> {
+        let docker = super::engine::connect_checked(address, allow_insecure).await?;
+        let (arch, resources) = container::engine_info(&docker).await?;
+        Ok(Engine { docker, arch, resources })
     }
 }
 
 impl Shared {
-    pub async fn engine(&self, address: Option<&str>) -> Result<Engine> {
+    /// The source tar with its entries owned by `uid:gid` (made once per owner).
+    pub async fn source_tar(&self, uid: u64, gid: u64) -> Result<PathBuf> {
+        if (uid, gid) == (0, 0) {
+            return Ok(self.source.tar.clone());
+        }
+        let _one_at_a_time = self.retar.lock().await;
+        let dst = self.work.join(format!("source-{uid}-{gid}.tar"));
+        if !dst.exists() {
+            let (src, d) = (self.source.tar.clone(), dst.clone());
+            tokio::task::spawn_blocking(move || source::owned_copy(&src, &d, uid, gid))
+                .await
+                .map_err(|e| Error::external(format!("source tar task: {e}")))??;
+        }
+        Ok(dst)
+    }
+
+    pub async fn engine(&self, t: &Target) -> Result<Engine> {
+        let address = t.engine.as_deref();
         let key = address.unwrap_or("").to_string();
         if let Some(e) = self.engines.lock().unwrap().get(&key) {
             return Ok(e.clone());
         }
-        let e = Engine::connect(address).await?;
+        let e = Engine::connect(address, t.insecure_engine || self.insecure_engine).await?;
         self.engines.lock().unwrap().insert(key, e.clone());
         Ok(e)
     }
@@ -113,13 +137,14 @@ pub async fn run_build(matrix: &Matrix, opts: &BuildOptions, progress: &Progress
 /// Connect to each engine the targets use, and clear strays there first.
 async fn connect_engines(targets: &[Target], opts: &BuildOptions, progress: &Progress) -> Result<(BTreeMap<String, Engine>, usize)> {
     let mut strays = 0;
-    let mut names: Vec<Option<String>> = targets.iter().map(|t| t.engine.clone()).collect();
+    let mut names: Vec<(Option<String>, bool)> = targets.iter().map(|t| (t.engine.clone(), t.insecure_engine)).collect();
     names.sort();
-    names.dedup();
+    names.dedup_by(|a, b| a.0 == b.0);
+    let names: Vec<(Option<String>, bool)> = names.into_iter().map(|(e, i)| (e, i || opts.insecure_engine)).collect();
     let mut engines = BTreeMap::new();
-    for e in &names {
+    for (e, insecure) in &names {
         let d = tokio::select! {
-            d = Engine::connect(e.as_deref()) => d?,
+            d = Engine::connect(e.as_deref(), *insecure) => d?,
             _ = opts.cancel.cancelled() => return Err(Error::Interrupted),
         };
         strays += container::remove_strays(&d.docker).await?;
@@ -178,11 +203,14 @@ async fn run_inner(
         work: work.clone(),
         run_id: run_id.clone(),
         make_jobs: mj,
+        concurrent,
+        insecure_engine: opts.insecure_engine,
         builder_image: opts.builder_image.clone(),
         check_reproducible: opts.check_reproducible,
         hooks: opts.hooks.clone(),
         engines: Mutex::new(engines),
         written: Mutex::new(Vec::new()),
+        retar: tokio::sync::Mutex::new(()),
     });
 
     let (results, artifacts) = run_targets(&shared, &targets, opts, progress).await;

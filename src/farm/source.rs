@@ -424,6 +424,54 @@ fn write_dir_tar(dir: &Path, files: &[PathBuf], tar_path: &Path) -> Result<(Stri
     Ok((hex::encode(digest.finalize()), newest))
 }
 
+/// A copy of the uncompressed source tar `src` at `dst` with every entry owned by `uid:gid`
+/// (the build user of a container, which then owns the build tree it writes into).
+pub fn owned_copy(src: &Path, dst: &Path, uid: u64, gid: u64) -> Result<()> {
+    let bad = |e: std::io::Error| Error::external(format!("re-owning the source tar {}: {e}", src.display()));
+    let f = std::fs::File::open(src).map_err(|e| Error::io(src, "open", e))?;
+    let mut ar = tar::Archive::new(std::io::BufReader::new(f));
+    let mut out = crate::fsutil::AtomicFile::create(dst)?;
+    {
+        let mut b = tar::Builder::new(std::io::BufWriter::new(out.file()));
+        let mut dirs = std::collections::HashSet::new();
+        for entry in ar.entries().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            let mut h = entry.header().clone();
+            h.set_uid(uid);
+            h.set_gid(gid);
+            let path = entry.path().map_err(bad)?.into_owned();
+            // Every directory needs an entry of its own, or the engine creates it as root.
+            let mut parents: Vec<&Path> = path.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()).collect();
+            if entry.header().entry_type().is_dir() {
+                dirs.insert(path.clone());
+            }
+            parents.reverse();
+            for d in parents {
+                if dirs.insert(d.to_path_buf()) {
+                    let mut dh = tar::Header::new_gnu();
+                    dh.set_entry_type(tar::EntryType::Directory);
+                    dh.set_mode(0o755);
+                    dh.set_uid(uid);
+                    dh.set_gid(gid);
+                    dh.set_mtime(h.mtime().unwrap_or(0));
+                    dh.set_size(0);
+                    b.append_data(&mut dh, d, std::io::empty()).map_err(bad)?;
+                }
+            }
+            match entry.header().entry_type() {
+                t if t.is_symlink() || t.is_hard_link() => {
+                    let target = entry.link_name().map_err(bad)?.unwrap_or_default().into_owned();
+                    b.append_link(&mut h, &path, &target).map_err(bad)?
+                }
+                _ => b.append_data(&mut h, &path, &mut entry).map_err(bad)?,
+            }
+        }
+        b.into_inner().map_err(bad)?;
+    }
+    out.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,7 @@ pub(super) struct Place<'a, E> {
     pub engine_arch: &'a str,
     /// (image id, tag)
     pub image: (String, String),
+    pub limits: super::limits::Limits,
 }
 
 pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Result<Outcome, Failure> {
@@ -59,13 +60,14 @@ pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::r
         tail: vec![],
     })?;
     let r = async {
-        let engine = sh.engine(t.engine.as_deref()).await?;
+        let engine = sh.engine(t).await?;
         phase(item, &mut log, "builder image");
         let image = resolve_image(sh, &engine.docker, t, item).await?;
         let place = Place {
             engine: &engine.docker,
             engine_arch: &engine.arch,
             image,
+            limits: t.limits.resolve(engine.resources, sh.concurrent),
         };
         build_target_on(sh, &place, t, item, &mut log).await
     }
@@ -163,11 +165,27 @@ async fn build_once<E: ContainerEngine>(
         target: &t.name,
         env: super::container::build_env(sh.source.source_date_epoch),
         platform: t.image_arch.platform(),
+        limits: &place.limits,
     };
+    log.note(&place.limits.describe());
     let id = engine.create(&spec).await?;
+    let limit = place.limits.time_limit;
     let r = async {
         engine.start(&id).await?;
-        let (make_command, reported_version) = make_in(sh, engine, &id, t, item, log, tree, tag).await?;
+        let made = tokio::time::timeout(limit, make_in(sh, engine, &id, t, &place.limits, item, log, tree, tag)).await;
+        let (make_command, reported_version) = match made {
+            Ok(r) => r?,
+            Err(_) => {
+                let e = Error::check(format!(
+                    "{} exceeded its time limit of {} s (time_limit in [builders.{}.limits] of targets.toml); its container was killed",
+                    t.name,
+                    limit.as_secs(),
+                    t.builder
+                ));
+                log.note(&e.to_string());
+                return Err(e);
+            }
+        };
         let built = Built {
             tree: tree.to_path_buf(),
             image_id,
@@ -202,13 +220,18 @@ async fn make_in<E: ContainerEngine>(
     engine: &E,
     id: &str,
     t: &Target,
+    limits: &super::limits::Limits,
     item: &Item,
     log: &mut Log,
     tree: &Path,
     tag: &str,
 ) -> Result<(Vec<String>, String)> {
     phase(item, log, &format!("uploading source ({} MB){tag}", sh.source.tar_size / 1_000_000));
-    engine.upload(id, TarInput::File(&sh.source.tar), BUILD_DIR).await?;
+    let (uid, gid) = limits.uid_gid();
+    let top = super::container::tar_of_owned(&[(format!("{BUILD_DIR}/"), 0o755, vec![])], uid, gid)?;
+    engine.upload(id, TarInput::Bytes(top), "/").await?;
+    let tar = sh.source_tar(uid, gid).await?;
+    engine.upload(id, TarInput::File(&tar), BUILD_DIR).await?;
     let cmd = sh.matrix.make_command(&sh.version, t, sh.make_jobs);
     phase(item, log, &format!("make{tag}: {}", cmd.join(" ")));
     let code = engine.exec(id, &cmd, &ExecOptions::default(), &mut |b| log.write(b)).await?;

@@ -39,11 +39,14 @@ fn shared(dir: &Path, hooks: Hooks) -> Shared {
         work: dir.join("work"),
         run_id: "test".into(),
         make_jobs: 2,
+        concurrent: 1,
+        insecure_engine: false,
         builder_image: None,
         check_reproducible: false,
         hooks,
         engines: Mutex::new(Default::default()),
         written: Mutex::new(vec![]),
+        retar: tokio::sync::Mutex::new(()),
     }
 }
 
@@ -117,6 +120,13 @@ async fn run(fake: &FakeEngine, sh: &Shared, dir: &Path) -> Result<super::target
         engine: fake,
         engine_arch: "x86_64",
         image: ("sha256:img".into(), "tag".into()),
+        limits: crate::farm::limits::LimitsSpec::default().resolve(
+            crate::farm::limits::EngineResources {
+                memory_bytes: 4 << 30,
+                cpus: 2,
+            },
+            1,
+        ),
     };
     let item = Progress::plain().spinner("t");
     build_target_on(sh, &place, &t, &item, &mut log).await
@@ -133,8 +143,9 @@ async fn fake_engine_build_checks_packages_and_removes_its_container() {
     let calls = fake.calls();
     assert_eq!(calls[0], "create c0");
     assert_eq!(calls[1], "start c0");
-    assert_eq!(calls[2], "upload c0 /build (2 files)");
-    assert!(calls[3].starts_with("exec c0 make -j2 -C src all"), "{calls:?}");
+    assert_eq!(calls[2], "upload c0 / (0 files)");
+    assert_eq!(calls[3], "upload c0 /build (2 files)");
+    assert!(calls[4].starts_with("exec c0 make -j2 -C src all"), "{calls:?}");
     assert!(calls.iter().any(|c| c == "download c0 /build/src/valkey-server"));
     assert!(calls[calls.len() - 2].ends_with("/build/src/valkey-server --version"), "{calls:?}");
     assert_eq!(calls.last().unwrap(), "remove c0");
