@@ -153,3 +153,51 @@ fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
         assert!(list.contains(want), "{want} not in valkey-server:\n{list}");
     }
 }
+
+/// `systemd-analyze verify` of unit files in a scratch root holding the host's system units and
+/// stand-in executables: (exit code, everything it printed).
+fn analyze(units: &[(&str, String)]) -> (Option<i32>, String) {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
+    std::fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg("/usr/lib/systemd/system")
+        .arg(r.join("usr/lib/systemd/"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for b in ["valkey-server", "valkey-sentinel"] {
+        std::fs::write(r.join("usr/bin").join(b), "#!/bin/sh\n").unwrap();
+        Command::new("chmod").arg("755").arg(r.join("usr/bin").join(b)).status().unwrap();
+    }
+    let mut cmd = Command::new("systemd-analyze");
+    cmd.args(["verify", "--man=no"]).arg(format!("--root={}", r.display()));
+    for (name, text) in units {
+        std::fs::write(r.join("etc/systemd/system").join(name), text).unwrap();
+        cmd.arg(format!("/etc/systemd/system/{name}"));
+    }
+    let o = run(&mut cmd);
+    (
+        o.status.code(),
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+    )
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    require_tool("systemd-analyze", "systemd");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/common");
+    let units: Vec<(&str, String)> = ["valkey-server.service", "valkey-sentinel.service"]
+        .into_iter()
+        .map(|n| (n, std::fs::read_to_string(dir.join(n)).unwrap()))
+        .collect();
+    let (code, out) = analyze(&units);
+    assert!(code == Some(0) && out.trim().is_empty(), "systemd-analyze verify: {code:?}\n{out}");
+    // The check sees a broken unit (an unknown key is only a warning to systemd: any output fails).
+    let broken = units[0].1.replace("User=valkey", "User=valkey\nUsr=valkey");
+    let (_, out) = analyze(&[("valkey-server.service", broken)]);
+    assert!(out.contains("Unknown key 'Usr'"), "{out}");
+}
