@@ -17,15 +17,23 @@
 //!
 //! The [`cli`] layer only parses arguments and calls the stages.
 
-pub mod build;
+pub mod artifact;
 pub mod cli;
 pub mod error;
+pub mod farm;
 pub mod fsutil;
 pub mod manifest;
 pub mod package;
+pub mod pkg;
 pub mod progress;
+pub mod provenance;
 pub mod publish;
+pub mod rebuild;
 pub mod release;
+pub mod repo;
+pub mod sbom;
+pub mod sign;
+pub mod store;
 pub mod targets;
 pub mod upload;
 pub mod verify;

@@ -165,6 +165,9 @@ pub struct BuilderSpec {
     /// For `mmdebstrap`: pin snapshot.debian.org to this timestamp (`20250520T000000Z`) for a reproducible builder.
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// What each container of this builder may use (see `crate::farm::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::farm::limits::LimitsSpec>,
 }
 
 /// Cross-compilation settings of a target.
@@ -196,6 +199,13 @@ pub struct TargetSpec {
     /// Docker engine for this target (e.g. `tcp://arm64-host:2375`); default: DOCKER_HOST / local.
     #[serde(default)]
     pub engine: Option<String>,
+    /// Distro package formats made from this target's binaries after its build (`deb`, `rpm`).
+    #[serde(default)]
+    pub packages: Vec<Spanned<String>>,
+    /// Allow `engine` to be plain (unencrypted, unauthenticated) `tcp://` to a host that is not
+    /// this machine. Without it such an engine is refused: use TLS (DOCKER_TLS_VERIFY) or ssh://.
+    #[serde(default)]
+    pub insecure_engine: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -220,12 +230,22 @@ pub struct Target {
     pub official: bool,
     pub cross: Option<CrossSpec>,
     pub engine: Option<String>,
+    /// `insecure_engine` of its [[target]]: plain tcp:// to another host allowed.
+    pub insecure_engine: bool,
+    /// Its builder's `[builders.<name>.limits]`.
+    pub limits: crate::farm::limits::LimitsSpec,
     /// The distro's glibc (from its builder): the newest GLIBC_x.y the binaries may need.
     pub glibc: String,
     /// The architecture of the builder image (its first `architectures` entry): the platform
     /// its container runs as. Equal to `arch` for a native build, the other one for a cross build.
     pub image_arch: Arch,
+    /// Distro package formats made from the target's binaries (`deb`, `rpm`); empty: tarball only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
+
+/// The distro package formats a target may ask for in `packages`.
+pub const PACKAGE_FORMATS: &[&str] = &["deb", "rpm"];
 
 impl Target {
     /// Is this target cross-compiled?
@@ -300,6 +320,61 @@ fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str]
     Ok(())
 }
 
+/// A relative path that stays inside its directory: not empty, not absolute, no `..` or `.`
+/// component, no backslash or control character.
+pub fn is_inner_path(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('/')
+        && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && !s.chars().any(|c| c == '\\' || c.is_control())
+}
+
+/// Every name that becomes part of a path or an object key must stay inside its directory:
+/// binaries, builder and distro names and the artifact name template are plain names; the
+/// license, Dockerfiles and the key prefix are relative paths without `..`.
+fn check_names(path: &Path, raw: &RawFile) -> Result<()> {
+    let bad = |field: String, v: &str, want: &str| Error::input(format!("{}: {field}: {v:?} must be {want}", path.display()));
+    let plain = "a plain name (no '/', '\\', '..' or control characters)";
+    let inner = "a relative path inside the directory (no leading '/', no '..' or '.' components)";
+    for b in &raw.artifact.binaries {
+        if !crate::fsutil::is_plain_name(b) {
+            return Err(bad("artifact.binaries".into(), b, plain));
+        }
+    }
+    let template = raw.artifact.name.get_ref();
+    let probe = template
+        .replace("{version}", "1.0.0")
+        .replace("{distro}", "d")
+        .replace("{arch}", "a");
+    if !crate::fsutil::is_plain_name(&probe) {
+        return Err(bad("artifact.name".into(), template, plain));
+    }
+    if !is_inner_path(&raw.artifact.license) {
+        return Err(bad("artifact.license".into(), &raw.artifact.license, inner));
+    }
+    let prefix = raw.artifact.s3_prefix.trim_end_matches('/');
+    if !prefix.is_empty() && !is_inner_path(prefix) {
+        return Err(bad("artifact.s3_prefix".into(), &raw.artifact.s3_prefix, inner));
+    }
+    for (name, b) in &raw.builders {
+        if !crate::fsutil::is_plain_name(name) {
+            return Err(bad("builders".into(), name, plain));
+        }
+        if let Some(d) = &b.get_ref().dockerfile {
+            if !is_inner_path(d) {
+                return Err(bad(format!("builders.{name}.dockerfile"), d, inner));
+            }
+        }
+    }
+    for t in &raw.targets {
+        let d = t.get_ref().distro.get_ref();
+        if !crate::fsutil::is_plain_name(d) {
+            return Err(bad("target.distro".into(), d, plain));
+        }
+    }
+    Ok(())
+}
+
 fn parse_major_minor(s: &str) -> Option<(u64, u64)> {
     let (a, b) = s.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -320,7 +395,7 @@ impl Matrix {
 
     /// Load and validate a file.
     pub fn load_file(path: &Path) -> Result<Matrix> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read targets file", e))?;
+        let text = crate::fsutil::read_input_text(path, "targets file")?;
         let base = path
             .parent()
             .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
@@ -354,6 +429,7 @@ impl Matrix {
 
         check_template(path, text, &raw.artifact.name, &["version", "distro", "arch"], "artifact.name")?;
         check_template(path, text, &raw.source.tag_url, &["version"], "source.tag_url")?;
+        check_names(path, &raw)?;
         if raw.artifact.binaries.is_empty() {
             return Err(Error::input(format!(
                 "{}: artifact.binaries: list at least one binary",
@@ -380,6 +456,10 @@ impl Matrix {
         let mut builders = BTreeMap::new();
         for (name, b) in &raw.builders {
             let spec = b.get_ref();
+            if let Some(l) = &spec.limits {
+                l.validate(name)
+                    .map_err(|e| at(path, text, b.span(), e.to_string().trim_start_matches("targets.toml: ")))?;
+            }
             if spec.glibc.get_ref().split('.').count() != 2 || parse_major_minor(spec.glibc.get_ref()).is_none() {
                 return Err(at(
                     path,
@@ -486,6 +566,19 @@ impl Matrix {
                 }
                 _ => {}
             }
+            for f in &spec.packages {
+                if !PACKAGE_FORMATS.contains(&f.get_ref().as_str()) {
+                    return Err(at(
+                        path,
+                        text,
+                        f.span(),
+                        format!(
+                            "target {name}: unknown package format {:?}; known: {PACKAGE_FORMATS:?}",
+                            f.get_ref()
+                        ),
+                    ));
+                }
+            }
             targets.push(Target {
                 name,
                 distro,
@@ -494,8 +587,11 @@ impl Matrix {
                 official: spec.official,
                 cross: spec.cross.clone(),
                 engine: spec.engine.clone(),
+                insecure_engine: spec.insecure_engine,
+                limits: builder.limits.clone().unwrap_or_default(),
                 glibc: builder.glibc.get_ref().clone(),
                 image_arch,
+                packages: spec.packages.iter().map(|f| f.get_ref().clone()).collect(),
             });
         }
         if targets.is_empty() {
@@ -547,7 +643,7 @@ impl Matrix {
 
     /// The tarball file name, e.g. `valkey-8.1.1-jammy-x86_64.tar.gz`.
     pub fn tarball_name(&self, version: &Version, target: &Target) -> String {
-        format!("{}.tar.gz", self.artifact_name(version, target))
+        crate::artifact::tarball::file_name(&self.artifact_name(version, target))
     }
 
     /// The default source URL of a version (GitHub's tag archive, or the unstable branch archive).

@@ -3,7 +3,7 @@
 mod images_support;
 
 use images_support::compile;
-use valkey_release::build::checks::{check_binaries, check_binary_files, check_target_binaries, inspect_elf};
+use valkey_release::farm::checks::{check_binaries, check_binary_files, check_target_binaries, inspect_elf};
 use valkey_release::targets::Arch;
 
 const CROSS: &str = "aarch64-linux-gnu-gcc";

@@ -7,7 +7,7 @@ mod images_support;
 use images_support::{bookworm_image, docker, repo_matrix};
 use std::path::Path;
 use std::process::Command;
-use valkey_release::build::image::{ensure_image, ImageOptions, LABEL_BUILDER};
+use valkey_release::farm::image::{ensure_image, ImageOptions, LABEL_BUILDER};
 use valkey_release::progress::Progress;
 use valkey_release::targets::Matrix;
 

@@ -56,11 +56,15 @@ pub struct Args {
     /// Use this Docker image for every target instead of the targets' builder images.
     #[arg(long, value_name = "IMAGE")]
     pub builder_image: Option<String>,
+    /// Allow a plain (unencrypted, unauthenticated) tcp:// engine on another host, for every
+    /// target (per target: `insecure_engine = true` in targets.toml). Refused otherwise (exit 2).
+    #[arg(long)]
+    pub insecure_engine: bool,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let matrix = g.matrix()?;
-    let mut opts = crate::build::BuildOptions::new(a.version);
+    let mut opts = crate::farm::BuildOptions::new(a.version);
     opts.source = a.source;
     opts.targets = a.target;
     opts.jobs = a.jobs.map(usize::from);
@@ -70,6 +74,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.check_reproducible = a.check_reproducible;
     opts.source_sha = a.source_sha;
     opts.builder_image = a.builder_image;
+    opts.insecure_engine = a.insecure_engine;
     let cancel = opts.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -78,7 +83,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         }
     });
     let progress = crate::progress::Progress::new();
-    let result = crate::build::run_build(&matrix, &opts, &progress).await;
+    let result = crate::farm::run_build(&matrix, &opts, &progress).await;
     ctrl_c.abort();
     let report = result?;
     if g.json {
@@ -89,11 +94,13 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     } else {
         for t in &report.targets {
             match (&t.artifact, &t.sha256) {
-                (Some(f), Some(h)) if t.status == "ok" => println!("{:<18} ok      {f}  sha256 {h}  ({:.0}s)", t.target, t.seconds),
+                (Some(f), Some(h)) if t.status == crate::farm::TargetStatus::Ok => {
+                    println!("{:<18} ok      {f}  sha256 {h}  ({:.0}s)", t.target, t.seconds)
+                }
                 _ => println!("{:<18} {:<7} {}", t.target, t.status, t.error.as_deref().unwrap_or("")),
             }
         }
-        if report.targets.iter().any(|t| t.status == "ok") {
+        if report.targets.iter().any(|t| t.status == crate::farm::TargetStatus::Ok) {
             println!("manifest: {}", crate::manifest::Manifest::path(&report.out).display());
         }
     }
@@ -132,7 +139,7 @@ pub struct ImagesArgs {
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let matrix = g.matrix()?;
-    let opts = crate::build::image::ImagesOptions {
+    let opts = crate::farm::image::ImagesOptions {
         targets: a.targets,
         force: a.force,
         log_dir: Some(a.log_dir),
@@ -140,7 +147,7 @@ pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     let progress = crate::progress::Progress::new();
     // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
     let report = tokio::select! {
-        r = crate::build::image::prepare_images(&matrix, &opts, &progress) => r?,
+        r = crate::farm::image::prepare_images(&matrix, &opts, &progress) => r?,
         _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
     };
     if g.json {

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 
 pub mod build;
 pub mod package;
+pub mod packages;
 pub mod publish;
+pub mod rebuild;
 pub mod release;
 pub mod targets;
+pub mod trust;
 pub mod upload;
 pub mod verify;
 
@@ -83,6 +86,18 @@ pub enum Command {
     Release(release::Args),
     /// Show what a release would do, without credentials and without building.
     Plan(release::PlanArgs),
+    /// Write an SPDX 2.3 SBOM beside every artifact of a dist directory.
+    Sbom(trust::SbomArgs),
+    /// Write the release's signed in-toto/SLSA provenance (valkey-<V>.intoto.jsonl).
+    Provenance(trust::ProvenanceArgs),
+    /// Rebuild a published release from its recorded inputs and compare byte for byte.
+    Rebuild(rebuild::Args),
+    /// Build or update the signed apt repositories (packaging/...) from a dist's .debs.
+    Repo(packages::RepoArgs),
+    /// Sign a file (SHA256SUMS) with the release key: FILE.asc and GPG-KEY-valkey.asc.
+    Sign(packages::SignArgs),
+    /// Check a detached OpenPGP signature (SHA256SUMS.asc) with a public key.
+    VerifySignature(packages::VerifySignatureArgs),
 }
 
 /// The log filter when RUST_LOG is not set: warnings, except the AWS SDK's own, which dump whole
@@ -139,6 +154,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => publish::run(&g, a).await,
         Command::Release(a) => release::run(&g, a).await,
         Command::Plan(a) => release::run_plan(&g, a).await,
+        Command::Sbom(a) => trust::run_sbom(&g, a).await,
+        Command::Provenance(a) => trust::run_provenance(&g, a).await,
+        Command::Rebuild(a) => rebuild::run(&g, a).await,
+        Command::Repo(a) => packages::run_repo(&g, a).await,
+        Command::Sign(a) => packages::run_sign(&g, a).await,
+        Command::VerifySignature(a) => packages::run_verify_signature(&g, a).await,
     }
 }
 

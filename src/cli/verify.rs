@@ -41,9 +41,23 @@ pub struct Args {
     /// Release version to verify with --remote.
     #[arg(long, value_parser = super::parse_version, value_name = "V", requires = "remote")]
     pub version: Option<Version>,
+    /// Check the release directory PATH (default .) against its valkey-<V>.intoto.jsonl: every
+    /// file is a subject with its sha256, the signature verifies with --public-key, and the
+    /// source digest equals the --hashes line for V. See docs/trust.md.
+    #[arg(long, conflicts_with = "remote")]
+    pub provenance: bool,
+    /// With --provenance: the armored OpenPGP public key the provenance must be signed with.
+    #[arg(long, value_name = "FILE", requires = "provenance")]
+    pub public_key: Option<PathBuf>,
+    /// With --provenance: the provenance file (default: the one *.intoto.jsonl in PATH).
+    #[arg(long, value_name = "FILE", requires = "provenance")]
+    pub provenance_file: Option<PathBuf>,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    if a.provenance {
+        return crate::verify::provenance::run_cli(g.json, a.paths, a.hashes, a.public_key, a.provenance_file);
+    }
     if let Some(remote) = &a.remote {
         let version = a.version.as_ref().ok_or_else(|| Error::input("--remote needs --version V"))?;
         return crate::verify::remote::verify_remote(remote, version, g.json).await;

@@ -14,6 +14,7 @@
 //! in parallel (one worker per core), streaming.
 
 pub mod parse;
+pub mod provenance;
 pub mod remote;
 
 use crate::error::{Error, Result};

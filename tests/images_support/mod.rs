@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use valkey_release::build::image::{ensure_image, ImageInfo, ImageOptions};
+use valkey_release::farm::image::{ensure_image, ImageInfo, ImageOptions};
 use valkey_release::targets::Matrix;
 
 /// The repository's targets.toml.
@@ -18,7 +18,7 @@ pub fn repo_matrix() -> Matrix {
 
 /// The Docker engine (DOCKER_HOST or the local socket).
 pub async fn docker() -> bollard::Docker {
-    valkey_release::build::engine::connect(None).await.expect("Docker engine reachable")
+    valkey_release::farm::engine::connect(None).await.expect("Docker engine reachable")
 }
 
 /// The bookworm builder image (built with mmdebstrap the first time on a machine, then reused).

@@ -1,0 +1,215 @@
+//! SBOMs: one SPDX 2.3 JSON document per artifact (`<artifact>.spdx.json`), published beside it.
+//!
+//! A document describes the artifact file (its name and sha256), which CONTAINS valkey itself
+//! (version, source download location and digest, license), which CONTAINS every component
+//! bundled in the source tree (versions read from the tree) and has a DYNAMIC_LINK to every
+//! shared library its binaries need, each with the distro package and exact version that
+//! provided it in the builder image. Everything but the manifest comes from the target's
+//! [`facts::Facts`], gathered in its builder container by the [`hook::SbomFacts`] post-build hook.
+//!
+//! Reproducible: `created` is SOURCE_DATE_EPOCH, SPDX ids derive from names, and the document
+//! namespace from the artifact's public URL and digest, so the same inputs give the same bytes.
+
+pub mod facts;
+pub mod hook;
+
+use crate::error::{Error, Result};
+use crate::manifest::SourceInfo;
+use facts::Facts;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Suffix of an SBOM file: `<artifact>.spdx.json`.
+pub const SUFFIX: &str = ".spdx.json";
+
+/// The artifact an SBOM describes and the release it belongs to.
+#[derive(Debug, Clone)]
+pub struct SbomInput<'a> {
+    pub version: &'a str,
+    pub source: &'a SourceInfo,
+    pub source_date_epoch: i64,
+    /// Artifact file name and its sha256.
+    pub artifact_file: &'a str,
+    pub artifact_sha256: &'a str,
+    /// Public base URL artifacts are served at (`https://download.valkey.io/releases/`).
+    pub public_url: &'a str,
+    pub facts: &'a Facts,
+}
+
+/// An SPDX id from a name: letters, digits, `.` and `-` only.
+pub fn spdx_id(kind: &str, name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("SPDXRef-{kind}-{clean}")
+}
+
+/// RFC 3339 UTC time of a Unix timestamp, as SPDX wants it (`2025-05-01T12:00:00Z`).
+pub fn spdx_time(epoch: i64) -> Result<String> {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .ok_or_else(|| Error::input(format!("SOURCE_DATE_EPOCH {epoch} is not a valid time")))
+}
+
+fn purl_ref(purl: &str) -> Value {
+    json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl}])
+}
+
+/// The purl of a Debian/Ubuntu package.
+pub fn deb_purl(distro_id: &str, distro_version: &str, package: &str, version: &str, arch: &str) -> String {
+    let ns = if distro_id.is_empty() { "debian" } else { distro_id };
+    let v = version.replace('+', "%2B").replace(':', "%3A");
+    let mut q = vec![];
+    if !arch.is_empty() {
+        q.push(format!("arch={arch}"));
+    }
+    if !distro_version.is_empty() {
+        q.push(format!("distro={ns}-{distro_version}"));
+    }
+    format!("pkg:deb/{ns}/{package}@{v}{}{}", if q.is_empty() { "" } else { "?" }, q.join("&"))
+}
+
+/// The SPDX document of one artifact.
+pub fn document(i: &SbomInput<'_>) -> Result<Value> {
+    let f = i.facts;
+    let artifact_id = "SPDXRef-Artifact".to_string();
+    let valkey_id = "SPDXRef-Package-valkey".to_string();
+    let download = i.source.url.clone().unwrap_or_else(|| "NOASSERTION".into());
+    let mut source_info = format!("built from {}", i.source.name);
+    if let Some(s) = &i.source.sha256 {
+        source_info.push_str(&format!(" sha256 {s}"));
+    }
+    if let Some(c) = i.source.git_commit.as_ref().or(i.source.source_sha.as_ref()) {
+        source_info.push_str(&format!(" commit {c}"));
+    }
+    let mut valkey_purl = format!("pkg:generic/valkey@{}", i.version);
+    if let Some(u) = &i.source.url {
+        valkey_purl.push_str(&format!("?download_url={}", u.replace(':', "%3A")));
+    }
+    let mut valkey = json!({
+        "SPDXID": valkey_id, "name": "valkey", "versionInfo": i.version,
+        "supplier": "Organization: Valkey (https://valkey.io)",
+        "downloadLocation": download, "homepage": "https://valkey.io/",
+        "licenseConcluded": "BSD-3-Clause", "licenseDeclared": "BSD-3-Clause",
+        "copyrightText": "NOASSERTION", "filesAnalyzed": false, "sourceInfo": source_info,
+        "primaryPackagePurpose": "APPLICATION",
+        "externalRefs": purl_ref(&valkey_purl),
+    });
+    if let (Some(s), Some(_)) = (&i.source.sha256, &i.source.url) {
+        valkey["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": s}]);
+    }
+    let artifact = json!({
+        "SPDXID": artifact_id, "name": i.artifact_file, "versionInfo": i.version,
+        "packageFileName": i.artifact_file,
+        "supplier": "Organization: Valkey (https://valkey.io)",
+        "downloadLocation": format!("{}{}", i.public_url, i.artifact_file),
+        "checksums": [{"algorithm": "SHA256", "checksumValue": i.artifact_sha256}],
+        "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION", "filesAnalyzed": false,
+        "primaryPackagePurpose": "ARCHIVE",
+        "externalRefs": purl_ref(&format!("pkg:generic/{}@{}?download_url={}{}", "valkey", i.version,
+            i.public_url.replace(':', "%3A"), i.artifact_file)),
+    });
+    let mut packages = vec![artifact, valkey];
+    let mut rels = vec![
+        json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": artifact_id}),
+        json!({"spdxElementId": artifact_id, "relationshipType": "CONTAINS", "relatedSpdxElement": valkey_id}),
+    ];
+    for c in &f.components {
+        let id = spdx_id("Bundled", &c.name);
+        packages.push(json!({
+            "SPDXID": id, "name": c.name, "versionInfo": c.version, "supplier": c.supplier,
+            "downloadLocation": "NOASSERTION", "homepage": c.homepage,
+            "licenseConcluded": c.license, "licenseDeclared": c.license,
+            "copyrightText": "NOASSERTION", "filesAnalyzed": false, "primaryPackagePurpose": "LIBRARY",
+            "sourceInfo": format!("bundled in the valkey source tree at {}{}", c.path,
+                if c.version_file.is_empty() { String::new() } else { format!("; version read from {}", c.version_file) }),
+            "externalRefs": purl_ref(&c.purl),
+        }));
+        rels.push(json!({"spdxElementId": valkey_id, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
+    }
+    for l in &f.libraries {
+        let id = spdx_id("Library", &l.soname);
+        let mut p = json!({
+            "SPDXID": id, "name": if l.package.is_empty() { l.soname.clone() } else { l.package.clone() },
+            "versionInfo": if l.version.is_empty() { "NOASSERTION".to_string() } else { l.version.clone() },
+            "supplier": if l.maintainer.is_empty() { "NOASSERTION".to_string() } else { format!("Organization: {}", l.maintainer) },
+            "downloadLocation": "NOASSERTION", "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION", "filesAnalyzed": false, "primaryPackagePurpose": "LIBRARY",
+            "sourceInfo": if l.path.is_empty() { format!("{} was not found in the builder image", l.soname) }
+                else { format!("{} at {} in the builder image ({} {})", l.soname, l.path, f.distro_id, f.distro_version) },
+        });
+        if !l.package.is_empty() {
+            p["externalRefs"] = purl_ref(&deb_purl(&f.distro_id, &f.distro_version, &l.package, &l.version, &l.arch));
+        }
+        packages.push(p);
+        rels.push(json!({"spdxElementId": valkey_id, "relationshipType": "DYNAMIC_LINK", "relatedSpdxElement": id}));
+    }
+    Ok(json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{}{SUFFIX}", i.artifact_file),
+        "documentNamespace": format!("{}spdx/{}/{}", i.public_url, i.artifact_file, i.artifact_sha256),
+        "creationInfo": {
+            "created": spdx_time(i.source_date_epoch)?,
+            "creators": [format!("Tool: valkey-release-{}", env!("CARGO_PKG_VERSION")), "Organization: Valkey (https://valkey.io)"],
+        },
+        "documentDescribes": [artifact_id],
+        "packages": packages,
+        "relationships": rels,
+    }))
+}
+
+/// The document as the bytes of `<artifact>.spdx.json` (pretty, trailing newline).
+pub fn render(i: &SbomInput<'_>) -> Result<Vec<u8>> {
+    let mut s = serde_json::to_string_pretty(&document(i)?).map_err(|e| Error::external(format!("serializing SBOM: {e}")))?;
+    s.push('\n');
+    Ok(s.into_bytes())
+}
+
+/// Where the facts of a target are kept in a dist directory.
+pub fn facts_path(dist: &Path, target: &str) -> PathBuf {
+    dist.join("facts").join(target).join(facts::FACTS_FILE)
+}
+
+/// Write `<artifact>.spdx.json` for every tarball of `dist` whose target has facts.
+/// Returns the SBOM files written (names in `dist`), sorted. A tarball without facts
+/// (packaged from a given tree, or built before the hook existed) is named in the error.
+pub fn write_for_dist(dist: &Path, public_url: &str) -> Result<Vec<String>> {
+    let m = crate::manifest::Manifest::load(dist)?;
+    let mut written = Vec::new();
+    for a in &m.artifacts {
+        let fp = facts_path(dist, &a.target);
+        if !fp.exists() {
+            return Err(Error::input(format!(
+                "{}: no SBOM facts for target {} ({} is missing; it is written by the build's sbom-facts hook)",
+                dist.display(),
+                a.target,
+                fp.display()
+            )));
+        }
+        let facts = Facts::load(&fp)?;
+        let input = SbomInput {
+            version: &m.version,
+            source: &m.source,
+            source_date_epoch: m.source_date_epoch,
+            artifact_file: &a.file,
+            artifact_sha256: &a.sha256,
+            public_url,
+            facts: &facts,
+        };
+        let name = format!("{}{SUFFIX}", a.file);
+        crate::fsutil::write_atomic(&dist.join(&name), &render(&input)?)?;
+        written.push(name);
+    }
+    written.sort();
+    Ok(written)
+}

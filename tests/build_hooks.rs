@@ -1,0 +1,123 @@
+//! Post-build hooks through the real engine: a test-only hook runs in the target's own
+//! builder container (network none) after the checks, and its files reach the dist directory;
+//! a panicking target task still has its container removed.
+
+mod build_support;
+use build_support::*;
+use std::sync::Arc;
+use valkey_release::error::Result;
+use valkey_release::farm::hooks::{HookContext, Hooks, InputFile, Job, PostBuild, Produced};
+use valkey_release::farm::{run_build, BuildOptions, TargetStatus};
+use valkey_release::progress::Progress;
+use valkey_release::targets::Matrix;
+use valkey_release::version::Version;
+
+const SCRIPT: &str = r#"mkdir -p /hooks/t/out
+cd /hooks/t/out
+sha256sum /build/src/valkey-server | cut -d' ' -f1 > server.sha
+ls /sys/class/net > net
+echo "$SOURCE_DATE_EPOCH $HOOK_VAR" > env
+mkdir -p deeper && echo nested > deeper/file
+echo "hook says hello"
+"#;
+
+struct Facts {
+    panic_in_collect: bool,
+}
+
+impl PostBuild for Facts {
+    fn name(&self) -> &'static str {
+        "test-facts"
+    }
+    fn job(&self, _ctx: &HookContext<'_>) -> Result<Option<Job>> {
+        Ok(Some(Job {
+            name: "test-facts".into(),
+            inputs: vec![InputFile {
+                path: "/hooks/t/run.sh".into(),
+                bytes: SCRIPT.as_bytes().to_vec(),
+                mode: 0o755,
+            }],
+            cmd: vec!["sh".into(), "-eu".into(), "/hooks/t/run.sh".into()],
+            env: vec!["HOOK_VAR=from-the-hook".into()],
+            output_dir: "/hooks/t/out".into(),
+        }))
+    }
+    fn collect(&self, ctx: &HookContext<'_>, outputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Produced>> {
+        if self.panic_in_collect {
+            panic!("test hook panics on purpose");
+        }
+        let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["deeper/file", "env", "net", "server.sha"]);
+        let mut text = String::new();
+        for (n, b) in &outputs {
+            text.push_str(&format!("{n}: {}", String::from_utf8_lossy(b)));
+        }
+        Ok(vec![Produced {
+            file_name: format!("{}.facts.txt", ctx.artifact_name),
+            bytes: text.into_bytes(),
+            kind: "facts".into(),
+        }])
+    }
+}
+
+fn options(src: &std::path::Path, dist: &std::path::Path, hook: Facts) -> (Matrix, BuildOptions) {
+    let image = image_args();
+    let matrix = Matrix::load_file(&targets_toml()).unwrap();
+    let mut o = BuildOptions::new(Version::parse("8.1.1").unwrap());
+    o.source = Some(src.to_string_lossy().into_owned());
+    o.targets = vec!["bookworm-x86_64".into()];
+    o.out = dist.to_path_buf();
+    o.hooks = Hooks(vec![Arc::new(hook)]);
+    if image.len() == 2 {
+        o.builder_image = Some(image[1].clone());
+    }
+    (matrix, o)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_runs_in_the_target_container_and_its_files_reach_dist() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let (matrix, opts) = options(&src, &dist, Facts { panic_in_collect: false });
+    let r = run_build(&matrix, &opts, &Progress::plain()).await.unwrap();
+    assert_eq!(r.targets[0].status, TargetStatus::Ok, "{:?}", r.targets[0]);
+    let f = dist.join("facts/bookworm-x86_64/valkey-8.1.1-bookworm-x86_64.facts.txt");
+    let text = std::fs::read_to_string(&f).unwrap();
+    // The binary the hook saw is the one in the tarball.
+    let m = manifest(&dist);
+    let server = m["artifacts"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().ends_with("bin/valkey-server"))
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&format!("server.sha: {server}")), "{text}");
+    assert!(text.contains("net: lo\n"), "the hook's container has a network: {text}");
+    assert!(text.contains(&format!("env: {} from-the-hook", r.source_date_epoch)), "{text}");
+    assert!(text.contains("deeper/file: nested"), "{text}");
+    let log = std::fs::read_to_string(dist.join("logs/bookworm-x86_64.log")).unwrap();
+    let (checked, hooked) = (log.find("checking binaries").unwrap(), log.find("hook says hello").unwrap());
+    assert!(checked < hooked, "the hook ran before the checks");
+    assert_eq!(r.targets[0].produced.len(), 1);
+    assert!(containers_with(&format!("io.valkey.release.run={}", r.run_id)).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_target_task_fails_that_target_and_its_container_is_removed() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let (matrix, opts) = options(&src, &dist, Facts { panic_in_collect: true });
+    let r = run_build(&matrix, &opts, &Progress::plain()).await.unwrap();
+    let t = &r.targets[0];
+    assert_eq!(t.status, TargetStatus::Failed);
+    assert!(t.error.as_deref().unwrap().contains("panicked"), "{t:?}");
+    assert!(
+        containers_with(&format!("io.valkey.release.run={}", r.run_id)).is_empty(),
+        "the panicking target's container remains"
+    );
+}
