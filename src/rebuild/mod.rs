@@ -316,3 +316,29 @@ fn compare_inputs(pm: &Manifest, rm: &Manifest, pa: &crate::manifest::Artifact, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_differences_name_each_package() {
+        let rec: BTreeMap<String, String> = [("libssl3:amd64", "3.0.15-1"), ("gcc-12:amd64", "12.2.0-14"), ("old:amd64", "1")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let mut now = rec.clone();
+        now.insert("libssl3:amd64".into(), "3.0.16-1".into());
+        now.remove("old:amd64");
+        now.insert("new:amd64".into(), "2".into());
+        assert_eq!(
+            package_differences(&rec, &now),
+            vec![
+                "libssl3:amd64 3.0.15-1 -> 3.0.16-1",
+                "old:amd64 1 -> (absent)",
+                "new:amd64 (absent) -> 2"
+            ]
+        );
+        assert!(package_differences(&rec, &rec).is_empty());
+    }
+}
