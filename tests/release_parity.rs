@@ -55,8 +55,13 @@ async fn release_twice(version: &str) -> (GitHub, serde_json::Value) {
     (gh, v)
 }
 
-/// (repo, branch) -> commit messages on the branch not on the base, oldest first; plus PRs.
-fn snapshot(gh: &GitHub) -> (Vec<(String, String, Vec<String>)>, Vec<(String, String, String, String)>) {
+/// (repo, branch, commit messages on the branch not on the base, oldest first).
+type Commits = Vec<(String, String, Vec<String>)>;
+/// (repo, head, base, title) of each PR.
+type Prs = Vec<(String, String, String, String)>;
+
+/// Every commit pushed and every PR opened, in all five repositories.
+fn snapshot(gh: &GitHub) -> (Commits, Prs) {
     let mut commits = Vec::new();
     let mut prs = Vec::new();
     for (repo, base) in [
