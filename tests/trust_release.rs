@@ -270,12 +270,12 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
     let archive = build_release(w.path(), &["bookworm-arm64"], &dist);
     let o = cli(&["provenance", "--dist", dist.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
-    let rebuild = |targets: &Path, out: &Path| {
+    let rebuild_from = |from: &std::ffi::OsStr, targets: &Path, out: &Path| {
         let mut c = Command::new(BIN);
         c.arg("--targets")
             .arg(targets)
             .args(["--json", "rebuild", "--from"])
-            .arg(&dist)
+            .arg(from)
             .arg("--source")
             .arg(&archive)
             .arg("--out")
@@ -284,6 +284,7 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         c.env("VALKEY_RELEASE_PLAIN", "1");
         run(c)
     };
+    let rebuild = |targets: &Path, out: &Path| rebuild_from(dist.as_os_str(), targets, out);
     // The recorded builder package list says libc6 had another version: the rebuilt builder's
     // list is compared with it and the package named (the bytes still decide identity).
     let facts = dist.join("facts/bookworm-arm64/sbom-facts.json");
@@ -346,4 +347,10 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         let report = out.join("logs/diffoscope-bookworm-arm64.txt");
         assert!(report.exists(), "diffoscope report under logs/");
     }
+
+    // The published copy (a file:// store: manifest, provenance and tarball downloaded first).
+    let url = format!("file://{}/", dist.display());
+    let o = rebuild_from(std::ffi::OsStr::new(&url), &targets_toml(), &w.path().join("from-store"));
+    assert_eq!(o.status.code(), Some(0), "a rebuild of the published copy is identical");
+    assert!(w.path().join("from-store/published/valkey-8.1.1-bookworm-arm64.tar.gz").exists());
 }

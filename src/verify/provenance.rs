@@ -283,13 +283,13 @@ pub async fn verify_remote_provenance(url: &str, name: &str, public_key: Option<
 }
 
 /// Files of a published release by name: over HTTP(S) or from a `file://` directory.
-enum Fetch {
+pub(crate) enum Fetch {
     Http { client: reqwest::Client, base: String },
     Dir(PathBuf),
 }
 
 impl Fetch {
-    fn new(base: &str) -> Result<Fetch> {
+    pub(crate) fn new(base: &str) -> Result<Fetch> {
         if let Some(dir) = base.strip_prefix("file://") {
             return Ok(Fetch::Dir(PathBuf::from(dir)));
         }
@@ -309,7 +309,7 @@ impl Fetch {
         )))
     }
 
-    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         match self {
             Fetch::Dir(d) => match std::fs::read(d.join(name)) {
                 Ok(b) => Ok(Some(b)),
