@@ -573,3 +573,25 @@ fn concurrent_releases_on_one_dist_wait_for_the_lock_and_lose_no_update() {
     let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
     assert_eq!(st["runs"], 11, "{st}");
 }
+
+#[test]
+fn unstable_dev_build_replaces_its_objects_each_run() {
+    let d = tempfile::tempdir().unwrap();
+    // Two pushes to unstable, two runs (fresh dist each, as on a CI runner), one test bucket.
+    for (run_no, bytes) in [(1, &b"unstable build one"[..]), (2, &b"unstable build two"[..])] {
+        let p = format!("p{run_no}");
+        make_partial(&d.path().join(&p), "unstable", "jammy-x86_64", bytes);
+        let (code, out, err) = run(cmd(d.path())
+            .args(["--json", "release", "--version", "unstable", "--environment", "dev", "--merge", &p])
+            .args(["--store", "file://store", "--dist", &format!("dist{run_no}")]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        let obj = d.path().join("store/releases/valkey-unstable-jammy-x86_64.tar.gz");
+        assert_eq!(std::fs::read(&obj).unwrap(), bytes, "run {run_no}: the object is this run's build");
+        if run_no == 2 {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert!(v["steps"][2]["summary"].as_str().unwrap().contains("overwritten"), "{out}");
+        }
+    }
+    // A version in prod is never overwritten (the no-overwrite rule stays): see
+    // release_e2e::prod_rerun_refuses_to_overwrite_a_published_object_that_differs.
+}
