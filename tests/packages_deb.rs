@@ -116,20 +116,7 @@ fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
         ]
     );
     assert_eq!(first, second, "two builds of the same inputs gave different .debs");
-    let d = tempfile::tempdir().unwrap();
-    for (name, bytes) in &first {
-        let f = d.path().join(name);
-        std::fs::write(&f, bytes).unwrap();
-        let out = run(Command::new("lintian")
-            .args(["--fail-on", "error", "--tag-display-limit", "0"])
-            .arg(&f));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && !text.lines().any(|l| l.starts_with("E:")),
-            "lintian {name}:\n{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let d = lintian_clean(&first);
     // dpkg-shlibdeps gave valkey-tools its libc dependency; the server links to the tools.
     let info = run(Command::new("dpkg-deb")
         .arg("-f")
@@ -200,4 +187,37 @@ fn systemd_units_pass_systemd_analyze_verify() {
     let broken = units[0].1.replace("User=valkey", "User=valkey\nUsr=valkey");
     let (_, out) = analyze(&[("valkey-server.service", broken)]);
     assert!(out.contains("Unknown key 'Usr'"), "{out}");
+}
+
+/// Write the .debs to a temp dir and run lintian on each: no error tags.
+fn lintian_clean(debs: &[(String, Vec<u8>)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, bytes) in debs {
+        let f = d.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let out = run(Command::new("lintian")
+            .args(["--fail-on", "error", "--tag-display-limit", "0"])
+            .arg(&f));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !text.lines().any(|l| l.starts_with("E:")),
+            "lintian {name}:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    d
+}
+
+#[test]
+fn trixie_debs_are_lintian_clean_with_units_under_usr_lib() {
+    require_tool("lintian", "lintian");
+    let (_d, src) = fixture("8.1.1");
+    let debs = farm_debs("trixie-x86_64", "8.1.1", &src);
+    assert_eq!(debs.len(), 5);
+    let d = lintian_clean(&debs);
+    let list = run(Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(d.path().join("valkey-server_8.1.1-1.trixie_amd64.deb")));
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("./usr/lib/systemd/system/valkey-server.service"), "{list}");
 }

@@ -78,14 +78,15 @@ fn find_debs(dist: &Path) -> Result<Vec<PathBuf>> {
     Ok(debs)
 }
 
-/// The Release date: SOURCE_DATE_EPOCH when set, else now.
+/// The Release date (RFC 1123 in UTC, as Debian's archive writes it: `Tue, 14 Nov 2023 22:13:20 UTC`):
+/// SOURCE_DATE_EPOCH when set, else now.
 fn release_date() -> String {
     let now = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .unwrap_or_else(chrono::Utc::now);
-    now.to_rfc2822()
+    now.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
 }
 
 pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
