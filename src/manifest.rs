@@ -53,6 +53,11 @@ pub struct SourceInfo {
     /// The `source_sha` a dispatch asked for, recorded as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_sha: Option<String>,
+    /// The commit the source is (a git checkout's HEAD, the `source_sha` given, or the commit id
+    /// GitHub's tag archives carry in their pax global header); the binaries report its first 8
+    /// hex digits (`valkey-server --version`: `sha=<8 hex>:0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// One file inside an artifact tarball.
@@ -100,6 +105,10 @@ pub struct BuildInfo {
     /// Seconds the build took.
     #[serde(default)]
     pub seconds: f64,
+    /// What the farm pinned so the build does not depend on the build host (e.g.
+    /// `JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48`, the source commit for `src/mkreleasehdr.sh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
 }
 
 /// One release artifact (a tarball).

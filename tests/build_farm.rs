@@ -124,7 +124,6 @@ fn fail_fast_stops_the_others() {
     // arm64 fails at once; x86_64 sleeps in make until fail-fast stops it.
     let (_d, src) = fixture(&["FAIL_CROSS", "SLOW_NATIVE"]);
     let out = tempfile::tempdir().unwrap();
-    let t0 = Instant::now();
     let o = run(build(
         &src,
         &["bookworm-x86_64", "bookworm-arm64"],
@@ -132,7 +131,6 @@ fn fail_fast_stops_the_others() {
         out.path(),
     ));
     assert_eq!(o.status.code(), Some(1));
-    assert!(t0.elapsed() < Duration::from_secs(100), "x86_64 was not stopped");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let st: Vec<(&str, &str)> = v["targets"]
         .as_array()
@@ -145,8 +143,9 @@ fn fail_fast_stops_the_others() {
     assert!(containers_with(&format!("io.valkey.release.run={rid}")).is_empty());
 }
 
-#[test]
-fn ctrl_c_removes_containers_and_exits_130() {
+/// Interrupt a build of two targets with `signal` while both containers are up and make is
+/// sleeping: exit 130, the run's containers removed, no partial outputs.
+fn interrupt_cleans_up(signal: &str) {
     let (_d, src) = fixture(&["SLOW"]);
     let out = tempfile::tempdir().unwrap();
     let mut c = build(&src, &["bookworm-x86_64", "bookworm-arm64"], &[], out.path());
@@ -154,9 +153,10 @@ fn ctrl_c_removes_containers_and_exits_130() {
     let child = c.spawn().unwrap();
     let label = format!("io.valkey.release.pid={}", child.id());
     let t0 = Instant::now();
-    // Wait until both containers are up and make is sleeping.
+    // Wait until both containers are up and make is sleeping (a guard against waiting forever,
+    // not a measurement: the fixture sleeps 120 s).
     loop {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no containers appeared");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no containers appeared");
         if containers_with(&label).len() == 2
             && std::fs::read_to_string(out.path().join("logs/bookworm-arm64.log"))
                 .unwrap_or_default()
@@ -166,20 +166,35 @@ fn ctrl_c_removes_containers_and_exits_130() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(st.success());
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     eprintln!("{err}");
+    // 130, not 0: the build was stopped before make finished its 120 s sleep.
     assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted: removing this run's containers"), "{err}");
     assert!(containers_with(&label).is_empty(), "containers of the interrupted run remain");
-    assert!(t0.elapsed() < Duration::from_secs(100), "the build was not stopped");
     let left: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != "logs")
         .collect();
     assert!(left.is_empty(), "partial outputs left: {left:?}");
+}
+
+#[test]
+fn ctrl_c_removes_containers_and_exits_130() {
+    interrupt_cleans_up("INT");
+}
+
+#[test]
+fn sigterm_cleans_up_like_ctrl_c() {
+    interrupt_cleans_up("TERM");
 }
 
 #[test]
@@ -214,9 +229,12 @@ fn wrong_arch_is_rejected() {
     let out = tempfile::tempdir().unwrap();
     let o = run(build(&src, &["bookworm-arm64"], &[], out.path()));
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    let err = String::from_utf8_lossy(&o.stderr);
+    // The qemu `--version` run passes (the fixture builds a valkey-server that runs under qemu
+    // too), so the failure is the ELF architecture gate's.
+    assert!(err.contains("running valkey-server --version"), "{err}");
     assert!(
-        err.contains("valkey-server") && (err.contains("x86") || err.contains("aarch64") || err.contains("arch")),
+        err.contains("valkey-cli: ELF machine is x86_64, but target arch") && err.contains("needs aarch64"),
         "{err}"
     );
     assert!(!out.path().join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());

@@ -232,9 +232,17 @@ async fn make_in<E: ContainerEngine>(
     engine.upload(id, TarInput::Bytes(top), "/").await?;
     let tar = sh.source_tar(uid, gid).await?;
     engine.upload(id, TarInput::File(&tar), BUILD_DIR).await?;
+    let commit = sh.source.info.commit.as_deref();
+    if let Some(c) = commit {
+        let stub = super::pins::git_stub(c).into_bytes();
+        let tools = super::container::tar_of(&[(format!("{}/git", super::pins::TOOLS_DIR), 0o755, stub)])?;
+        engine.upload(id, TarInput::Bytes(tools), "/").await?;
+    }
     let cmd = sh.matrix.make_command(&sh.version, t, sh.make_jobs);
-    phase(item, log, &format!("make{tag}: {}", cmd.join(" ")));
-    let code = engine.exec(id, &cmd, &ExecOptions::default(), &mut |b| log.write(b)).await?;
+    let env = super::pins::make_env(commit);
+    phase(item, log, &format!("make{tag}: {} (environment: {})", cmd.join(" "), env.join(" ")));
+    let opts = ExecOptions { env, user: None };
+    let code = engine.exec(id, &cmd, &opts, &mut |b| log.write(b)).await?;
     if code != 0 {
         return Err(Error::check(format!("make exited with code {code}")));
     }
@@ -342,9 +350,11 @@ fn check(sh: &Shared, t: &Target, b: &Built) -> Result<BuildInfo> {
         reported_version: b.reported_version.clone(),
         make_command: b.make_command.clone(),
         seconds: (b.seconds * 10.0).round() / 10.0,
+        pinned: super::pins::recorded(sh.source.info.commit.as_deref()),
         ..Default::default()
     };
     super::glue::check_tree(&sh.matrix, t, &sh.version, &b.tree, &b.reported_version, &mut info)?;
+    super::pins::check_reported_commit(&b.reported_version, sh.source.info.commit.as_deref())?;
     Ok(info)
 }
 
