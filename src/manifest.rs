@@ -53,11 +53,6 @@ pub struct SourceInfo {
     /// The `source_sha` a dispatch asked for, recorded as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_sha: Option<String>,
-    /// The commit the source is (a git checkout's HEAD, the `source_sha` given, or the commit id
-    /// GitHub's tag archives carry in their pax global header); the binaries report its first 8
-    /// hex digits (`valkey-server --version`: `sha=<8 hex>:0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
 }
 
 /// One file inside an artifact tarball.
@@ -109,6 +104,11 @@ pub struct BuildInfo {
     /// `JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48`, the source commit for `src/mkreleasehdr.sh`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pinned: Vec<String>,
+    /// The commit the source is (a git checkout's HEAD, the `source_sha` given, or the commit id
+    /// GitHub's tag archives carry in their pax global header); the binaries report its first 8
+    /// hex digits (`valkey-server --version`: `sha=<8 hex>:0`), which the build checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
 }
 
 /// One release artifact (a tarball).

@@ -265,12 +265,15 @@ fn archive_and_url_sources_record_sha256_and_epoch() {
     let sha = "0123456789abcdef0123456789abcdef01234567";
     let c = build(&archive, &["bookworm-x86_64"], &["--source-sha", sha], &da);
     assert_eq!(run(c).status.code(), Some(0));
-    assert_eq!(run(build(&url, &["bookworm-x86_64"], &[], &du)).status.code(), Some(0));
+    // The same commit (the binaries carry it): the same tarball below.
+    assert_eq!(run(build(&url, &["bookworm-x86_64"], &["--source-sha", sha], &du)).status.code(), Some(0));
     let (ma, mu) = (manifest(&da), manifest(&du));
     assert_eq!(ma["source"]["kind"], "archive");
     assert_eq!(ma["source"]["sha256"], digest.as_str());
     assert_eq!(ma["source"]["source_sha"], sha);
     assert_eq!(ma["source_date_epoch"], 1747742400);
+    assert_eq!(ma["artifacts"][0]["build"]["source_commit"], sha);
+    assert!(ma["artifacts"][0]["build"]["reported_version"].as_str().unwrap().contains("sha=01234567:0"));
     assert_eq!(mu["source"]["kind"], "url");
     assert_eq!(mu["source"]["url"], url.as_str());
     assert_eq!(mu["source"]["sha256"], digest.as_str());
@@ -325,6 +328,45 @@ fn git_checkout_pins_commit_and_refuses_dirty() {
     assert_eq!(m["source"]["kind"], "git");
     assert_eq!(m["source"]["git_commit"], head.as_str());
     assert_eq!(m["source_date_epoch"], 1700000000);
+    // The binaries say which commit they are, as upstream's do (the tree sent has no .git).
+    let b = &m["artifacts"][0]["build"];
+    assert_eq!(b["source_commit"], head.as_str());
+    let reported = b["reported_version"].as_str().unwrap();
+    assert!(reported.contains(&format!("sha={}:0", &head[..8])), "{reported}");
+    assert!(b["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48"));
+
+    // GitHub's tag archives carry the commit in their pax global header (`git archive`).
+    let tgz = out.path().join("valkey-8.1.1.tar.gz");
+    git(
+        &src,
+        &[
+            "archive",
+            "--format=tar.gz",
+            "--prefix=valkey-8.1.1/",
+            "-o",
+            tgz.to_str().unwrap(),
+            "HEAD",
+        ],
+    );
+    let c = build(&tgz, &["bookworm-x86_64"], &[], &out.path().join("tag"));
+    assert_eq!(run(c).status.code(), Some(0));
+    let m = manifest(&out.path().join("tag"));
+    let b = &m["artifacts"][0]["build"];
+    assert_eq!(b["source_commit"], head.as_str());
+    assert!(b["reported_version"].as_str().unwrap().contains(&format!("sha={}:0", &head[..8])));
+    // ... and a payload's source_sha that is another commit is refused (exit 4).
+    let o = run(build(
+        &tgz,
+        &["bookworm-x86_64"],
+        &["--source-sha", wrong],
+        &out.path().join("tag2"),
+    ));
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pax header"));
 }
 
 #[test]

@@ -43,7 +43,9 @@ pub fn git_stub(commit: &str) -> String {
 pub fn make_env(commit: Option<&str>) -> Vec<String> {
     let mut env: Vec<String> = PINNED_ENV.iter().map(|(k, v, _)| format!("{k}={v}")).collect();
     if commit.is_some() {
-        env.push(format!("PATH={TOOLS_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+        env.push(format!(
+            "PATH={TOOLS_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        ));
     }
     env
 }
@@ -53,7 +55,10 @@ pub fn recorded(commit: Option<&str>) -> Vec<String> {
     let mut r: Vec<String> = PINNED_ENV.iter().map(|(k, v, _)| format!("{k}={v}")).collect();
     r.push(format!("build path {BUILD_DIR}, SOURCE_DATE_EPOCH, TZ=UTC, LC_ALL=C"));
     if let Some(c) = commit {
-        r.push(format!("GIT_SHA1={} (src/mkreleasehdr.sh, from the source commit)", &c[..c.len().min(8)]));
+        r.push(format!(
+            "GIT_SHA1={} (src/mkreleasehdr.sh, from the source commit)",
+            &c[..c.len().min(8)]
+        ));
     }
     r
 }
@@ -82,7 +87,10 @@ mod tests {
         assert!(check_reported_commit("Valkey server v=8.1.1 sha=01234567:0 malloc=jemalloc", Some(c)).is_ok());
         let e = check_reported_commit("Valkey server v=8.1.1 sha=00000000:0 malloc=jemalloc", Some(c)).unwrap_err();
         assert_eq!(e.exit_code(), 1);
-        assert!(e.to_string().contains("sha=00000000:0") && e.to_string().contains("sha=01234567:0"), "{e}");
+        assert!(
+            e.to_string().contains("sha=00000000:0") && e.to_string().contains("sha=01234567:0"),
+            "{e}"
+        );
         assert!(check_reported_commit("anything", None).is_ok());
         assert!(git_stub(c).contains("show-ref) echo 01234567 ;;"));
         assert!(make_env(Some(c)).iter().any(|e| e.starts_with("PATH=/opt/valkey-release/bin:")));

@@ -45,6 +45,9 @@ pub struct PreparedSource {
     pub tar: PathBuf,
     /// Size of `tar` in bytes.
     pub tar_size: u64,
+    /// The commit the source is: a git checkout's HEAD, the `source_sha` given, or the commit id
+    /// in a GitHub tag archive's pax global header. `None` when unknown.
+    pub commit: Option<String>,
 }
 
 /// Prepare `spec` into `work` (a scratch directory owned by the run).
@@ -82,19 +85,18 @@ pub async fn prepare(spec: &SourceSpec, work: &Path, allow_dirty: bool, expected
             prepared.info.source_sha = Some(sha.to_string());
         }
     }
-    let info = &mut prepared.info;
-    if let (Some(archive), Some(want)) = (&info.commit, expected_commit) {
+    if let (Some(archive), Some(want)) = (&prepared.commit, expected_commit) {
         if !archive.starts_with(&want.to_ascii_lowercase()) {
             return Err(Error::refused(format!(
                 "{}: the archive is commit {archive} (its pax header), but the release must be built from source_sha {want}",
-                info.name
+                prepared.info.name
             )));
         }
     }
-    info.commit = info
+    prepared.commit = prepared
         .commit
         .clone()
-        .or_else(|| info.git_commit.clone())
+        .or_else(|| prepared.info.git_commit.clone())
         .or_else(|| expected_commit.map(|s| s.to_ascii_lowercase()));
     Ok(prepared)
 }
@@ -279,9 +281,9 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
             name,
             kind: "archive".into(),
             sha256: Some(sha),
-            commit,
             ..Default::default()
         },
+        commit,
         source_date_epoch: newest as i64,
         tar: tar_path,
         tar_size,
@@ -375,6 +377,7 @@ fn from_directory(dir: &Path, work: &Path, allow_dirty: bool, expected_commit: O
         source_date_epoch: sde,
         tar: tar_path,
         tar_size,
+        commit: None,
     })
 }
 

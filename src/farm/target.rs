@@ -232,7 +232,7 @@ async fn make_in<E: ContainerEngine>(
     engine.upload(id, TarInput::Bytes(top), "/").await?;
     let tar = sh.source_tar(uid, gid).await?;
     engine.upload(id, TarInput::File(&tar), BUILD_DIR).await?;
-    let commit = sh.source.info.commit.as_deref();
+    let commit = sh.source.commit.as_deref();
     if let Some(c) = commit {
         let stub = super::pins::git_stub(c).into_bytes();
         let tools = super::container::tar_of(&[(format!("{}/git", super::pins::TOOLS_DIR), 0o755, stub)])?;
@@ -350,11 +350,12 @@ fn check(sh: &Shared, t: &Target, b: &Built) -> Result<BuildInfo> {
         reported_version: b.reported_version.clone(),
         make_command: b.make_command.clone(),
         seconds: (b.seconds * 10.0).round() / 10.0,
-        pinned: super::pins::recorded(sh.source.info.commit.as_deref()),
+        pinned: super::pins::recorded(sh.source.commit.as_deref()),
+        source_commit: sh.source.commit.clone(),
         ..Default::default()
     };
     super::glue::check_tree(&sh.matrix, t, &sh.version, &b.tree, &b.reported_version, &mut info)?;
-    super::pins::check_reported_commit(&b.reported_version, sh.source.info.commit.as_deref())?;
+    super::pins::check_reported_commit(&b.reported_version, sh.source.commit.as_deref())?;
     Ok(info)
 }
 

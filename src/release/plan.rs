@@ -404,7 +404,6 @@ pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path
             sha256: source_sha256.clone(),
             git_commit: None,
             source_sha: req.source_sha.clone(),
-            ..Default::default()
         },
     );
     for t in &p.targets {

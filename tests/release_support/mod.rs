@@ -68,7 +68,6 @@ pub fn make_partial(dir: &Path, version: &str, target: &str, content: &[u8]) -> 
                 sha256: Some(SOURCE_SHA256.into()),
                 git_commit: None,
                 source_sha: None,
-                commit: None,
             },
         )
     });
