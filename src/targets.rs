@@ -199,6 +199,9 @@ pub struct TargetSpec {
     /// Docker engine for this target (e.g. `tcp://arm64-host:2375`); default: DOCKER_HOST / local.
     #[serde(default)]
     pub engine: Option<String>,
+    /// Distro package formats made from this target's binaries after its build (`deb`, `rpm`).
+    #[serde(default)]
+    pub packages: Vec<Spanned<String>>,
     /// Allow `engine` to be plain (unencrypted, unauthenticated) `tcp://` to a host that is not
     /// this machine. Without it such an engine is refused: use TLS (DOCKER_TLS_VERIFY) or ssh://.
     #[serde(default)]
@@ -236,7 +239,13 @@ pub struct Target {
     /// The architecture of the builder image (its first `architectures` entry): the platform
     /// its container runs as. Equal to `arch` for a native build, the other one for a cross build.
     pub image_arch: Arch,
+    /// Distro package formats made from the target's binaries (`deb`, `rpm`); empty: tarball only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
+
+/// The distro package formats a target may ask for in `packages`.
+pub const PACKAGE_FORMATS: &[&str] = &["deb", "rpm"];
 
 impl Target {
     /// Is this target cross-compiled?
@@ -501,6 +510,19 @@ impl Matrix {
                 }
                 _ => {}
             }
+            for f in &spec.packages {
+                if !PACKAGE_FORMATS.contains(&f.get_ref().as_str()) {
+                    return Err(at(
+                        path,
+                        text,
+                        f.span(),
+                        format!(
+                            "target {name}: unknown package format {:?}; known: {PACKAGE_FORMATS:?}",
+                            f.get_ref()
+                        ),
+                    ));
+                }
+            }
             targets.push(Target {
                 name,
                 distro,
@@ -513,6 +535,7 @@ impl Matrix {
                 limits: builder.limits.clone().unwrap_or_default(),
                 glibc: builder.glibc.get_ref().clone(),
                 image_arch,
+                packages: spec.packages.iter().map(|f| f.get_ref().clone()).collect(),
             });
         }
         if targets.is_empty() {

@@ -128,6 +128,8 @@ impl Repo {
             url: &url,
             sha256: sha,
             regenerate: false,
+            debian_suite: None,
+            alpine_version: None,
         })
     }
     fn apply(&mut self, changes: &[FileChange]) {

@@ -104,12 +104,18 @@ fn container_branch_commit_push_and_rerun() {
     let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
 
-    // Branch update-9.2.0 on the remote: one commit on top of mainline; mainline untouched.
+    // Branch update-9.2.0 on the remote: upstream's two commits on top of mainline, each
+    // with the DCO trailer of the committer; mainline untouched.
     assert_eq!(count_commits(home, &remote, "mainline"), 1);
-    assert_eq!(count_commits(home, &remote, "update-9.2.0"), 2);
-    let subject = git(home, &remote, &["log", "-1", "--format=%s%n%b", "update-9.2.0"]);
-    assert!(subject.starts_with("Update to version 9.2.0\n"), "{subject}");
-    assert!(subject.contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
+    assert_eq!(count_commits(home, &remote, "update-9.2.0"), 3);
+    let log = git(home, &remote, &["log", "--format=%B%x00", "mainline..update-9.2.0"]);
+    assert_eq!(
+        log,
+        "Update container aliases for version 9.2.0\n\nSigned-off-by: valkey-release <noreply@valkey.io>\n\0\n\
+         Update versions.json and Dockerfiles for version 9.2.0\n\nSigned-off-by: valkey-release <noreply@valkey.io>\n\0\n"
+    );
+    let first = git(home, &remote, &["diff", "--name-only", "mainline", "update-9.2.0~1"]);
+    assert_eq!(first, "9.2/alpine/Dockerfile\n9.2/debian/Dockerfile\nversions.json\n");
     let files = git(home, &remote, &["diff", "--name-status", "mainline", "update-9.2.0"]);
     assert_eq!(
         files,
@@ -123,14 +129,14 @@ fn container_branch_commit_push_and_rerun() {
     let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
-    assert_eq!(count_commits(home, &remote, "update-9.2.0"), 2);
+    assert_eq!(count_commits(home, &remote, "update-9.2.0"), 3);
 
     // Re-run from mainline (branch exists locally): still nothing new.
     git(home, &clone, &["checkout", "--quiet", "mainline"]);
     let r = publish_and_push(home, "container", "9.2.0", &clone);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
-    assert_eq!(count_commits(home, &clone, "update-9.2.0"), 2);
+    assert_eq!(count_commits(home, &clone, "update-9.2.0"), 3);
 }
 
 #[test]
@@ -205,7 +211,7 @@ fn website_handoff_patch_applies_with_git_am() {
 
     // The patch applies to a clone with `git am`, giving the real page byte for byte.
     let (_remote, clone) = remote_and_clone(home, &base, "main");
-    let patch = root.join("0001-Add-download-page-for-Valkey-9.1.1.patch");
+    let patch = root.join("0001-Updates-downloads-section-for-version-9.1.1.patch");
     git(
         home,
         &clone,
@@ -224,7 +230,10 @@ fn website_handoff_patch_applies_with_git_am() {
         publish_support::page("v9-1-1.md")
     );
     let log = git(home, &clone, &["log", "-1", "--format=%an%n%s%n%b"]);
-    assert!(log.starts_with("valkey-release\nAdd download page for Valkey 9.1.1\n"), "{log}");
+    assert!(
+        log.starts_with("valkey-release\nUpdates downloads section for version 9.1.1\n"),
+        "{log}"
+    );
     assert!(log.contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
 
     // Against the updated tree (the clone), nothing to change and nothing written.

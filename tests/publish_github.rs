@@ -7,7 +7,10 @@ use publish_support::gh::*;
 use publish_support::*;
 use serde_json::json;
 use std::time::Duration;
-use valkey_release::publish::{self, Apply, Kind, Options, Secret, State};
+use valkey_release::publish::container::Container;
+use valkey_release::publish::hashes::Hashes;
+use valkey_release::publish::website::Website;
+use valkey_release::publish::{self, Apply, Options, Secret, State};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
@@ -100,7 +103,7 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
 
     let mut o = opts(&s, "9.1.1", &dist);
     o.source_sha256 = Some(SHA_911.into());
-    let out = publish::publish(Kind::Container, &o).await.unwrap();
+    let out = publish::publish(&Container, &o).await.unwrap();
     assert_eq!(out.state, State::PrOpened);
     assert_eq!(out.pr_url.as_deref(), Some("https://github.com/valkey-io/x/pull/42"));
     assert!(out.needs_merge && out.changed);
@@ -128,11 +131,13 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     let commit = &posts[1].1;
     assert_eq!(commit["tree"], "newtree");
     assert_eq!(commit["parents"], json!(["base1"]));
-    assert!(commit["message"].as_str().unwrap().starts_with("Update to version 9.1.1\n"));
-    assert!(commit["message"]
-        .as_str()
-        .unwrap()
-        .contains("Signed-off-by: valkey-release <noreply@valkey.io>"));
+    // Upstream's subject (a GA patch of an existing minor moves no alias: one commit) and the
+    // DCO trailer of the committer, exactly.
+    assert_eq!(
+        commit["message"],
+        "Update versions.json and Dockerfiles for version 9.1.1\n\nSigned-off-by: valkey-release <noreply@valkey.io>\n"
+    );
+    assert_eq!(commit["committer"], json!({"name": "valkey-release", "email": "noreply@valkey.io"}));
     assert_eq!(posts[2].1, json!({"ref": "refs/heads/update-9.1.1", "sha": "newcommit"}));
     let pr = &posts[3].1;
     assert_eq!(pr["title"], "Update to version 9.1.1");
@@ -168,7 +173,7 @@ async fn container_one_commit_one_pr_then_nothing_on_rerun() {
     .await;
     writes(&s, repo, 0, 0, 0, 0).await;
     mount_fallback_404(&s).await;
-    let again = publish::publish(Kind::Container, &o).await.unwrap();
+    let again = publish::publish(&Container, &o).await.unwrap();
     assert_eq!(again.state, State::PrOpen);
     assert!(!again.changed);
     assert_eq!(again.pr_number, Some(42));
@@ -185,6 +190,15 @@ async fn existing_pr_422_is_found_and_updated() {
     // The branch exists with stale content: it is moved (force) to a fresh commit on base.
     mount_ref(&s, repo, "update-website-9.1.1", "old").await;
     mount_content(&s, repo, "old", "content/download/releases/v9-1-1.md", "stale").await;
+    // Only our own commit is on it: it may be moved.
+    on("GET", repo, "/compare/base1...old")
+        .respond_with(answer(
+            200,
+            json!({"commits": [{"sha": "old", "commit": {"message": "Updates downloads section for version 9.1.1\n\nSigned-off-by: x <x@y>\n"}}]}),
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
     mount_created(&s, repo, "/git/trees", json!({"sha": "newtree"}), 1).await;
     mount_created(&s, repo, "/git/commits", json!({"sha": "newcommit"}), 1).await;
     on("PATCH", repo, "/git/refs/heads/update-website-9.1.1")
@@ -212,7 +226,7 @@ async fn existing_pr_422_is_found_and_updated() {
     )
     .await;
     on("PATCH", repo, "/pulls/7")
-        .and(body_partial_json(json!({"title": "Add download page for Valkey 9.1.1"})))
+        .and(body_partial_json(json!({"title": "Update website for version 9.1.1"})))
         .respond_with(answer(200, json!({"number": 7})))
         .expect(1)
         .mount(&s)
@@ -223,7 +237,7 @@ async fn existing_pr_422_is_found_and_updated() {
     o.date = Some("2026-07-21".into());
     o.debian_suite = Some("trixie".into());
     o.alpine_version = Some("3.24".into());
-    let out = publish::publish(Kind::Website, &o).await.unwrap();
+    let out = publish::publish(&Website, &o).await.unwrap();
     assert_eq!(out.state, State::PrUpdated);
     assert_eq!(out.pr_number, Some(7));
     let posts = requests(&s, "POST").await;
@@ -268,7 +282,7 @@ async fn hashes_commit_straight_to_main_with_retries() {
     mount_fallback_404(&s).await;
 
     let o = hashes_912_opts(&s, &dist);
-    let out = publish::publish(Kind::Hashes, &o).await.unwrap();
+    let out = publish::publish(&Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::Committed);
     assert_eq!(out.commit.as_deref(), Some("newcommit"));
     assert!(!out.needs_merge);
@@ -297,7 +311,7 @@ async fn hashes_commit_straight_to_main_with_retries() {
     mount_files(&s, repo, "newcommit", &dir).await;
     mount_fallback_404(&s).await;
     let o = hashes_912_opts(&s, &dist);
-    let again = publish::publish(Kind::Hashes, &o).await.unwrap();
+    let again = publish::publish(&Hashes, &o).await.unwrap();
     assert_eq!(again.state, State::Unchanged);
     assert!(again.done() && !again.changed);
     assert!(requests(&s, "POST").await.is_empty() && requests(&s, "PATCH").await.is_empty());
@@ -331,7 +345,7 @@ async fn hashes_digest_from_manifest_or_download() {
     );
     let mut o = opts(&s, "9.1.2", &dist);
     o.dry_run = true;
-    let out = publish::publish(Kind::Hashes, &o).await.unwrap();
+    let out = publish::publish(&Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::WouldChange);
     assert!(
         out.diff.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {SHA_B} ")),
@@ -351,7 +365,7 @@ async fn hashes_digest_from_manifest_or_download() {
         }),
     );
     o.source_url = Some(format!("{}/archive/9.1.2.tar.gz", s.uri()));
-    let out = publish::publish(Kind::Hashes, &o).await.unwrap();
+    let out = publish::publish(&Hashes, &o).await.unwrap();
     // sha256("hello")
     assert!(
         out.diff
@@ -459,7 +473,7 @@ async fn hashes_via_pr_and_persistent_5xx() {
     mount_fallback_404(&s).await;
     let mut o = hashes_912_opts(&s, &dist);
     o.via_pr = true;
-    let out = publish::publish(Kind::Hashes, &o).await.unwrap();
+    let out = publish::publish(&Hashes, &o).await.unwrap();
     assert_eq!(out.state, State::PrOpened);
     assert_eq!(out.branch.as_deref(), Some("update-hash-9.1.2"));
     let posts = requests(&s, "POST").await;
@@ -477,7 +491,7 @@ async fn hashes_via_pr_and_persistent_5xx() {
         .await;
     let mut o = hashes_912_opts(&s, &dist);
     o.github.max_attempts = 3;
-    let err = publish::publish(Kind::Hashes, &o).await.unwrap_err();
+    let err = publish::publish(&Hashes, &o).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let msg = err.to_string();
     assert!(

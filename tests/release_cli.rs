@@ -3,7 +3,7 @@
 
 mod release_support;
 
-use release_support::{cmd, make_partial, run};
+use release_support::{cmd, make_partial, publish_repos, run};
 use std::path::Path;
 
 fn write(p: &Path, s: &str) {
@@ -102,11 +102,30 @@ fn plan_lists_targets_keys_bucket_and_changes_without_credentials() {
         [
             "valkey-io/valkey-hashes",
             "valkey-io/valkey-container",
+            "valkey-io/valkey-bundle",
             "valkey-io/valkey-io.github.io"
         ]
     );
+    // The titles upstream's reviewers know, the same the real run uses.
+    assert_eq!(v["repo_changes"][0]["title"], "Update hash for 9.1.1");
+    assert_eq!(v["repo_changes"][0]["branch"], "main");
     assert_eq!(v["repo_changes"][1]["branch"], "update-9.1.1");
-    assert_eq!(v["repo_changes"][2]["files"][0], "content/download/releases/v9-1-1.md");
+    assert_eq!(v["repo_changes"][1]["title"], "Update to version 9.1.1");
+    assert_eq!(
+        v["repo_changes"][1]["commits"],
+        serde_json::json!([
+            "Update versions.json and Dockerfiles for version 9.1.1",
+            "Update container aliases for version 9.1.1"
+        ])
+    );
+    assert_eq!(
+        v["repo_changes"][2]["dispatch"],
+        serde_json::json!({"event_type": "valkey-release", "client_payload": {"version": "9.1.1", "component": "valkey"}})
+    );
+    assert_eq!(v["repo_changes"][3]["branch"], "update-website-9.1.1");
+    assert_eq!(v["repo_changes"][3]["title"], "Update website for version 9.1.1");
+    assert_eq!(v["repo_changes"][3]["commits"][0], "Updates downloads section for version 9.1.1");
+    assert_eq!(v["repo_changes"][3]["files"][0], "content/download/releases/v9-1-1.md");
 
     // The bucket comes from the environment's variable, never the other one.
     let (code, out, _) = run(cmd(d.path())
@@ -136,7 +155,17 @@ fn plan_lists_targets_keys_bucket_and_changes_without_credentials() {
     // Text form.
     let (code, out, _) = run(cmd(d.path()).args(["plan", "--version", "9.1.0-rc2", "--environment", "prod"]));
     assert_eq!(code, 0);
-    assert!(out.contains("website    skipped: release candidates get no download page"), "{out}");
+    // Release candidates get a download page (as Valkey publishes them), no valkey-doc PR.
+    assert!(out.contains("website    runs"), "{out}");
+    assert!(
+        out.contains("docs       skipped: valkey-doc is updated for a GA M.m.0 only, not 9.1.0-rc2"),
+        "{out}"
+    );
+    assert!(out.contains("commit: Updates downloads section for version 9.1.0-rc2"), "{out}");
+    assert!(
+        out.contains("valkey-io/valkey-bundle: repository_dispatch valkey-release {\"version\":\"9.1.0-rc2\",\"component\":\"valkey\"}"),
+        "{out}"
+    );
     assert!(out.contains("releases/valkey-9.1.0-rc2.SHA256SUMS"), "{out}");
     // An unknown target is refused.
     let (code, _, err) = run(cmd(d.path()).args(["plan", "--version", "8.1.1", "--target", "focal-x86_64"]));
@@ -385,7 +414,8 @@ fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     assert!(hd.contains(&format!("+hash valkey-9.1.2.tar.gz sha256 {digest}")), "{hd}");
     let cd = v["repo_changes"][1]["diff"].as_str().unwrap();
     assert!(cd.contains("+    \"version\": \"9.1.2\","), "{cd}");
-    let wd = v["repo_changes"][2]["diff"].as_str().unwrap();
+    assert!(v["repo_changes"][2]["dispatch"].is_object(), "bundle: a dispatch, no diff");
+    let wd = v["repo_changes"][3]["diff"].as_str().unwrap();
     assert!(wd.contains("v9-1-2.md") && wd.contains("2026-11-25"), "{wd}");
     assert_eq!(
         v["targets"].as_array().unwrap().len(),
@@ -395,4 +425,53 @@ fn plan_shows_repo_changes_as_diffs_from_local_copies() {
     assert!(wd.contains("jammy") && !wd.contains("noble-x86_64"), "{wd}");
     // Nothing was written: plan builds nothing and changes no file.
     assert!(!d.path().join("dist").exists());
+}
+
+#[test]
+fn prod_without_an_s3_store_is_refused_unless_asked() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "9.1.2", "jammy-x86_64", b"jammy 9.1.2");
+    let repos = publish_repos();
+    // No bucket variable, no --store: before, this fell back to file://dist/bucket and published.
+    let (code, out, err) = run(cmd(d.path())
+        .env_remove("AWS_S3_BUCKET")
+        .env_remove("AWS_TEST_BUCKET")
+        .args(["release", "--version", "9.1.2", "--environment", "prod", "--merge", "p1", "--repos"])
+        .arg(&repos));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("a prod release uploads to an s3:// store") && err.contains("file://") && err.contains("--allow-local-store"),
+        "{err}"
+    );
+    assert!(!d.path().join("dist").exists(), "nothing ran: {out}");
+    // An explicit file:// store is refused the same way.
+    let (code, _, err) = run(cmd(d.path()).args([
+        "release",
+        "--version",
+        "9.1.2",
+        "--environment",
+        "prod",
+        "--merge",
+        "p1",
+        "--store",
+        "file://s",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(!d.path().join("s").exists());
+    // Asked for explicitly: it runs (patch files for review, nothing pushed).
+    let (code, out, err) = run(cmd(d.path())
+        .args([
+            "release",
+            "--version",
+            "9.1.2",
+            "--environment",
+            "prod",
+            "--merge",
+            "p1",
+            "--allow-local-store",
+            "--repos",
+        ])
+        .arg(&repos));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(d.path().join("dist/bucket/releases/valkey-9.1.2-jammy-x86_64.tar.gz").is_file());
 }

@@ -34,6 +34,8 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
             "done",
             "skipped_not_for_environment",
             "skipped_not_for_environment",
+            "skipped_not_for_environment",
+            "skipped_not_for_environment",
             "skipped_not_for_environment"
         ]
     );
@@ -159,6 +161,7 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
             "--date",
             "2026-11-25",
             "--push",
+            "--allow-local-store",
         ]);
         c.arg("--hashes-checkout")
             .arg(&hashes)
@@ -174,7 +177,7 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     let v = report(&out);
     assert_eq!(
         step_states(&v),
-        ["done", "done", "done", "done", "done", "done", "failed"],
+        ["done", "done", "done", "done", "done", "done", "done", "failed", "not_reached"],
         "{out}\n{err}"
     );
     assert_eq!(v["error"]["step"], "website");
@@ -194,7 +197,9 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
             "skipped_already_done",
             "skipped_already_done",
             "skipped_already_done",
-            "done"
+            "skipped_already_done",
+            "done",
+            "skipped_not_for_environment"
         ],
         "{out}"
     );
@@ -203,7 +208,7 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     assert_eq!(code, 0);
     let v = report(&out);
     assert!(
-        v["steps"].as_array().unwrap()[2..]
+        v["steps"].as_array().unwrap()[2..8]
             .iter()
             .all(|s| s["state"] == "skipped_already_done"),
         "{out}"
@@ -215,7 +220,16 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     let log = git(&root.join("remotes/valkey-hashes.git"), &["log", "--oneline", "main"]);
     assert_eq!(log.lines().filter(|l| l.contains("Update hash for 9.1.2")).count(), 1, "{log}");
     let clog = git(&root.join("remotes/valkey-container.git"), &["log", "--oneline", "update-9.1.2"]);
-    assert_eq!(clog.lines().filter(|l| l.contains("Update to version 9.1.2")).count(), 1, "{clog}");
+    assert_eq!(
+        clog.lines()
+            .filter(|l| l.contains("Update versions.json and Dockerfiles for version 9.1.2"))
+            .count(),
+        1,
+        "{clog}"
+    );
+    // The bundle dispatch (no checkout for it, no token) is written as the request it would send.
+    let dispatch = std::fs::read_to_string(root.join("dist/handoff/valkey-bundle/dispatch.json")).unwrap();
+    assert!(dispatch.contains("\"event_type\": \"valkey-release\""), "{dispatch}");
     let page = git(
         &root.join("remotes/valkey-io.github.io.git"),
         &["show", "update-website-9.1.2:content/download/releases/v9-1-2.md"],
@@ -260,7 +274,16 @@ fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
     let go = || {
         run(cmd(d.path())
             .args(["release", "--version", "9.1.2", "--environment", "prod"])
-            .args(["--store", "file://store", "--merge", "p1", "--date", "2026-11-25", "--repos"])
+            .args([
+                "--store",
+                "file://store",
+                "--allow-local-store",
+                "--merge",
+                "p1",
+                "--date",
+                "2026-11-25",
+                "--repos",
+            ])
             .arg(&repos))
     };
     let (code, out, err) = go();

@@ -23,6 +23,9 @@ const HASHES_MAIN: &str = "/repos/valkey-io/valkey-hashes/git/refs/heads/main";
 const CONTAINER_PULLS: &str = "/repos/valkey-io/valkey-container/pulls";
 /// Attempts the tool makes per GitHub request (first try included) on 5xx: README, "GitHub requests".
 const GITHUB_ATTEMPTS: u32 = 5;
+/// Attempts at opening a PR (a non-idempotent POST: sent once, then the open PRs are listed
+/// before it is sent again).
+const PR_ATTEMPTS: u32 = 3;
 
 /// The states of the steps are `want`. The source step's is returned as a mismatch instead (the
 /// test checks it last, after everything else): an archive source found unchanged is
@@ -161,7 +164,17 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     let (v, out) = go(
         "1",
         3,
-        &["done", "done", "done", "failed", "not_reached", "not_reached", "not_reached"],
+        &[
+            "done",
+            "done",
+            "done",
+            "failed",
+            "not_reached",
+            "not_reached",
+            "not_reached",
+            "not_reached",
+            "not_reached",
+        ],
     );
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["step"], "verify", "{out}");
@@ -196,7 +209,11 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     // failure would be absorbed: every attempt fails. Build and upload are already done, verify runs.
     proxy.set_fail_object_gets(false);
     gh.fail("PATCH", HASHES_MAIN, 500, GITHUB_ATTEMPTS);
-    let (v, out) = go("2", 3, &already_done_then(3, &["done", "failed", "not_reached", "not_reached"]));
+    let (v, out) = go(
+        "2",
+        3,
+        &already_done_then(3, &["done", "failed", "not_reached", "not_reached", "not_reached", "not_reached"]),
+    );
     assert_eq!(v["error"]["step"], "hashes", "{out}");
     assert_eq!(gh.faults_pending(), 0, "every attempt met the injected failure");
     assert_eq!(gh.branch("valkey-hashes", "main").unwrap(), hashes_base, "main did not move");
@@ -220,37 +237,57 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     // Run 2b: the move of main lands, but GitHub's answer is lost (HTTP 502 after the write, for
     // every attempt). The step fails, but the hash line is on main now.
     gh.fail_after_write("PATCH", HASHES_MAIN, 502, GITHUB_ATTEMPTS);
-    let (v, out) = go("2b", 3, &already_done_then(4, &["failed", "not_reached", "not_reached"]));
+    let (v, out) = go(
+        "2b",
+        3,
+        &already_done_then(4, &["failed", "not_reached", "not_reached", "not_reached", "not_reached"]),
+    );
     assert_eq!(v["error"]["step"], "hashes", "{out}");
     assert_eq!(gh.faults_pending(), 0);
     assert_ne!(gh.branch("valkey-hashes", "main").unwrap(), hashes_base, "the write landed");
     assert_eq!(writes(&new_requests(&gh, &mut gh_seen).await), hashes_commit_failing);
 
     // Run 3: GitHub cannot open the container PR (HTTP 500 for every attempt), after the branch
-    // was created. The hash line is found in place.
-    gh.fail("POST", CONTAINER_PULLS, 500, GITHUB_ATTEMPTS);
-    let (v, out) = go("3", 3, &already_done_then(5, &["failed", "not_reached"]));
+    // was created. The hash line is found in place. Opening a PR is not retried blindly: after
+    // each failed POST the open PRs are listed first.
+    gh.fail("POST", CONTAINER_PULLS, 500, PR_ATTEMPTS);
+    let (v, out) = go(
+        "3",
+        3,
+        &already_done_then(5, &["failed", "not_reached", "not_reached", "not_reached"]),
+    );
     assert_eq!(v["error"]["step"], "container", "{out}");
     assert_eq!(gh.faults_pending(), 0);
     assert!(gh.branch("valkey-container", "update-9.1.2").is_some(), "the branch was created");
     assert!(gh.prs("valkey-container").is_empty());
-    assert_eq!(
-        writes(&new_requests(&gh, &mut gh_seen).await),
-        commit_then_failing(
-            "valkey-container",
-            &["git/trees", "git/commits", "git/refs"],
-            &format!("POST {CONTAINER_PULLS}")
-        )
-    );
+    let reqs = new_requests(&gh, &mut gh_seen).await;
+    let mut want: Vec<String> = ["git/trees", "git/commits", "git/refs"]
+        .iter()
+        .map(|p| w("POST", "valkey-container", p))
+        .collect();
+    want.extend(times(&format!("POST {CONTAINER_PULLS}"), PR_ATTEMPTS));
+    assert_eq!(writes(&reqs), want);
+    // Between two POSTs the PR list was read (look before sending again).
+    let seq: Vec<String> = reqs
+        .iter()
+        .filter(|(_, p, ..)| p.starts_with(CONTAINER_PULLS))
+        .map(|(m, ..)| m.clone())
+        .collect();
+    assert_eq!(seq, ["POST", "GET", "POST", "GET", "POST", "GET"], "{reqs:?}");
 
     // Run 4: nothing injected. The container PR is opened from the branch as it is (no second
-    // commit); the website PR is opened. The release is complete.
-    let (v, _) = go("4", 0, &already_done_then(5, &["done", "done"]));
+    // commit); the bundle dispatch is sent; the website PR is opened. The release is complete.
+    let (v, _) = go(
+        "4",
+        0,
+        &already_done_then(5, &["done", "done", "done", "skipped_not_for_environment"]),
+    );
     assert_eq!(v["ok"], true);
     assert_eq!(
         writes(&new_requests(&gh, &mut gh_seen).await),
         [
             format!("POST {CONTAINER_PULLS}"),
+            w("POST", "valkey-bundle", "dispatches"),
             w("POST", "valkey-io.github.io", "git/trees"),
             w("POST", "valkey-io.github.io", "git/commits"),
             w("POST", "valkey-io.github.io", "git/refs"),
@@ -259,7 +296,7 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     );
 
     // Run 5: every step is already done; GitHub is only read, S3 is not written.
-    let (v, _) = go("5", 0, &already_done_then(7, &[]));
+    let (v, _) = go("5", 0, &already_done_then(8, &["skipped_not_for_environment"]));
     let new = new_requests(&gh, &mut gh_seen).await;
     assert!(!new.is_empty(), "the re-run checks GitHub");
     assert!(writes(&new).is_empty(), "the re-run wrote to GitHub: {:?}", writes(&new));
@@ -332,7 +369,8 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     assert!(page.contains("bookworm") && page.contains("2026-11-25"), "{page}");
     // The injected failures were all met, none more.
     let injected = gh.injected();
-    assert_eq!(injected.len() as u32, 3 * GITHUB_ATTEMPTS, "{injected:?}");
+    assert_eq!(injected.len() as u32, 2 * GITHUB_ATTEMPTS + PR_ATTEMPTS, "{injected:?}");
+    assert_eq!(gh.dispatches().len(), 1);
 
     // The build ran in run 1 only (state file: one attempt).
     let st = dist_json(d.path(), "release-state.json");

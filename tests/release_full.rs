@@ -85,7 +85,10 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let (code, out1, err1) = go(true);
     assert_eq!(code, 0, "{out1}\n{err1}");
     let v = report(&out1);
-    assert_eq!(step_states(&v), ["done"; 7], "{out1}");
+    // Every hand-off but valkey-doc (9.1.2 is not an M.m.0).
+    let mut want_states = vec!["done"; 8];
+    want_states.push("skipped_not_for_environment");
+    assert_eq!(step_states(&v), want_states, "{out1}");
     assert!(!d.path().join("dist/handoff").exists(), "GitHub mode writes no patch files");
     let keys = moto.keys("relbucket-prod", "releases/");
     assert_eq!(keys.len(), 6, "{keys:?}");
@@ -109,6 +112,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         ("POST", "/repos/valkey-io/valkey-container/git/commits"),
         ("POST", "/repos/valkey-io/valkey-container/git/refs"),
         ("POST", "/repos/valkey-io/valkey-container/pulls"),
+        ("POST", "/repos/valkey-io/valkey-bundle/dispatches"),
         ("POST", "/repos/valkey-io/valkey-io.github.io/git/trees"),
         ("POST", "/repos/valkey-io/valkey-io.github.io/git/commits"),
         ("POST", "/repos/valkey-io/valkey-io.github.io/git/refs"),
@@ -128,6 +132,10 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(body("/repos/valkey-io/valkey-container/git/refs")["ref"], "refs/heads/update-9.1.2");
     assert_eq!(body("/repos/valkey-io/valkey-container/pulls")["base"], "mainline");
     assert_eq!(body("/repos/valkey-io/valkey-io.github.io/pulls")["head"], "update-website-9.1.2");
+    assert_eq!(
+        body("/repos/valkey-io/valkey-bundle/dispatches"),
+        serde_json::json!({"event_type": "valkey-release", "client_payload": {"version": "9.1.2", "component": "valkey"}})
+    );
 
     // What GitHub holds now.
     let line =
@@ -181,10 +189,15 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let (code, out2, err2) = go(false);
     assert_eq!(code, 0, "{out2}\n{err2}");
     let rows = step_lines(&out2);
-    for (step, label) in &rows[2..] {
+    for (step, label) in &rows[2..8] {
         assert_eq!(label, "skipped (already done)", "{step}: {out2}");
     }
-    assert_eq!(rows.len(), 7, "{out2}");
+    assert_eq!(rows.len(), 9, "{out2}");
+    assert_eq!(
+        rows[8],
+        ("docs".to_string(), "skipped (not for this release)".to_string()),
+        "{out2}"
+    );
     assert!(
         out2.contains("A person must review and merge this pull request: https://github.com/valkey-io/valkey-container/pull/1"),
         "{out2}"
@@ -201,6 +214,11 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(gh.log("valkey-hashes", "main").len(), 2);
     assert_eq!(gh.prs("valkey-container").len(), 1);
     assert_eq!(gh.prs("valkey-io.github.io").len(), 1);
+    assert_eq!(
+        gh.dispatches().len(),
+        1,
+        "the dispatch is recorded in the release state and not sent again"
+    );
     assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 6);
 
     // The token appears nowhere: output, log lines, files written.
@@ -310,7 +328,7 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
         }
         c.args(["release", "--version", "9.1.2", "--environment", "prod"])
             .args(["--source", "../valkey-9.1.2.tar.gz", "--target", "bookworm-x86_64"])
-            .args(["--repos", "../repos", "--date", "2025-01-01"]);
+            .args(["--repos", "../repos", "--date", "2025-01-01", "--allow-local-store"]);
         // Only when the tests are told to use a given image; else the clone's targets.toml
         // names the bookworm builder, made (or reused) above.
         if std::env::var("VALKEY_RELEASE_TEST_IMAGE").is_ok_and(|i| !i.is_empty()) {
@@ -321,7 +339,9 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    assert_eq!(rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["done"; 7], "{out}");
+    let mut want = vec!["done"; 8];
+    want.push("skipped (not for this release)");
+    assert_eq!(rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), want, "{out}");
     let bucket = clone.join("dist/bucket/releases");
     for k in [
         "valkey-9.1.2-bookworm-x86_64.tar.gz",
@@ -335,8 +355,12 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let handoff = clone.join("dist/handoff");
     for (repo, patch) in [
         ("valkey-hashes", "0001-Update-hash-for-9.1.2.patch"),
-        ("valkey-container", "0001-Update-to-version-9.1.2.patch"),
-        ("valkey-io.github.io", "0001-Add-download-page-for-Valkey-9.1.2.patch"),
+        (
+            "valkey-container",
+            "0001-Update-versions.json-and-Dockerfiles-for-version-9.1.2.patch",
+        ),
+        ("valkey-io.github.io", "0001-Updates-downloads-section-for-version-9.1.2.patch"),
+        ("valkey-bundle", "dispatch.json"),
     ] {
         let p = handoff.join(repo).join(patch);
         assert!(p.is_file(), "{} missing: {:?}", p.display(), all_files(&handoff));
@@ -357,8 +381,8 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    assert_eq!(rows.len(), 7, "{out}");
-    for (step, label) in &rows {
+    assert_eq!(rows.len(), 9, "{out}");
+    for (step, label) in &rows[..8] {
         assert_eq!(label, "skipped (already done)", "{step}: {out}");
     }
     assert!(out.contains("patch already written for review"), "{out}");

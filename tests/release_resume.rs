@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use valkey_release::error::{Error, Result};
+use valkey_release::publish::Handoff;
 use valkey_release::release::payload::{self, Environment};
 use valkey_release::release::{execute, Ctx, Outcome, RunOptions, Stages, Step, StepState};
 
@@ -12,10 +13,16 @@ struct World {
     built: bool,
     objects: BTreeMap<String, String>,
     puts: u32,
+    /// Every hash line written (the fake appends on every call: a second call is a duplicate).
     hash_lines: Vec<String>,
-    /// (branch, merged)
+    /// (branch, merged): every PR opened (no de-duplication in the fake).
     prs: Vec<(String, bool)>,
     pr_creates: u32,
+    /// Every dispatch sent.
+    dispatches: Vec<String>,
+    /// Every object PUT, in order (the fake skips only what the real upload skips: an
+    /// identical object already there).
+    put_log: Vec<String>,
 }
 
 #[derive(Default)]
@@ -42,10 +49,8 @@ impl Fake {
         Ok(())
     }
     fn pr(&mut self, branch: &str) -> Outcome {
-        if !self.world.prs.iter().any(|(b, _)| b == branch) {
-            self.world.prs.push((branch.to_string(), false));
-            self.world.pr_creates += 1;
-        }
+        self.world.prs.push((branch.to_string(), false));
+        self.world.pr_creates += 1;
         let url = format!("https://github.example/pr/{branch}");
         let mut o = Outcome::new(format!("PR {url}"));
         o.to_merge.push(url);
@@ -62,9 +67,12 @@ impl Stages for Fake {
             Step::Build => w.built,
             Step::Upload => KEYS.iter().all(|k| w.objects.contains_key(*k)),
             Step::Verify => ctx.prior.map(|r| r.state.is_done()).unwrap_or(false),
-            Step::Hashes => w.hash_lines.iter().any(|l| l.contains(ctx.req.version.as_str())),
-            Step::Container => w.prs.iter().any(|(b, _)| b.starts_with("update-9")),
-            Step::Website => w.prs.iter().any(|(b, _)| b.starts_with("update-website-")),
+            Step::Handoff("hashes") => w.hash_lines.iter().any(|l| l.contains(ctx.req.version.as_str())),
+            Step::Handoff("container") => w.prs.iter().any(|(b, _)| b.starts_with("update-9")),
+            Step::Handoff("website") => w.prs.iter().any(|(b, _)| b.starts_with("update-website-")),
+            Step::Handoff("docs") => w.prs.iter().any(|(b, _)| b.starts_with("update-docs-")),
+            // A dispatch cannot be looked up: the release state is the record.
+            Step::Handoff(_) => ctx.prior.map(|r| r.state.is_done()).unwrap_or(false),
         };
         Ok(done.then(|| Outcome::new("already there")))
     }
@@ -90,6 +98,7 @@ impl Stages for Fake {
             }
             self.world.objects.insert(k.to_string(), "sha".into());
             self.world.puts += 1;
+            self.world.put_log.push(k.to_string());
         }
         Ok(Outcome::new("uploaded"))
     }
@@ -98,25 +107,36 @@ impl Stages for Fake {
         self.maybe_fail(Step::Verify)?;
         Ok(Outcome::new("verified"))
     }
-    async fn hashes(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
-        self.ran(Step::Hashes)?;
-        self.maybe_fail(Step::Hashes)?;
-        let line = format!("hash valkey-{}.tar.gz sha256 00", c.req.version);
-        if !self.world.hash_lines.contains(&line) {
-            self.world.hash_lines.push(line);
+    async fn handoff(&mut self, h: &dyn Handoff, c: &Ctx<'_>) -> Result<Outcome> {
+        let step = Step::Handoff(h.name());
+        self.ran(step)?;
+        let v = c.req.version.to_string();
+        match h.name() {
+            "hashes" => {
+                self.maybe_fail(step)?;
+                self.world.hash_lines.push(format!("hash valkey-{v}.tar.gz sha256 00"));
+                Ok(Outcome::new("hash line"))
+            }
+            "container" => {
+                let o = self.pr(&format!("update-{v}"));
+                self.maybe_fail(step)?; // the PR was opened, then something failed
+                Ok(o)
+            }
+            "bundle" => {
+                self.maybe_fail(step)?;
+                self.world.dispatches.push(v);
+                Ok(Outcome::new("dispatched"))
+            }
+            "website" => {
+                self.maybe_fail(step)?;
+                Ok(self.pr(&format!("update-website-{v}")))
+            }
+            "docs" => {
+                self.maybe_fail(step)?;
+                Ok(self.pr(&format!("update-docs-{v}")))
+            }
+            other => panic!("unexpected hand-off {other}"),
         }
-        Ok(Outcome::new("hash line"))
-    }
-    async fn container(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
-        self.ran(Step::Container)?;
-        let o = self.pr(&format!("update-{}", c.req.version));
-        self.maybe_fail(Step::Container)?; // the PR was opened, then something failed
-        Ok(o)
-    }
-    async fn website(&mut self, c: &Ctx<'_>) -> Result<Outcome> {
-        self.ran(Step::Website)?;
-        self.maybe_fail(Step::Website)?;
-        Ok(self.pr(&format!("update-website-{}", c.req.version)))
     }
 }
 
@@ -144,11 +164,17 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
     assert!(out.error.is_none());
     assert!(out.report.ok);
     assert!(
-        states(&out.report).iter().all(|(_, s)| *s == StepState::Done),
+        states(&out.report)
+            .iter()
+            .all(|(s, st)| *st == StepState::Done || *s == Step::Handoff("docs")),
         "{:?}",
         states(&out.report)
     );
     assert_eq!(out.report.to_merge.len(), 2);
+    // 9.1.1 is not M.m.0: valkey-doc does not apply; the bundle dispatch does (>= 8.1.0).
+    let docs = out.report.steps.iter().find(|s| s.step == Step::Handoff("docs")).unwrap();
+    assert_eq!(docs.state, StepState::SkippedNotForEnvironment);
+    assert_eq!(f.world.dispatches, vec!["9.1.1".to_string()]);
     let text = out.report.to_text();
     assert!(
         text.contains("A person must review and merge this pull request: https://github.example/pr/update-9.1.1"),
@@ -162,6 +188,8 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
     for (s, st) in states(&out2.report) {
         let want = if s == Step::Source {
             StepState::Done
+        } else if s == Step::Handoff("docs") {
+            StepState::SkippedNotForEnvironment
         } else {
             StepState::SkippedAlreadyDone
         };
@@ -171,13 +199,17 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
         Step::Build,
         Step::Upload,
         Step::Verify,
-        Step::Hashes,
-        Step::Container,
-        Step::Website,
+        Step::Handoff("hashes"),
+        Step::Handoff("container"),
+        Step::Handoff("bundle"),
+        Step::Handoff("website"),
     ] {
         assert_eq!(f.runs.get(&s), Some(&1), "{s} ran twice");
     }
-    assert_eq!((f.world.puts, f.world.hash_lines.len(), f.world.pr_creates), (3, 1, 2));
+    assert_eq!(
+        (f.world.puts, f.world.hash_lines.len(), f.world.pr_creates, f.world.dispatches.len()),
+        (3, 1, 2, 1)
+    );
     // The PR links of the first run are still in the report of the second.
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("release-state.json")).unwrap()).unwrap();
     assert_eq!(state["runs"], 2);
@@ -185,7 +217,7 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
 }
 
 #[tokio::test]
-async fn dev_stops_after_verify_and_rc_skips_website() {
+async fn dev_stops_after_verify_and_rc_gets_a_website_page_but_no_docs() {
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
     let out = execute(&mut f, &req("9.1.1", "dev"), &opts(d.path())).await.unwrap();
@@ -193,18 +225,37 @@ async fn dev_stops_after_verify_and_rc_skips_website() {
     let st = states(&out.report);
     assert_eq!(&st[..4].iter().map(|x| x.1).collect::<Vec<_>>(), &[StepState::Done; 4]);
     assert!(st[4..].iter().all(|x| x.1 == StepState::SkippedNotForEnvironment));
-    assert!(!f.runs.contains_key(&Step::Hashes) && !f.probes.contains_key(&Step::Hashes));
+    assert!(!f.runs.contains_key(&Step::Handoff("hashes")) && !f.probes.contains_key(&Step::Handoff("hashes")));
 
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
     let out = execute(&mut f, &req("9.1.0-rc2", "prod"), &opts(d.path())).await.unwrap();
     let st = states(&out.report);
-    assert_eq!(st[5], (Step::Container, StepState::Done));
-    assert_eq!(st[6], (Step::Website, StepState::SkippedNotForEnvironment));
+    assert_eq!(st[5], (Step::Handoff("container"), StepState::Done));
+    assert_eq!(st[6], (Step::Handoff("bundle"), StepState::Done));
+    assert_eq!(st[7], (Step::Handoff("website"), StepState::Done));
+    assert_eq!(st[8], (Step::Handoff("docs"), StepState::SkippedNotForEnvironment));
     assert_eq!(
-        out.report.steps[6].reason.as_deref(),
-        Some("release candidates get no download page")
+        out.report.steps[8].reason.as_deref(),
+        Some("valkey-doc is updated for a GA M.m.0 only, not 9.1.0-rc2")
     );
+    // A GA M.m.0 runs every hand-off; 8.0.x gets no bundle dispatch.
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let out = execute(&mut f, &req("9.2.0", "prod"), &opts(d.path())).await.unwrap();
+    assert!(
+        states(&out.report).iter().all(|x| x.1 == StepState::Done),
+        "{:?}",
+        states(&out.report)
+    );
+    let d = tempfile::tempdir().unwrap();
+    let mut f = Fake::default();
+    let out = execute(&mut f, &req("8.0.9", "prod"), &opts(d.path())).await.unwrap();
+    assert_eq!(
+        states(&out.report)[6],
+        (Step::Handoff("bundle"), StepState::SkippedNotForEnvironment)
+    );
+    assert!(f.world.dispatches.is_empty());
 }
 
 #[tokio::test]
@@ -219,14 +270,20 @@ async fn dry_run_builds_only() {
     assert!(out.error.is_none());
     let st = states(&out.report);
     assert_eq!(st[1], (Step::Build, StepState::Done));
-    assert!(st[2..].iter().all(|x| x.1 == StepState::SkippedDryRun), "{st:?}");
+    assert!(
+        st[2..]
+            .iter()
+            .all(|x| x.1 == StepState::SkippedDryRun || x.0 == Step::Handoff("docs")),
+        "{st:?}"
+    );
     assert_eq!(f.world.puts, 0);
     assert!(out.report.to_text().contains("nothing was uploaded or published"));
 }
 
 #[tokio::test]
 async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
-    for fail in Step::ALL {
+    let all: Vec<Step> = Step::all().into_iter().filter(|s| *s != Step::Handoff("docs")).collect();
+    for fail in all.iter().copied() {
         let d = tempfile::tempdir().unwrap();
         let mut f = Fake {
             fail_at: Some(fail),
@@ -237,10 +294,10 @@ async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
         let err = out.error.as_ref().expect("failure expected");
         assert_eq!(err.exit_code(), 3);
         let st = states(&out.report);
-        let i = Step::ALL.iter().position(|s| *s == fail).unwrap();
+        let i = all.iter().position(|s| *s == fail).unwrap();
         assert_eq!(st[i].1, StepState::Failed, "{fail}: {st:?}");
         assert!(st[..i].iter().all(|x| x.1 == StepState::Done), "{fail}: {st:?}");
-        assert!(st[i + 1..].iter().all(|x| x.1 == StepState::NotReached), "{fail}: {st:?}");
+        assert!(st[i + 1..all.len()].iter().all(|x| x.1 == StepState::NotReached), "{fail}: {st:?}");
         assert!(!out.report.ok);
         assert_eq!(out.report.error.as_ref().unwrap().step, Some(fail));
         assert!(out.report.to_text().contains("Release NOT complete: step"), "{fail}");
@@ -252,22 +309,31 @@ async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
         let out2 = execute(&mut f, &r, &opts(d.path())).await.unwrap();
         assert!(out2.error.is_none(), "{fail}: {:?}", out2.error.map(|e| e.to_string()));
         let st2 = states(&out2.report);
-        for (j, (s, stt)) in st2.iter().enumerate() {
+        for (j, (s, stt)) in st2.iter().enumerate().take(all.len()) {
             if j < i && *s != Step::Source {
                 assert_eq!(*stt, StepState::SkippedAlreadyDone, "{fail}: {s}");
             }
             assert!(stt.is_done(), "{fail}: {s} {stt:?}");
         }
-        // Nothing duplicated: 3 objects put once each, one hash line, one PR per repo.
-        assert_eq!(f.world.objects.len(), 3, "{fail}");
-        assert_eq!(f.world.puts, 3, "{fail}");
+        // Nothing duplicated: the fake records every write it is asked for, so a second
+        // call by the orchestrator would show here: each object put once, one hash line,
+        // one PR per repository, one dispatch.
+        assert_eq!(f.world.put_log, KEYS.to_vec(), "{fail}");
         assert_eq!(f.world.hash_lines.len(), 1, "{fail}");
-        assert_eq!(f.world.pr_creates, 2, "{fail}");
+        assert_eq!(f.world.pr_creates, 2, "{fail}: {:?}", f.world.prs);
+        assert_eq!(f.world.dispatches.len(), 1, "{fail}");
         // Steps before the failing one ran once; the failing one twice, except where the
         // failure left its work in place (the container PR was opened: the probe sees it).
-        for s in [Step::Build, Step::Upload, Step::Hashes, Step::Container, Step::Website] {
+        for s in [
+            Step::Build,
+            Step::Upload,
+            Step::Handoff("hashes"),
+            Step::Handoff("container"),
+            Step::Handoff("bundle"),
+            Step::Handoff("website"),
+        ] {
             let n = *f.runs.get(&s).unwrap_or(&0);
-            let want = if s == fail && s != Step::Container { 2 } else { 1 };
+            let want = if s == fail && s != Step::Handoff("container") { 2 } else { 1 };
             assert_eq!(n, want, "failing {fail}: {s} ran {n} times");
         }
         // Verify runs again whenever upload ran in the same run.
@@ -304,12 +370,12 @@ async fn state_of_another_version_is_refused_and_env_switch_keeps_build() {
 async fn json_report_has_every_step_and_links() {
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake {
-        fail_at: Some(Step::Hashes),
+        fail_at: Some(Step::Handoff("hashes")),
         ..Default::default()
     };
     let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
     let v = serde_json::to_value(&out.report).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 9);
     assert_eq!(v["steps"][4]["state"], "failed");
     assert_eq!(v["steps"][4]["label"], "failed");
     assert_eq!(v["steps"][5]["state"], "not_reached");

@@ -181,12 +181,51 @@ open(sys.argv[3], "wb").write(bytes.fromhex(list(e.signatures.values())[0].signa
     };
     assert_eq!(verify(&["--hashes", hashes.to_str().unwrap()]).status.code(), Some(0));
 
+    // The same release published: a file:// store and an HTTP server (python3 -m http.server).
+    let file_url = format!("file://{}/", dist.display());
+    let remote = |url: &str| {
+        cli(&[
+            "verify",
+            "--provenance",
+            url,
+            "--provenance-file",
+            "valkey-8.1.1.intoto.jsonl",
+            "--public-key",
+            pk.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(remote(&file_url).status.code(), Some(0));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(&dist)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http_url = format!("http://127.0.0.1:{port}/");
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "python3 -m http.server did not start");
+    let o = remote(&http_url);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("subject valkey-8.1.1-bookworm-x86_64.tar.gz: OK"));
+
     // One byte of an artifact: exit 1 naming it.
     let tarball = dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz");
     flip_byte(&tarball, 100);
     let o = verify(&[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("subject valkey-8.1.1-bookworm-x86_64.tar.gz: FAILED"));
+    assert_eq!(remote(&file_url).status.code(), Some(1), "the published copy too");
     flip_byte(&tarball, 100);
     assert_eq!(verify(&[]).status.code(), Some(0));
 
@@ -231,12 +270,12 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
     let archive = build_release(w.path(), &["bookworm-arm64"], &dist);
     let o = cli(&["provenance", "--dist", dist.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
-    let rebuild = |targets: &Path, out: &Path| {
+    let rebuild_from = |from: &std::ffi::OsStr, targets: &Path, out: &Path| {
         let mut c = Command::new(BIN);
         c.arg("--targets")
             .arg(targets)
             .args(["--json", "rebuild", "--from"])
-            .arg(&dist)
+            .arg(from)
             .arg("--source")
             .arg(&archive)
             .arg("--out")
@@ -245,10 +284,27 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         c.env("VALKEY_RELEASE_PLAIN", "1");
         run(c)
     };
+    let rebuild = |targets: &Path, out: &Path| rebuild_from(dist.as_os_str(), targets, out);
+    // The recorded builder package list says libc6 had another version: the rebuilt builder's
+    // list is compared with it and the package named (the bytes still decide identity).
+    let facts = dist.join("facts/bookworm-arm64/sbom-facts.json");
+    let mut f: serde_json::Value = serde_json::from_slice(&std::fs::read(&facts).unwrap()).unwrap();
+    let real = f["packages"]["libc6:amd64"]
+        .as_str()
+        .expect("libc6:amd64 in the builder's package list")
+        .to_string();
+    let original = std::fs::read(&facts).unwrap();
+    f["packages"]["libc6:amd64"] = "0.0-recorded".into();
+    std::fs::write(&facts, serde_json::to_vec(&f).unwrap()).unwrap();
     let o = rebuild(&targets_toml(), &w.path().join("again"));
     assert_eq!(o.status.code(), Some(0), "a rebuild from the same inputs is identical");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["targets"][0]["status"], "identical");
+    assert!(
+        v["notes"].to_string().contains(&format!("libc6:amd64 0.0-recorded -> {real}")),
+        "{v}"
+    );
+    std::fs::write(&facts, original).unwrap();
 
     // One input altered: a compiler flag.
     let altered = w.path().join("targets.toml");
@@ -291,4 +347,10 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         let report = out.join("logs/diffoscope-bookworm-arm64.txt");
         assert!(report.exists(), "diffoscope report under logs/");
     }
+
+    // The published copy (a file:// store: manifest, provenance and tarball downloaded first).
+    let url = format!("file://{}/", dist.display());
+    let o = rebuild_from(std::ffi::OsStr::new(&url), &targets_toml(), &w.path().join("from-store"));
+    assert_eq!(o.status.code(), Some(0), "a rebuild of the published copy is identical");
+    assert!(w.path().join("from-store/published/valkey-8.1.1-bookworm-arm64.tar.gz").exists());
 }

@@ -2,7 +2,7 @@
 
 use super::Global;
 use crate::error::{Error, Result};
-use crate::publish::{self, Apply, Identity, Kind, Options, RepoId, Secret};
+use crate::publish::{self, Apply, Identity, Options, RepoId, Secret};
 use crate::version::Version;
 use std::path::PathBuf;
 
@@ -24,9 +24,9 @@ Examples:
 #[command(after_help = AFTER, disable_version_flag = true)]
 pub struct Args {
     /// Which hand-off: hashes (valkey-hashes README line), container (valkey-container PR),
-    /// website (valkey.io download page PR).
-    #[arg(value_enum)]
-    pub kind: Kind,
+    /// bundle (valkey-bundle dispatch), website (valkey.io download page PR), docs (valkey-doc PR).
+    #[arg(value_parser = parse_handoff, value_name = "HANDOFF")]
+    pub kind: String,
     /// Release version (M.m.p or M.m.p-rcN).
     #[arg(long, value_parser = super::parse_version)]
     pub version: Version,
@@ -97,17 +97,8 @@ pub struct Args {
     pub author: Option<String>,
 }
 
-fn parse_identity(s: &str) -> Result<Identity> {
-    let bad = || Error::input(format!("--author {s:?}: expected \"Name <email>\""));
-    let (name, rest) = s.split_once('<').ok_or_else(bad)?;
-    let email = rest.strip_suffix('>').ok_or_else(bad)?;
-    if name.trim().is_empty() || email.trim().is_empty() {
-        return Err(bad());
-    }
-    Ok(Identity {
-        name: name.trim().to_string(),
-        email: email.trim().to_string(),
-    })
+fn parse_handoff(s: &str) -> std::result::Result<String, String> {
+    publish::by_name(s).map(|h| h.name().to_string()).map_err(|e| e.to_string())
 }
 
 fn parse_repo(s: &str) -> Result<RepoId> {
@@ -142,7 +133,7 @@ pub fn options(a: &Args) -> Result<Options> {
         .ok()
         .filter(|t| !t.trim().is_empty())
         .map(|t| Secret(t.trim().to_string()));
-    let def = a.kind.default_repo();
+    let def = publish::by_name(&a.kind)?.default_repo();
     o.repo = Some(RepoId {
         owner: a.owner.clone(),
         name: a.repo.clone().unwrap_or(def.name),
@@ -160,14 +151,15 @@ pub fn options(a: &Args) -> Result<Options> {
     o.debian_suite = a.debian_suite.clone();
     o.alpine_version = a.alpine_version.clone();
     if let Some(s) = &a.author {
-        o.identity = parse_identity(s)?;
+        o.identity = Identity::parse(s)?;
     }
     Ok(o)
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let opts = options(&a)?;
-    let out = publish::publish(a.kind, &opts).await?;
+    let h = publish::by_name(&a.kind)?;
+    let out = publish::publish(h.as_ref(), &opts).await?;
     for w in &out.warnings {
         crate::progress::line("publish", &format!("warning: {w}"));
     }

@@ -8,6 +8,7 @@ const AFTER: &str = "\
 Examples:
   valkey-release rebuild --from downloads/ --out rebuilt/
   valkey-release rebuild --from dist/ --target bookworm-arm64 --source valkey-8.1.1.tar.gz
+  valkey-release rebuild --from https://download.valkey.io/releases/ --target bookworm-x86_64
 
 Per target: identical; different (the members of the tarball that differ and, for a binary, the
 ELF sections; a diffoscope report in <out>/logs/ when diffoscope is installed); builder-differs
@@ -25,8 +26,9 @@ Exit codes:
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER, disable_version_flag = true)]
 pub struct Args {
-    /// The published release: a directory with its manifest.json, artifacts and provenance.
-    #[arg(long, value_name = "DIR")]
+    /// The published release: a directory with its manifest.json, artifacts and provenance, or
+    /// its URL (https://host/prefix/, file:///dir/), downloaded into <out>/published/ first.
+    #[arg(long, value_name = "DIR|URL")]
     pub from: PathBuf,
     /// Target to rebuild (repeatable). Default: every target of the release.
     #[arg(long = "target", id = "target", value_name = "TARGET")]

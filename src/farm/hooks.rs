@@ -84,7 +84,10 @@ pub trait PostBuild: Send + Sync {
 
 /// Every post-build hook, in the order they run.
 pub fn registry() -> Vec<Box<dyn PostBuild>> {
-    vec![Box::new(crate::sbom::hook::SbomFacts)]
+    vec![
+        Box::new(crate::sbom::hook::SbomFacts),
+        Box::new(crate::pkg::deb::DebHook), // .debs (packages = ["deb"])
+    ]
 }
 
 /// The hooks a build runs (by default [`registry`]; tests give their own).

@@ -3,8 +3,13 @@
 //! One line per release: `hash valkey-<V>.tar.gz sha256 <hex> <tag archive url>`. The edit is a
 //! pure function of the old text; every line it does not add or replace stays byte-for-byte.
 
+use super::edit::{Edit, FileChange, RepoId, Target};
+use super::handoff::Handoff;
+use super::source::Source;
+use super::Options;
 use crate::error::{Error, Result};
 use crate::version::Version;
+use futures_util::future::BoxFuture;
 
 /// The file the hashes live in.
 pub const HASHES_FILE: &str = "README";
@@ -181,6 +186,64 @@ pub fn is_present(text: &str, version: &str, hex: &str) -> bool {
         .enumerate()
         .filter_map(|(i, l)| parse_line(i, l))
         .any(|h| h.file == name && h.digest.eq_ignore_ascii_case(hex))
+}
+
+/// The valkey-hashes hand-off: `Update hash for V`, pushed straight to `main` (or a PR from
+/// `update-hash-V` with `--via-pr`).
+pub struct Hashes;
+
+impl Handoff for Hashes {
+    fn name(&self) -> &'static str {
+        "hashes"
+    }
+    fn about(&self) -> &'static str {
+        "the line in valkey-io/valkey-hashes' README"
+    }
+    fn default_repo(&self) -> RepoId {
+        RepoId::new("valkey-io", "valkey-hashes", "main")
+    }
+    fn applies(&self, v: &Version) -> std::result::Result<(), String> {
+        if v.is_unstable() {
+            return Err("unstable has a fixed hash line".into());
+        }
+        Ok(())
+    }
+    fn shape(&self, opts: &Options) -> Edit {
+        let v = opts.version.as_str();
+        let title = format!("Update hash for {v}");
+        let target = if opts.via_pr {
+            Target::Pr {
+                branch: format!("update-hash-{v}"),
+                title: title.clone(),
+            }
+        } else {
+            Target::Base
+        };
+        let mut e = Edit::new(opts.repo_for(self), target);
+        e.commit(title, vec![]);
+        e
+    }
+    fn compute<'a>(&'a self, opts: &'a Options, src: &'a Source) -> BoxFuture<'a, Result<Edit>> {
+        Box::pin(async move {
+            let mut edit = self.shape(opts);
+            let old = src.read_required(HASHES_FILE).await?;
+            let (hex, origin) = super::digest::resolve_source_sha256(opts).await?;
+            let e = edit_hashes(&old.text, &opts.version, &hex, opts.replace)?;
+            edit.warnings = e.warnings;
+            let name = archive_name(opts.version.as_str());
+            match &e.action {
+                HashesAction::Appended => edit.notes.push(format!("README: added {name} (sha256 from {origin})")),
+                HashesAction::Replaced { old_sha256 } => edit.notes.push(format!(
+                    "README: replaced the line for {name} (sha256 {old_sha256} -> {hex}, --replace)"
+                )),
+                HashesAction::AlreadyPresent => {}
+            }
+            if e.text != old.text {
+                edit.commits[0].changes = vec![FileChange::modify(HASHES_FILE, &old.text, e.text, Some(&old.mode))];
+            }
+            Ok(edit)
+        })
+    }
 }
 
 #[cfg(test)]

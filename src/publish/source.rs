@@ -1,14 +1,15 @@
 //! Where a repository's current files are read from: a directory (checkout working tree or a
 //! plain copy), a git revision of a local checkout, or GitHub at a commit.
 
-use super::container::RepoFile;
-use super::github::{Client, TreeEntry};
-use super::RepoId;
+use super::edit::{safe_rel_path, RepoFile, RepoId};
+use super::github_api::{Client, TreeEntry};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 #[allow(clippy::large_enum_variant)]
 pub enum Source {
+    /// Nothing: for a hand-off that reads no files (a dispatch).
+    Empty,
     /// Files of a directory (`.git` ignored).
     Dir(PathBuf),
     /// `git show REV:path` in a local checkout.
@@ -70,8 +71,9 @@ impl Source {
 
     /// Read a file; `None` when absent.
     pub async fn read(&self, path: &str) -> Result<Option<RepoFile>> {
-        let rel = super::safe_rel_path(path)?;
+        let rel = safe_rel_path(path)?;
         match self {
+            Source::Empty => Ok(None),
             Source::Dir(d) => {
                 let p = d.join(rel);
                 match std::fs::read(&p) {
@@ -89,10 +91,10 @@ impl Source {
                 }
             }
             Source::GitRev { dir, rev } => {
-                let ls = super::git::git(dir, &["ls-tree", rev, "--", path])?;
+                let ls = super::gitcli::git(dir, &["ls-tree", rev, "--", path])?;
                 let Some(line) = ls.lines().next() else { return Ok(None) };
                 let mode = line.split_whitespace().next().unwrap_or("100644").to_string();
-                let text = super::git::git_raw(dir, &["show", &format!("{rev}:{path}")])?;
+                let text = super::gitcli::git_raw(dir, &["show", &format!("{rev}:{path}")])?;
                 Ok(Some(RepoFile { text, mode }))
             }
             Source::GitHub {
@@ -127,14 +129,15 @@ impl Source {
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
         match self {
+            Source::Empty => {}
             Source::Dir(d) => {
-                let root = d.join(super::safe_rel_path(prefix.trim_end_matches('/'))?);
+                let root = d.join(safe_rel_path(prefix.trim_end_matches('/'))?);
                 if root.is_dir() {
                     walk(&root, prefix.trim_end_matches('/'), &mut out)?;
                 }
             }
             Source::GitRev { dir, rev } => {
-                let ls = super::git::git(dir, &["ls-tree", "-r", "--name-only", rev, "--", prefix])?;
+                let ls = super::gitcli::git(dir, &["ls-tree", "-r", "--name-only", rev, "--", prefix])?;
                 out.extend(ls.lines().map(str::to_string));
             }
             Source::GitHub { tree, .. } => {
@@ -151,6 +154,7 @@ impl Source {
 
     pub fn describe(&self) -> String {
         match self {
+            Source::Empty => "(no files)".to_string(),
             Source::Dir(d) => d.display().to_string(),
             Source::GitRev { dir, rev } => format!("{} at {rev}", dir.display()),
             Source::GitHub { repo, sha, .. } => format!("{} at {sha}", repo.full()),

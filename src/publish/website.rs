@@ -5,8 +5,14 @@
 //! `content/download/releases/_index.md` is the section file (`sort_by = "title"`); it lists no
 //! pages, so adding a release needs no edit there.
 
+use super::edit::{Edit, FileChange, RepoId, Target};
+use super::handoff::Handoff;
+use super::source::Source;
+use super::Options;
 use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 use crate::version::Version;
+use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 
 pub const TEMPLATE: &str = "templates/valkey-website-template.md";
@@ -180,6 +186,114 @@ pub fn check_date(s: &str) -> Result<()> {
         return Err(Error::input(format!("invalid date {s:?}: expected YYYY-MM-DD")));
     }
     Ok(())
+}
+
+/// The valkey.io hand-off: on branch `update-website-V`, "Updates downloads section for version
+/// V"; PR "Update website for version V". Release candidates get a page too.
+pub struct Website;
+
+impl Handoff for Website {
+    fn name(&self) -> &'static str {
+        "website"
+    }
+    fn about(&self) -> &'static str {
+        "the download page in valkey-io/valkey-io.github.io"
+    }
+    fn default_repo(&self) -> RepoId {
+        RepoId::new("valkey-io", "valkey-io.github.io", "main")
+    }
+    fn applies(&self, v: &Version) -> std::result::Result<(), String> {
+        if v.is_unstable() {
+            return Err("unstable has no download page".into());
+        }
+        Ok(())
+    }
+    fn shape(&self, opts: &Options) -> Edit {
+        let v = opts.version.as_str();
+        let mut e = Edit::new(
+            opts.repo_for(self),
+            Target::Pr {
+                branch: format!("update-website-{v}"),
+                title: format!("Update website for version {v}"),
+            },
+        );
+        e.commit(format!("Updates downloads section for version {v}"), vec![]);
+        e
+    }
+    fn compute<'a>(&'a self, opts: &'a Options, src: &'a Source) -> BoxFuture<'a, Result<Edit>> {
+        Box::pin(async move {
+            let mut edit = self.shape(opts);
+            let tpl = src.read_required(TEMPLATE).await?;
+            let path = page_path(opts.version.as_str());
+            let existing = src.read(&path).await?;
+            let manifest = Manifest::load(&opts.dist).map_err(|e| e.context("website: the artifacts list comes from manifest.json"))?;
+            if manifest.version != opts.version.as_str() {
+                return Err(Error::input(format!(
+                    "{}: version {} does not match --version {}",
+                    Manifest::path(&opts.dist).display(),
+                    manifest.version,
+                    opts.version
+                )));
+            }
+            let artifacts: Vec<(String, String)> = manifest.artifacts.iter().map(|a| (a.distro.clone(), a.arch.clone())).collect();
+            let (suite, alpine) = resolve_suites(opts).await?;
+            let date = match (&opts.date, existing.as_ref().and_then(|p| page_date(&p.text))) {
+                (Some(d), _) => d.clone(),
+                (None, Some(d)) => d,
+                (None, None) => opts.date_or_today(),
+            };
+            let tags = tags(&opts.version, &suite, &alpine)?;
+            let page = render_page(&tpl.text, &opts.version, &date, &tags, &artifacts)?;
+            if existing.as_ref().map(|f| f.text.as_str()) != Some(page.as_str()) {
+                edit.notes.push(format!(
+                    "{path}: {} page dated {date}, tags {}, artifacts {}",
+                    if existing.is_some() { "updated" } else { "new" },
+                    tags.join(" "),
+                    artifacts.iter().map(|(d, a)| format!("{d}-{a}")).collect::<Vec<_>>().join(" ")
+                ));
+                edit.commits[0].changes.push(FileChange {
+                    path,
+                    old: existing.map(|f| f.text),
+                    new: page,
+                    mode: "100644".into(),
+                });
+            }
+            Ok(edit)
+        })
+    }
+}
+
+/// Debian suite and Alpine version for the website tags: the flags, else valkey-container's
+/// versions.json (the `--container-checkout` working tree, else GitHub): the version's `M.m`
+/// entry, else the newest entry (what the container step gives a new `M.m`).
+pub async fn resolve_suites(opts: &Options) -> Result<(String, String)> {
+    use super::container;
+    if let (Some(d), Some(a)) = (&opts.debian_suite, &opts.alpine_version) {
+        return Ok((d.clone(), a.clone()));
+    }
+    let mm = opts.version.major_minor().unwrap_or_default();
+    let text = match &opts.container_checkout {
+        Some(dir) => {
+            let p = dir.join(container::VERSIONS_JSON);
+            std::fs::read_to_string(&p).map_err(|e| Error::io(&p, "read", e))?
+        }
+        None => {
+            let repo = opts.container_repo.clone().unwrap_or_else(|| container::Container.default_repo());
+            let client = super::github_api::Client::new(&opts.github)?;
+            let src = Source::github(client, repo.clone(), None).await?;
+            src.read_required(container::VERSIONS_JSON)
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "reading {} (or give --debian-suite and --alpine-version, or --container-checkout DIR)",
+                        repo.full()
+                    ))
+                })?
+                .text
+        }
+    };
+    let (d, a) = container::suites_for(&text, &mm)?;
+    Ok((opts.debian_suite.clone().unwrap_or(d), opts.alpine_version.clone().unwrap_or(a)))
 }
 
 #[cfg(test)]

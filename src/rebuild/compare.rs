@@ -159,3 +159,57 @@ pub fn diff_tarballs(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(path: &Path, files: &[(&str, &[u8], u32, u64)]) {
+        let f = std::fs::File::create(path).unwrap();
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::default()));
+        for (name, data, mode, mtime) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(*mode);
+            h.set_mtime(*mtime);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn names_members_by_what_differs() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.tar.gz"), d.path().join("b.tar.gz"));
+        tarball(
+            &a,
+            &[
+                ("v/bin/x", b"one", 0o755, 5),
+                ("v/share/LICENSE", b"L", 0o644, 5),
+                ("v/gone", b"g", 0o644, 5),
+            ],
+        );
+        tarball(
+            &b,
+            &[
+                ("v/bin/x", b"two", 0o755, 5),
+                ("v/share/LICENSE", b"L", 0o644, 6),
+                ("v/new", b"n", 0o644, 5),
+            ],
+        );
+        let diffs = diff_tarballs(&a, &b).unwrap();
+        let got: Vec<(String, Vec<String>)> = diffs.into_iter().map(|m| (m.member, m.what)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("v/bin/x".to_string(), vec!["content".to_string()]),
+                ("v/gone".to_string(), vec!["only in published".to_string()]),
+                ("v/share/LICENSE".to_string(), vec!["mtime".to_string()]),
+                ("v/new".to_string(), vec!["only in rebuilt".to_string()]),
+            ]
+        );
+        assert!(diff_tarballs(&a, &a).unwrap().is_empty());
+        assert_eq!(elf_sections_differ(b"not elf", b"not elf"), None);
+    }
+}

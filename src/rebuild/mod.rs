@@ -121,8 +121,8 @@ pub fn package_differences(recorded: &BTreeMap<String, String>, rebuilt: &BTreeM
     out
 }
 
-/// The targets.toml sha256 a provenance records, if any.
-fn recorded_targets_digest(published: &Path, version: &str) -> Option<String> {
+/// The resolved dependency `name` of the provenance in `published`, if any.
+fn recorded_dependency(published: &Path, version: &str, name: &str) -> Option<serde_json::Value> {
     let p = published.join(crate::provenance::file_name(version));
     let text = std::fs::read_to_string(p).ok()?;
     let env = crate::provenance::dsse::Envelope::from_jsonl("provenance", &text).ok()?;
@@ -130,7 +130,13 @@ fn recorded_targets_digest(published: &Path, version: &str) -> Option<String> {
     st["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()?
         .iter()
-        .find(|d| d["name"] == "targets.toml")?["digest"]["sha256"]
+        .find(|d| d["name"] == name)
+        .cloned()
+}
+
+/// The targets.toml sha256 a provenance records, if any.
+fn recorded_targets_digest(published: &Path, version: &str) -> Option<String> {
+    recorded_dependency(published, version, "targets.toml")?["digest"]["sha256"]
         .as_str()
         .map(str::to_string)
 }
@@ -160,8 +166,50 @@ fn diffoscope(a: &Path, b: &Path, report: &Path) -> Option<PathBuf> {
     (st.code() == Some(1) && report.exists()).then(|| report.to_path_buf())
 }
 
-/// Rebuild and compare.
+/// Download a published release (`https://host/prefix/`, `file:///dir/`) into `into`: its
+/// manifest.json, its provenance, and the artifacts of `targets` (all when empty).
+pub async fn download(url: &str, targets: &[String], into: &Path) -> Result<()> {
+    let base = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    let fetch = crate::verify::provenance::Fetch::new(&base)?;
+    crate::fsutil::create_dir_all(into)?;
+    let get = |name: String| {
+        let fetch = &fetch;
+        let base = &base;
+        async move {
+            fetch
+                .get(&name)
+                .await?
+                .ok_or_else(|| Error::check(format!("{base}{name}: not found in the published release")))
+        }
+    };
+    let m = get(crate::manifest::MANIFEST.to_string()).await?;
+    crate::fsutil::write_atomic(&into.join(crate::manifest::MANIFEST), &m)?;
+    let manifest = Manifest::load(into)?;
+    if let Some(p) = fetch.get(&crate::provenance::file_name(&manifest.version)).await? {
+        crate::fsutil::write_atomic(&into.join(crate::provenance::file_name(&manifest.version)), &p)?;
+    }
+    for a in manifest
+        .artifacts
+        .iter()
+        .filter(|a| targets.is_empty() || targets.contains(&a.target))
+    {
+        let bytes = get(a.file.clone()).await?;
+        crate::fsutil::write_atomic(&into.join(&a.file), &bytes)?;
+    }
+    Ok(())
+}
+
+/// Rebuild and compare. `opts.published` may be a URL (`https://`, `file://`): the release is
+/// downloaded into `<out>/published/` first.
 pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress) -> Result<RebuildReport> {
+    let from = opts.published.to_string_lossy().into_owned();
+    let mut opts = opts.clone();
+    if from.contains("://") {
+        let into = opts.out.join("published");
+        download(&from, &opts.targets, &into).await?;
+        opts.published = into;
+    }
+    let opts = &opts;
     let published = Manifest::load(&opts.published)?;
     let version = Version::parse(&published.version)?;
     let targets: Vec<String> = if opts.targets.is_empty() {
@@ -250,6 +298,19 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
         if fp.exists() && fr.exists() {
             let (a, b) = (crate::sbom::facts::Facts::load(&fp)?, crate::sbom::facts::Facts::load(&fr)?);
             res.builder_packages = package_differences(&a.packages, &b.packages);
+        } else if fr.exists() {
+            // A downloaded release has no facts/: the provenance records the list's digest.
+            let dep = recorded_dependency(&opts.published, &published.version, &format!("builder-image/{t}"));
+            let recorded = dep
+                .as_ref()
+                .and_then(|d| d["annotations"]["packagesSha256"].as_str().map(str::to_string));
+            let ours = crate::sbom::facts::Facts::load(&fr)?.packages_sha256;
+            if let Some(r) = recorded.filter(|r| *r != ours) {
+                res.builder_packages.push(format!(
+                    "the builder's package list differs from the recorded one (sha256 {r}, rebuilt {ours}; the rebuilt list is in {})",
+                    fr.display()
+                ));
+            }
         }
         if !ra.sha256.eq_ignore_ascii_case(&pa.sha256) {
             let (a, b) = (opts.published.join(&pa.file), opts.out.join(&ra.file));
@@ -314,5 +375,31 @@ fn compare_inputs(pm: &Manifest, rm: &Manifest, pa: &crate::manifest::Artifact, 
                 a.builder_image, b.builder_image
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_differences_name_each_package() {
+        let rec: BTreeMap<String, String> = [("libssl3:amd64", "3.0.15-1"), ("gcc-12:amd64", "12.2.0-14"), ("old:amd64", "1")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let mut now = rec.clone();
+        now.insert("libssl3:amd64".into(), "3.0.16-1".into());
+        now.remove("old:amd64");
+        now.insert("new:amd64".into(), "2".into());
+        assert_eq!(
+            package_differences(&rec, &now),
+            vec![
+                "libssl3:amd64 3.0.15-1 -> 3.0.16-1",
+                "old:amd64 1 -> (absent)",
+                "new:amd64 (absent) -> 2"
+            ]
+        );
+        assert!(package_differences(&rec, &rec).is_empty());
     }
 }

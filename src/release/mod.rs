@@ -1,8 +1,8 @@
 //! Stage: release. The whole release in one resumable command.
 //!
 //! ```text
-//! source -> build -> upload -> verify -> hashes -> container -> website
-//!                                       \______ prod only ______/ (rc: no website)
+//! source -> build -> upload -> verify -> hashes -> container -> bundle -> website -> docs
+//!                                       \_____________ prod only: the hand-off table ____/
 //! ```
 //!
 //! The orchestrator ([`execute`]) is written against the [`Stages`] trait: each step has a
@@ -13,8 +13,10 @@
 //! a fake that counts calls.
 
 pub mod merge;
+pub mod options;
 pub mod payload;
 pub mod plan;
+pub mod plan_run;
 pub mod real;
 pub mod report;
 pub mod source;
@@ -30,9 +32,9 @@ use std::path::{Path, PathBuf};
 pub use real::{release, ReleaseOptions};
 pub use report::ReleaseReport;
 
-/// One step of a release, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// One step of a release. The first four are the release's own; the hand-offs come from
+/// [`crate::publish::handoff::table`] in its order (`Step::Handoff("hashes")`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
     /// Resolve the source; with source_sha, check that it is that commit.
     Source,
@@ -42,24 +44,26 @@ pub enum Step {
     Upload,
     /// Download what was uploaded and check it against the manifest.
     Verify,
-    /// valkey-hashes line (prod).
-    Hashes,
-    /// valkey-container PR (prod).
-    Container,
-    /// valkey.io download page PR (prod, not for release candidates).
-    Website,
+    /// A hand-off to another repository (prod only), by name.
+    Handoff(&'static str),
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
-        Step::Source,
-        Step::Build,
-        Step::Upload,
-        Step::Verify,
-        Step::Hashes,
-        Step::Container,
-        Step::Website,
-    ];
+    /// The release's own steps, in order (the hand-offs follow).
+    pub const CORE: [Step; 4] = [Step::Source, Step::Build, Step::Upload, Step::Verify];
+
+    /// Every step of a release with the default hand-off table, in order.
+    pub fn all() -> Vec<Step> {
+        Step::with_handoffs(&crate::publish::handoff::table())
+    }
+
+    /// The core steps, then one per hand-off of `table`.
+    pub fn with_handoffs(table: &crate::publish::handoff::Table) -> Vec<Step> {
+        Step::CORE
+            .into_iter()
+            .chain(table.iter().map(|h| Step::Handoff(h.name())))
+            .collect()
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,10 +71,25 @@ impl Step {
             Step::Build => "build",
             Step::Upload => "upload",
             Step::Verify => "verify",
-            Step::Hashes => "hashes",
-            Step::Container => "container",
-            Step::Website => "website",
+            Step::Handoff(n) => n,
         }
+    }
+
+    /// The step named `s` (a core step or any hand-off name).
+    pub fn parse(s: &str) -> Step {
+        if let Some(c) = Step::CORE.into_iter().find(|c| c.as_str() == s) {
+            return c;
+        }
+        match crate::publish::handoff::names().into_iter().find(|n| *n == s) {
+            Some(n) => Step::Handoff(n),
+            // A hand-off this build does not know (a test-only one): keep its name.
+            None => Step::Handoff(Box::leak(s.to_string().into_boxed_str())),
+        }
+    }
+
+    /// Is this a hand-off (prod only)?
+    pub fn is_handoff(self) -> bool {
+        matches!(self, Step::Handoff(_))
     }
 
     /// Steps whose having run in this run means this step's earlier result no longer counts
@@ -82,25 +101,38 @@ impl Step {
         }
     }
 
-    /// Does this step apply to this release? `Err(reason)` when it does not.
-    pub fn applies(self, req: &Request) -> std::result::Result<(), String> {
-        let publish = matches!(self, Step::Hashes | Step::Container | Step::Website);
-        if publish && req.environment == Environment::Dev {
+    /// Does this step apply to this release? `Err(reason)` when it does not. `h` is the
+    /// step's hand-off (None for the core steps).
+    pub fn applies(self, req: &Request, h: Option<&dyn crate::publish::Handoff>) -> std::result::Result<(), String> {
+        if !self.is_handoff() {
+            return Ok(());
+        }
+        if req.environment == Environment::Dev {
             return Err("dev releases stop after verify".into());
         }
-        if publish && req.version.is_unstable() {
-            return Err("unstable has a fixed hash line and container entry and no download page".into());
+        match h {
+            Some(h) => h.applies(&req.version),
+            None => Ok(()),
         }
-        if self == Step::Website && req.version.is_rc() {
-            return Err("release candidates get no download page".into());
-        }
-        Ok(())
     }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Step, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Step::parse(&s))
     }
 }
 
@@ -216,9 +248,12 @@ pub trait Stages {
     async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
     async fn upload(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
     async fn verify(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
-    async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
-    async fn container(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
-    async fn website(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    /// Run one hand-off of [`Stages::handoffs`].
+    async fn handoff(&mut self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> Result<Outcome>;
+    /// The hand-offs, in order (default: [`crate::publish::handoff::table`]).
+    fn handoffs(&self) -> crate::publish::handoff::Table {
+        crate::publish::handoff::table()
+    }
     /// The URL an artifact file is (or will be) served at, for the report.
     fn artifact_url(&self, _file: &str) -> Option<String> {
         None
@@ -229,15 +264,14 @@ pub trait Stages {
     }
 }
 
-async fn run_step<S: Stages>(s: &mut S, step: Step, ctx: &Ctx<'_>) -> Result<Outcome> {
-    match step {
-        Step::Source => s.source(ctx).await,
-        Step::Build => s.build(ctx).await,
-        Step::Upload => s.upload(ctx).await,
-        Step::Verify => s.verify(ctx).await,
-        Step::Hashes => s.hashes(ctx).await,
-        Step::Container => s.container(ctx).await,
-        Step::Website => s.website(ctx).await,
+async fn run_step<S: Stages>(s: &mut S, step: Step, h: Option<&dyn crate::publish::Handoff>, ctx: &Ctx<'_>) -> Result<Outcome> {
+    match (step, h) {
+        (Step::Source, _) => s.source(ctx).await,
+        (Step::Build, _) => s.build(ctx).await,
+        (Step::Upload, _) => s.upload(ctx).await,
+        (Step::Verify, _) => s.verify(ctx).await,
+        (Step::Handoff(_), Some(h)) => s.handoff(h, ctx).await,
+        (Step::Handoff(n), None) => Err(Error::input(format!("no hand-off named {n}"))),
     }
 }
 
@@ -270,18 +304,25 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
     let mut ran: Vec<Step> = Vec::new();
     let mut failure: Option<Error> = None;
 
-    for step in Step::ALL {
+    let table = stages.handoffs();
+    let steps: Vec<(Step, Option<std::sync::Arc<dyn crate::publish::Handoff>>)> = Step::CORE
+        .into_iter()
+        .map(|s| (s, None))
+        .chain(table.iter().map(|h| (Step::Handoff(h.name()), Some(h.clone()))))
+        .collect();
+    for (step, h) in steps {
+        let h = h.as_deref();
         if failure.is_some() {
             rows.push(report::StepReport::new(step, StepState::NotReached, None));
             continue;
         }
-        if let Err(reason) = step.applies(req) {
+        if let Err(reason) = step.applies(req, h) {
             let mut r = report::StepReport::new(step, StepState::SkippedNotForEnvironment, None);
             r.reason = Some(reason);
             rows.push(r);
             continue;
         }
-        if opts.dry_run && step > Step::Build {
+        if opts.dry_run && !matches!(step, Step::Source | Step::Build) {
             let mut r = report::StepReport::new(step, StepState::SkippedDryRun, None);
             r.reason = Some("--dry-run uploads and publishes nothing".into());
             rows.push(r);
@@ -307,7 +348,7 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
             }
             Ok(None) => {
                 ran.push(step);
-                run_step(stages, step, &ctx).await
+                run_step(stages, step, h, &ctx).await
             }
             Err(e) => Err(e.context(format!("{step}: checking what is already done"))),
         };

@@ -9,6 +9,8 @@ use crate::targets::Matrix;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+pub use super::plan_run::{fill_diffs, for_release};
+
 /// Where the upload goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreChoice {
@@ -227,7 +229,7 @@ pub struct PlanStep {
     pub reason: Option<String>,
 }
 
-/// A change to another repository.
+/// A change to another repository (or a dispatch), as the hand-off will make it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoChange {
     pub step: Step,
@@ -235,9 +237,15 @@ pub struct RepoChange {
     pub repo: String,
     /// Branch the change goes to (the PR branch, or the base for a direct commit).
     pub branch: String,
+    /// The PR title, or the commit subject of a direct commit.
     pub title: String,
+    /// Commit subjects, in order.
+    pub commits: Vec<String>,
     pub files: Vec<String>,
     pub description: String,
+    /// The repository_dispatch it sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<crate::publish::edit::Dispatch>,
     /// A unified diff, when the current files were available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -298,76 +306,72 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
             file,
         });
     }
-    let steps = Step::ALL
-        .iter()
-        .map(|s| match s.applies(o.req) {
-            Ok(()) => PlanStep {
-                step: *s,
-                runs: true,
-                reason: None,
-            },
-            Err(r) => PlanStep {
-                step: *s,
-                runs: false,
-                reason: Some(r),
-            },
-        })
-        .collect::<Vec<_>>();
+    let table = crate::publish::handoff::table();
+    let mut steps = Vec::new();
     let mut repo_changes = Vec::new();
     let tag_url = o.matrix.source_url(v);
     let digest = o
         .source_sha256
         .clone()
         .unwrap_or_else(|| "<sha256 of the source archive, known after the build>".into());
-    for s in &steps {
-        if !s.runs {
+    for (s, h) in Step::CORE
+        .into_iter()
+        .map(|s| (s, None))
+        .chain(table.iter().map(|h| (Step::Handoff(h.name()), Some(h))))
+    {
+        let applies = s.applies(o.req, h.map(|h| h.as_ref()));
+        steps.push(PlanStep {
+            step: s,
+            runs: applies.is_ok(),
+            reason: applies.err(),
+        });
+        let (Some(h), true) = (h, steps.last().is_some_and(|p| p.runs)) else {
             continue;
-        }
-        match s.step {
-            Step::Hashes => repo_changes.push(RepoChange {
-                step: Step::Hashes,
-                repo: "valkey-io/valkey-hashes".into(),
-                branch: "main".into(),
-                title: format!("Update hash for {v}"),
-                files: vec!["README".into()],
-                description: format!(
-                    "append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"
-                ),
-                diff: None,
-            }),
-            Step::Container => repo_changes.push(RepoChange {
-                step: Step::Container,
-                repo: "valkey-io/valkey-container".into(),
-                branch: format!("update-{v}"),
-                title: format!("Update to version {v}"),
-                files: vec![
+        };
+        let mut po = crate::publish::Options::new(v.clone());
+        po.date = Some(o.date.clone());
+        let shape = h.shape(&po);
+        let mm = v.major_minor().unwrap_or_default();
+        let (files, description): (Vec<String>, String) = match h.name() {
+            "hashes" => (
+                vec!["README".into()],
+                format!("append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"),
+            ),
+            "container" => (
+                vec![
                     "versions.json".into(),
-                    format!("{}/debian/Dockerfile", v.major_minor().unwrap_or_default()),
-                    format!("{}/alpine/Dockerfile", v.major_minor().unwrap_or_default()),
+                    format!("{mm}/debian/Dockerfile"),
+                    format!("{mm}/alpine/Dockerfile"),
                     "generate-stackbrew-library.sh".into(),
                 ],
-                description: format!(
-                    "versions.json entry {} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {}/ follow; aliases per the rule; PR against mainline",
-                    v.major_minor().unwrap_or_default(),
-                    v.major_minor().unwrap_or_default()
-                ),
-                diff: None,
-            }),
-            Step::Website => {
-                let page = format!("content/download/releases/v{}.md", v.as_str().replace('.', "-"));
+                format!("versions.json entry {mm} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {mm}/ follow; aliases per the rule"),
+            ),
+            "website" => {
+                let page = crate::publish::website::page_path(v.as_str());
                 let arts: Vec<String> = targets.iter().map(|t| format!("{}-{}", t.distro, t.arch)).collect();
-                repo_changes.push(RepoChange {
-                    step: Step::Website,
-                    repo: "valkey-io/valkey-io.github.io".into(),
-                    branch: format!("update-website-{v}"),
-                    title: format!("Add download page for {v}"),
-                    files: vec![page.clone()],
-                    description: format!("new page {page} dated {}, listing only the built artifacts: {}", o.date, arts.join(", ")),
-                    diff: None,
-                });
+                (vec![page.clone()], format!("page {page} dated {}, listing only the built artifacts: {}", o.date, arts.join(", ")))
             }
-            _ => {}
-        }
+            "docs" => (
+                ["topics/releases.md", "Makefile", "topics/valkey.conf.md", "topics/modules-api-ref.md"].map(String::from).to_vec(),
+                format!("releases table row for {mm} dated {}, Makefile VERSION/DATE, valkey.conf link, module API reference", o.date),
+            ),
+            _ => (vec![], h.about().to_string()),
+        };
+        repo_changes.push(RepoChange {
+            step: s,
+            repo: shape.repo.full(),
+            branch: shape.branch().map(str::to_string).unwrap_or_else(|| shape.repo.branch.clone()),
+            title: shape
+                .pr_title()
+                .map(str::to_string)
+                .or_else(|| shape.commits.first().map(|c| c.title.clone()))
+                .unwrap_or_default(),
+            commits: shape.commits.iter().map(|c| c.title.clone()).collect(),
+            files,
+            description,
+            dispatch: shape.dispatch.clone(),
+            diff: None,
+        });
     }
     Ok(Plan {
         version: v.to_string(),
@@ -384,72 +388,6 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         date: o.date.clone(),
         repo_changes,
     })
-}
-
-/// Fill in the repository changes of `plan` as unified diffs, computed by the publish stage's
-/// pure edits against local copies of the repositories (`repos/valkey-hashes`, ...), with a
-/// manifest made from the plan's targets. The hashes and container diffs need the source
-/// archive's sha256 (`source_sha256`); without it they keep their description.
-pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path, source_sha256: Option<String>) -> Result<()> {
-    use crate::manifest::{Artifact, Manifest, SourceInfo};
-    use crate::publish::{Apply, Kind, Options};
-    let tmp = tempfile::tempdir().map_err(|e| Error::external(format!("temporary directory: {e}")))?;
-    let mut m = Manifest::new(
-        req.version.as_str(),
-        0,
-        SourceInfo {
-            name: format!("{}.tar.gz", req.version),
-            kind: "url".into(),
-            url: Some(tag_url.to_string()),
-            sha256: source_sha256.clone(),
-            git_commit: None,
-            source_sha: req.source_sha.clone(),
-        },
-    );
-    for t in &p.targets {
-        m.upsert(Artifact {
-            target: t.name.clone(),
-            distro: t.distro.clone(),
-            arch: t.arch.clone(),
-            file: t.file.clone(),
-            size: 0,
-            sha256: "0".repeat(64),
-            checksum_file: format!("{}.sha256", t.file),
-            files: vec![],
-            build: None,
-        });
-    }
-    m.save(tmp.path())?;
-    let date = p.date.clone();
-    for c in p.repo_changes.iter_mut() {
-        let kind = match c.step {
-            Step::Hashes => Kind::Hashes,
-            Step::Container => Kind::Container,
-            Step::Website => Kind::Website,
-            _ => continue,
-        };
-        if source_sha256.is_none() && kind != Kind::Website {
-            c.description
-                .push_str(" (diff: needs the source archive's sha256: give --source ARCHIVE, or plan after the build)");
-            continue;
-        }
-        let mut po = Options::new(req.version.clone());
-        po.dist = tmp.path().to_path_buf();
-        po.date = Some(date.clone());
-        po.dry_run = true;
-        po.apply = Apply::Handoff {
-            dir: tmp.path().join("handoff"),
-        };
-        po.base = Some(repos.join(kind.default_repo().name));
-        po.container_checkout = Some(repos.join(Kind::Container.default_repo().name));
-        po.source_sha256 = source_sha256.clone();
-        match crate::publish::check(kind, &po).await {
-            Ok(o) if o.diff.is_empty() => c.diff = Some("(no change: already up to date)\n".into()),
-            Ok(o) => c.diff = Some(o.diff),
-            Err(e) => c.description.push_str(&format!(" (diff unavailable: {e})")),
-        }
-    }
-    Ok(())
 }
 
 /// Where an uploaded file can be fetched: the public URL for the production bucket, the
@@ -511,14 +449,25 @@ impl Plan {
         if !self.repo_changes.is_empty() {
             o.push_str("\nRepository changes:\n");
             for c in &self.repo_changes {
-                o.push_str(&format!(
-                    "  {} ({}): {} [{}]\n    {}\n",
-                    c.repo,
-                    c.branch,
-                    c.title,
-                    c.files.join(", "),
-                    c.description
-                ));
+                match &c.dispatch {
+                    Some(d) => o.push_str(&format!(
+                        "  {}: repository_dispatch {} {}\n",
+                        c.repo, d.event_type, d.client_payload
+                    )),
+                    None => {
+                        o.push_str(&format!(
+                            "  {} ({}): {} [{}]\n    {}\n",
+                            c.repo,
+                            c.branch,
+                            c.title,
+                            c.files.join(", "),
+                            c.description
+                        ));
+                        for t in &c.commits {
+                            o.push_str(&format!("    commit: {t}\n"));
+                        }
+                    }
+                }
                 if let Some(d) = &c.diff {
                     for l in d.lines() {
                         o.push_str(&format!("    {l}\n"));

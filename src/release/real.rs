@@ -1,6 +1,7 @@
 //! The real [`Stages`]: each step calls the stage's library function.
 
 use super::merge::{self, MergeOptions};
+pub use super::options::ReleaseOptions;
 use super::payload::Request;
 use super::plan::{self, PublishChoice, StoreChoice};
 use super::{source, Ctx, Finished, Link, Outcome, RunOptions, Stages, Step};
@@ -9,87 +10,6 @@ use crate::fsutil;
 use crate::manifest::Manifest;
 use crate::targets::Matrix;
 use std::path::{Path, PathBuf};
-
-/// Everything `valkey-release release` takes (the CLI fills it in).
-#[derive(Debug, Clone)]
-pub struct ReleaseOptions {
-    pub req: Request,
-    /// Targets to release (empty: all of targets.toml; with --merge: those in the partial dists).
-    pub targets: Vec<String>,
-    /// Source as `build` takes it (directory, archive, URL); default the tag archive.
-    pub source: Option<String>,
-    pub dist: PathBuf,
-    pub jobs: Option<usize>,
-    /// `--store s3://B` or `file://DIR`.
-    pub store: Option<String>,
-    pub bucket: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub dry_run: bool,
-    /// Partial dist directories to merge instead of building.
-    pub merge: Vec<PathBuf>,
-    /// Date for the website page (YYYY-MM-DD), default today (UTC).
-    pub date: Option<String>,
-    pub fail_fast: bool,
-    pub allow_dirty: bool,
-    pub force_overwrite: bool,
-    pub hashes_checkout: Option<PathBuf>,
-    pub container_checkout: Option<PathBuf>,
-    pub website_checkout: Option<PathBuf>,
-    /// Push commits made in local checkouts.
-    pub push: bool,
-    /// Where patch files go when neither a token nor checkouts are given (default dist/handoff).
-    pub handoff: Option<PathBuf>,
-    /// Local copies of the three repositories (DIR/valkey-hashes, DIR/valkey-container,
-    /// DIR/valkey-io.github.io), read instead of GitHub for patch files and plan diffs.
-    pub repos: Option<PathBuf>,
-    /// Use this Docker image for every target instead of the targets' builder images.
-    pub builder_image: Option<String>,
-    pub json: bool,
-}
-
-impl ReleaseOptions {
-    /// Options with defaults for a request.
-    pub fn new(req: Request) -> ReleaseOptions {
-        ReleaseOptions {
-            req,
-            targets: Vec::new(),
-            source: None,
-            dist: PathBuf::from("dist"),
-            jobs: None,
-            store: None,
-            bucket: None,
-            endpoint_url: None,
-            dry_run: false,
-            merge: Vec::new(),
-            date: None,
-            fail_fast: false,
-            allow_dirty: false,
-            force_overwrite: false,
-            hashes_checkout: None,
-            container_checkout: None,
-            website_checkout: None,
-            push: false,
-            handoff: None,
-            repos: None,
-            builder_image: None,
-            json: false,
-        }
-    }
-
-    pub fn handoff_dir(&self) -> PathBuf {
-        self.handoff.clone().unwrap_or_else(|| self.dist.join("handoff"))
-    }
-
-    pub fn has_checkouts(&self) -> bool {
-        self.hashes_checkout.is_some() || self.container_checkout.is_some() || self.website_checkout.is_some()
-    }
-
-    pub fn date(&self) -> String {
-        self.date
-            .clone()
-            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string())
-    }
-}
 
 fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
@@ -101,6 +21,8 @@ pub struct RealStages<'m> {
     pub matrix: &'m Matrix,
     pub store: StoreChoice,
     pub publish: PublishChoice,
+    /// valkey-doc's modules-api-ref.md, generated from the release's source when known.
+    pub modules_api_ref: Option<String>,
 }
 
 impl<'m> RealStages<'m> {
@@ -135,11 +57,21 @@ impl<'m> RealStages<'m> {
                 },
             )
         };
+        // Prod publishes to download.valkey.io: a local store would leave the hand-offs pointing
+        // at files nobody can download.
+        if opts.req.environment == super::payload::Environment::Prod && store.kind != "s3" && !opts.allow_local_store && !opts.dry_run {
+            return Err(Error::input(format!(
+                "a prod release uploads to an s3:// store, but the store is {} (from {}): set {} or pass --bucket / \
+                 --store s3://BUCKET, or --allow-local-store to publish from a local store on purpose",
+                store.url, store.from, store.bucket_var
+            )));
+        }
         Ok(RealStages {
             opts,
             matrix,
             store,
             publish,
+            modules_api_ref: None,
         })
     }
 
@@ -284,9 +216,10 @@ impl Stages for RealStages<'_> {
                 o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
                 o
             })),
-            Step::Hashes => self.publish_probe(crate::publish::Kind::Hashes, ctx).await,
-            Step::Container => self.publish_probe(crate::publish::Kind::Container, ctx).await,
-            Step::Website => self.publish_probe(crate::publish::Kind::Website, ctx).await,
+            Step::Handoff(name) => {
+                let h = crate::publish::by_name(name)?;
+                self.publish_probe(h.as_ref(), ctx).await
+            }
         }
     }
 
@@ -424,16 +357,9 @@ impl Stages for RealStages<'_> {
         .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
     }
 
-    async fn hashes(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
-        self.publish_step(crate::publish::Kind::Hashes, ctx).await
-    }
-
-    async fn container(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
-        self.publish_step(crate::publish::Kind::Container, ctx).await
-    }
-
-    async fn website(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
-        self.publish_step(crate::publish::Kind::Website, ctx).await
+    async fn handoff(&mut self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let o = crate::publish::publish(h, &self.publish_options(h, ctx)).await?;
+        Ok(publish_outcome(&o))
     }
 
     fn artifact_url(&self, file: &str) -> Option<String> {
@@ -456,9 +382,9 @@ impl Stages for RealStages<'_> {
 
 impl RealStages<'_> {
     /// The publish stage's options for one hand-off: a local checkout when given for that
-    /// repository, else GitHub with GITHUB_TOKEN, else patch files under the handoff directory.
-    fn publish_options(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> crate::publish::Options {
-        use crate::publish::{Apply, Kind, Options, Secret};
+    /// repository, else GitHub with GITHUB_TOKEN, else files for review under the handoff directory.
+    fn publish_options(&self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> crate::publish::Options {
+        use crate::publish::{Apply, Options, Secret};
         let mut po = Options::new(ctx.req.version.clone());
         po.dist = ctx.dist.to_path_buf();
         po.date = self.opts.date.clone();
@@ -469,10 +395,12 @@ impl RealStages<'_> {
         if let Some(u) = env_var("GITHUB_API_URL").filter(|u| !u.is_empty()) {
             po.github.api_url = u;
         }
-        let checkout = match kind {
-            Kind::Hashes => self.opts.hashes_checkout.clone(),
-            Kind::Container => self.opts.container_checkout.clone(),
-            Kind::Website => self.opts.website_checkout.clone(),
+        let checkout = match h.name() {
+            "hashes" => self.opts.hashes_checkout.clone(),
+            "container" => self.opts.container_checkout.clone(),
+            "website" => self.opts.website_checkout.clone(),
+            "docs" => self.opts.docs_checkout.clone(),
+            _ => None,
         };
         po.apply = match checkout {
             Some(dir) => Apply::Checkout { dir, push: self.opts.push },
@@ -482,39 +410,51 @@ impl RealStages<'_> {
             },
         };
         if let Some(r) = &self.opts.repos {
-            po.base = Some(r.join(kind.default_repo().name));
+            po.base = Some(r.join(h.default_repo().name));
         }
+        let container = crate::publish::Handoff::default_repo(&crate::publish::container::Container).name;
         po.container_checkout = self
             .opts
             .container_checkout
             .clone()
-            .or_else(|| self.opts.repos.as_ref().map(|r| r.join(Kind::Container.default_repo().name)));
+            .or_else(|| self.opts.repos.as_ref().map(|r| r.join(&container)));
+        po.modules_api_ref = self.modules_api_ref.clone();
         po
     }
 
-    /// Is a hand-off already done (line present, PR open or merged)? A dry run that reads only.
-    async fn publish_probe(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
-        let po = self.publish_options(kind, ctx);
-        let mut o = crate::publish::check(kind, &po).await?;
-        if o.done() && o.state != crate::publish::State::WouldChange {
+    /// Is a hand-off already done (line present, PR open or merged, dispatch sent by an
+    /// earlier run)? A dry run that reads only.
+    async fn publish_probe(&self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
+        use crate::publish::State;
+        let po = self.publish_options(h, ctx);
+        // A dispatch cannot be looked up afterwards: the release state is the record.
+        if h.shape(&po).dispatch.is_some() {
+            return Ok(ctx.prior.filter(|r| r.state.is_done()).map(|r| {
+                let mut o = r.outcome.clone().unwrap_or_default();
+                o.summary = format!("{} (sent by an earlier run, {}; not sent again)", o.summary, r.at);
+                o
+            }));
+        }
+        let mut o = crate::publish::check(h, &po).await?;
+        if o.done() {
             return Ok(Some(publish_outcome(&o)));
         }
         // Hand-off mode: nothing is applied to the repository, so the change stays pending;
         // the step is done when the files for review already hold this very change.
         if let crate::publish::Apply::Handoff { dir } = &po.apply {
-            let name = po.repo_for(kind).name;
+            let name = po.repo_for(h).name;
             let root = dir.join(&name);
             let diff = root.join(format!("{name}.diff"));
             let patch = std::fs::read_dir(&root)
                 .ok()
                 .and_then(|rd| rd.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "patch")));
             if let (Some(patch), Ok(text)) = (patch, std::fs::read_to_string(&diff)) {
-                if o.state == crate::publish::State::WouldChange && !o.diff.is_empty() && text == o.diff {
+                if o.state == State::WouldChange && !o.diff.is_empty() && text == o.diff {
                     o.handoff_files = vec![patch.clone(), diff];
                     let mut out = publish_outcome(&o);
                     out.summary = format!(
                         "{} {} ({}): patch already written for review, same change: {}",
-                        kind.name(),
+                        h.name(),
                         o.version,
                         root.display(),
                         patch.display()
@@ -524,11 +464,6 @@ impl RealStages<'_> {
             }
         }
         Ok(None)
-    }
-
-    async fn publish_step(&self, kind: crate::publish::Kind, ctx: &Ctx<'_>) -> Result<Outcome> {
-        let o = crate::publish::publish(kind, &self.publish_options(kind, ctx)).await?;
-        Ok(publish_outcome(&o))
     }
 
     /// The upload stage's options for this release.
@@ -563,7 +498,7 @@ impl RealStages<'_> {
 /// the patch files written for review.
 fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
     let mut out = Outcome::new(o.summary()).with_data(o);
-    let what = o.kind.name();
+    let what = o.kind;
     if let Some(u) = &o.pr_url {
         out.links.push(Link::new("pr", format!("{what} PR"), u.clone()));
         if o.needs_merge {
@@ -571,13 +506,13 @@ fn publish_outcome(o: &crate::publish::Outcome) -> Outcome {
         }
     }
     if let Some(c) = &o.commit {
-        let url = if o.mode == "github" {
+        let url = if o.mode == crate::publish::Mode::GitHub {
             format!("https://github.com/{}/commit/{c}", o.repo)
         } else {
             format!("{} {c}", o.repo)
         };
         out.links.push(Link::new("commit", format!("{what} commit"), url));
-        if o.needs_merge && o.pr_url.is_none() && o.mode == "checkout" {
+        if o.needs_merge && o.pr_url.is_none() && o.mode == crate::publish::Mode::Checkout {
             out.handoff.push(format!("{what}: commit {c} in {} (review, then push)", o.repo));
         }
     }

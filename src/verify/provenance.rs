@@ -131,6 +131,89 @@ fn push(checks: &mut Vec<Check>, check: &str, item: &str, ok: bool, detail: Stri
     })
 }
 
+/// Parse the envelope, check its signature (with a key) and its statement; `None` when the
+/// statement is unusable (the failure is in `checks`).
+fn check_envelope(name: &str, text: &str, public_key: Option<&Path>, checks: &mut Vec<Check>) -> Result<Option<Value>> {
+    let env = match dsse::Envelope::from_jsonl(name, text) {
+        Ok(e) => e,
+        Err(e) => {
+            push(checks, "statement", name, false, e.to_string());
+            return Ok(None);
+        }
+    };
+    // Signature first: a tampered payload fails here, whatever it claims.
+    match public_key {
+        Some(k) => {
+            let armored = std::fs::read_to_string(k).map_err(|e| Error::io(k, "read public key", e))?;
+            let verifier = provenance::pgp::PgpVerifier::from_armored(&armored).map_err(|e| e.context(k.display()))?;
+            match env.verify(&verifier) {
+                Ok(()) => push(checks, "signature", name, true, format!("signed by {}", verifier.fingerprint)),
+                Err(e) => push(checks, "signature", name, false, e.to_string()),
+            }
+        }
+        None => push(checks, "signature", name, true, "not checked (no --public-key given)".into()),
+    }
+    match parse_statement(name, &env) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            push(checks, "statement", name, false, e.to_string());
+            Ok(None)
+        }
+    }
+}
+
+/// The statement's subjects: name -> sha256.
+fn subject_map(st: &Value) -> BTreeMap<String, String> {
+    st["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["digest"]["sha256"].as_str()?.to_string())))
+        .collect()
+}
+
+fn version_of(st: &Value) -> String {
+    st["predicate"]["buildDefinition"]["externalParameters"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The recorded source digest against valkey-hashes' line for the version.
+fn check_source(st: &Value, hashes: &Path, checks: &mut Vec<Check>) -> Result<()> {
+    let text = std::fs::read_to_string(hashes).map_err(|e| Error::io(hashes, "read hashes file", e))?;
+    let lines = crate::verify::parse::hashes_text(hashes, &text)?;
+    let want = format!("valkey-{}.tar.gz", version_of(st));
+    let theirs: Vec<&str> = lines.iter().filter(|l| l.file == want).map(|l| l.sha256.as_str()).collect();
+    let (ok, detail) = match source_sha256(st) {
+        _ if theirs.is_empty() => (false, format!("{} has no line for {want}", hashes.display())),
+        None => (false, "the provenance records no source sha256".to_string()),
+        Some(o) if theirs.iter().any(|t| t.eq_ignore_ascii_case(&o)) => (true, format!("sha256 {o} matches {}", hashes.display())),
+        Some(o) => (
+            false,
+            format!(
+                "the provenance records sha256 {o}, {} lists {}",
+                hashes.display(),
+                theirs.join(", ")
+            ),
+        ),
+    };
+    push(checks, "source", &want, ok, detail);
+    Ok(())
+}
+
+/// Compare the files found (name -> sha256, `None` when absent) with the subjects.
+fn check_subjects(subjects: &BTreeMap<String, String>, files: &BTreeMap<String, Option<String>>, place: &str, checks: &mut Vec<Check>) {
+    for (f, h) in files {
+        match (subjects.get(f), h) {
+            (Some(s), Some(h)) if s.eq_ignore_ascii_case(h) => push(checks, "subject", f, true, "sha256 matches".into()),
+            (Some(s), Some(h)) => push(checks, "subject", f, false, format!("sha256 {h}, the provenance says {s}")),
+            (Some(_), None) => push(checks, "subject", f, false, format!("missing from {place}")),
+            (None, _) => push(checks, "subject", f, false, "is not a subject of the provenance".into()),
+        }
+    }
+}
+
 /// Check a release directory against its provenance.
 pub fn verify_provenance(opts: &ProvenanceOptions) -> Result<ProvenanceReport> {
     let path = match &opts.provenance {
@@ -140,99 +223,117 @@ pub fn verify_provenance(opts: &ProvenanceOptions) -> Result<ProvenanceReport> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "read provenance", e))?;
     let mut checks = Vec::new();
-    let env = match dsse::Envelope::from_jsonl(&name, &text) {
-        Ok(e) => e,
-        Err(e) => {
-            push(&mut checks, "statement", &name, false, e.to_string());
-            return Ok(ProvenanceReport {
-                provenance: path,
-                version: String::new(),
-                checks,
-            });
-        }
+    let Some(st) = check_envelope(&name, &text, opts.public_key.as_deref(), &mut checks)? else {
+        return Ok(ProvenanceReport {
+            provenance: path,
+            version: String::new(),
+            checks,
+        });
     };
-    // Signature first: a tampered payload fails here, whatever it claims.
-    match &opts.public_key {
-        Some(k) => {
-            let armored = std::fs::read_to_string(k).map_err(|e| Error::io(k, "read public key", e))?;
-            let verifier = provenance::pgp::PgpVerifier::from_armored(&armored).map_err(|e| e.context(k.display()))?;
-            match env.verify(&verifier) {
-                Ok(()) => push(&mut checks, "signature", &name, true, format!("signed by {}", verifier.fingerprint)),
-                Err(e) => push(&mut checks, "signature", &name, false, e.to_string()),
-            }
-        }
-        None => push(&mut checks, "signature", &name, true, "not checked (no --public-key given)".into()),
+    let subjects = subject_map(&st);
+    let mut files: BTreeMap<String, Option<String>> = provenance::subjects(&opts.dir)?.into_iter().map(|(n, h)| (n, Some(h))).collect();
+    for s in subjects.keys() {
+        files.entry(s.clone()).or_insert(None);
     }
-    let st = match parse_statement(&name, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            push(&mut checks, "statement", &name, false, e.to_string());
-            return Ok(ProvenanceReport {
-                provenance: path,
-                version: String::new(),
-                checks,
-            });
-        }
-    };
-    let version = st["predicate"]["buildDefinition"]["externalParameters"]["version"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let subjects: BTreeMap<String, String> = st["subject"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["digest"]["sha256"].as_str()?.to_string())))
-        .collect();
-    let files: BTreeMap<String, String> = provenance::subjects(&opts.dir)?.into_iter().collect();
-    for (f, h) in &files {
-        match subjects.get(f) {
-            Some(s) if s.eq_ignore_ascii_case(h) => push(&mut checks, "subject", f, true, "sha256 matches".into()),
-            Some(s) => push(&mut checks, "subject", f, false, format!("sha256 {h}, the provenance says {s}")),
-            None => push(&mut checks, "subject", f, false, "is not a subject of the provenance".into()),
-        }
-    }
-    for s in subjects.keys().filter(|s| !files.contains_key(*s)) {
-        push(&mut checks, "subject", s, false, format!("missing from {}", opts.dir.display()));
-    }
+    check_subjects(&subjects, &files, &opts.dir.display().to_string(), &mut checks);
     if let Some(h) = &opts.hashes {
-        let text = std::fs::read_to_string(h).map_err(|e| Error::io(h, "read hashes file", e))?;
-        let lines = crate::verify::parse::hashes_text(h, &text)?;
-        let want = format!("valkey-{version}.tar.gz");
-        let ours = source_sha256(&st);
-        let theirs: Vec<&str> = lines.iter().filter(|l| l.file == want).map(|l| l.sha256.as_str()).collect();
-        match (ours, theirs.is_empty()) {
-            (_, true) => push(
-                &mut checks,
-                "source",
-                &want,
-                false,
-                format!("{} has no line for {want}", h.display()),
-            ),
-            (None, _) => push(
-                &mut checks,
-                "source",
-                &want,
-                false,
-                "the provenance records no source sha256".into(),
-            ),
-            (Some(o), _) if theirs.iter().any(|t| t.eq_ignore_ascii_case(&o)) => {
-                push(&mut checks, "source", &want, true, format!("sha256 {o} matches {}", h.display()))
-            }
-            (Some(o), _) => push(
-                &mut checks,
-                "source",
-                &want,
-                false,
-                format!("the provenance records sha256 {o}, {} lists {}", h.display(), theirs.join(", ")),
-            ),
-        }
+        check_source(&st, h, &mut checks)?;
     }
     Ok(ProvenanceReport {
         provenance: path,
-        version,
+        version: version_of(&st),
         checks,
     })
+}
+
+/// Check a published release (`https://host/prefix/` or `file:///dir/`) against its provenance
+/// `name` there: each subject is fetched and hashed (files the provenance does not name cannot
+/// be listed over HTTP and are not looked for).
+pub async fn verify_remote_provenance(url: &str, name: &str, public_key: Option<&Path>, hashes: Option<&Path>) -> Result<ProvenanceReport> {
+    let base = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    let fetch = Fetch::new(&base)?;
+    let where_ = format!("{base}{name}");
+    let text = fetch
+        .get(name)
+        .await?
+        .ok_or_else(|| Error::check(format!("{where_}: no such provenance file")))?;
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let mut checks = Vec::new();
+    let Some(st) = check_envelope(&where_, &text, public_key, &mut checks)? else {
+        return Ok(ProvenanceReport {
+            provenance: where_.into(),
+            version: String::new(),
+            checks,
+        });
+    };
+    let subjects = subject_map(&st);
+    let mut files = BTreeMap::new();
+    for s in subjects.keys() {
+        files.insert(s.clone(), fetch.sha256(s).await?);
+    }
+    check_subjects(&subjects, &files, &base, &mut checks);
+    if let Some(h) = hashes {
+        check_source(&st, h, &mut checks)?;
+    }
+    Ok(ProvenanceReport {
+        provenance: where_.into(),
+        version: version_of(&st),
+        checks,
+    })
+}
+
+/// Files of a published release by name: over HTTP(S) or from a `file://` directory.
+pub(crate) enum Fetch {
+    Http { client: reqwest::Client, base: String },
+    Dir(PathBuf),
+}
+
+impl Fetch {
+    pub(crate) fn new(base: &str) -> Result<Fetch> {
+        if let Some(dir) = base.strip_prefix("file://") {
+            return Ok(Fetch::Dir(PathBuf::from(dir)));
+        }
+        if base.starts_with("https://") || base.starts_with("http://") {
+            let client = reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(15))
+                .user_agent(concat!("valkey-release/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::external(format!("cannot set up the HTTP client: {e}")))?;
+            return Ok(Fetch::Http {
+                client,
+                base: base.to_string(),
+            });
+        }
+        Err(Error::input(format!(
+            "{base:?}: verify --provenance takes a release directory, https://HOST/PREFIX/ or file:///DIR/ (for s3:// download the release first)"
+        )))
+    }
+
+    pub(crate) async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Fetch::Dir(d) => match std::fs::read(d.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(&d.join(name), "read", e)),
+            },
+            Fetch::Http { client, base } => {
+                let url = format!("{base}{name}");
+                let r = client.get(&url).send().await.map_err(|e| Error::external(format!("{url}: {e}")))?;
+                if r.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                if !r.status().is_success() {
+                    return Err(Error::external(format!("{url}: HTTP {}", r.status())));
+                }
+                Ok(Some(r.bytes().await.map_err(|e| Error::external(format!("{url}: {e}")))?.to_vec()))
+            }
+        }
+    }
+
+    async fn sha256(&self, name: &str) -> Result<Option<String>> {
+        use sha2::Digest;
+        Ok(self.get(name).await?.map(|b| hex::encode(sha2::Sha256::digest(&b))))
+    }
 }
 
 /// `verify --provenance [DIR]`: print one line per check (or JSON) and return the exit status.
@@ -247,6 +348,18 @@ pub fn run_cli(
         return Err(Error::input("verify --provenance takes one release directory"));
     }
     let dir = paths.into_iter().next().unwrap_or_else(|| PathBuf::from("."));
+    let as_text = dir.to_string_lossy().into_owned();
+    if as_text.contains("://") {
+        let name = provenance.as_ref().map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
+            Error::input(format!(
+                "{as_text}: name the provenance file with --provenance-file valkey-<V>.intoto.jsonl"
+            ))
+        })?;
+        let report = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(verify_remote_provenance(&as_text, &name, public_key.as_deref(), hashes.as_deref()))
+        })?;
+        return print_report(json, &report);
+    }
     if !dir.is_dir() {
         return Err(Error::input(format!(
             "{}: not a directory (verify --provenance checks a release directory)",
@@ -259,10 +372,14 @@ pub fn run_cli(
         public_key,
         hashes,
     })?;
+    print_report(json, &report)
+}
+
+fn print_report(json: bool, report: &ProvenanceReport) -> Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?
+            serde_json::to_string_pretty(report).map_err(|e| Error::external(e.to_string()))?
         );
     } else {
         for c in &report.checks {

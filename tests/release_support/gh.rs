@@ -42,6 +42,8 @@ pub struct World {
     pub faults: Vec<Fault>,
     /// Requests answered with an injected failure: (method, path, status).
     pub injected: Vec<(String, String, u16)>,
+    /// repository_dispatch events received: (repo, body).
+    pub dispatches: Vec<(String, Value)>,
 }
 
 /// A failure the emulation answers instead of GitHub: the next `times` requests matching
@@ -124,6 +126,8 @@ impl GitHub {
             ("valkey-hashes", "main", &r.join("valkey-hashes")),
             ("valkey-container", "mainline", &r.join("valkey-container")),
             ("valkey-io.github.io", "main", &r.join("valkey-io.github.io")),
+            ("valkey-bundle", "main", &r.join("valkey-bundle")),
+            ("valkey-doc", "main", &r.join("valkey-doc")),
         ])
         .await
     }
@@ -155,6 +159,30 @@ impl GitHub {
             out.push(msg.clone());
             c = parents.first().cloned();
         }
+        out
+    }
+
+    /// repository_dispatch events received so far: (repo, body).
+    pub fn dispatches(&self) -> Vec<(String, Value)> {
+        self.world.lock().unwrap().dispatches.clone()
+    }
+
+    /// Every branch of `repo`.
+    pub fn branches(&self, repo: &str) -> Vec<String> {
+        self.world.lock().unwrap().repos[repo].branches.keys().cloned().collect()
+    }
+
+    /// Full commit messages on `branch` that are not on `base`, oldest first.
+    pub fn commits_between(&self, repo: &str, base: &str, branch: &str) -> Vec<String> {
+        let w = self.world.lock().unwrap();
+        let r = &w.repos[repo];
+        let stop: std::collections::BTreeSet<String> = ancestors(r, &r.branches[base]).into_iter().collect();
+        let mut out: Vec<String> = ancestors(r, &r.branches[branch])
+            .into_iter()
+            .filter(|c| !stop.contains(c))
+            .map(|c| r.commits[&c].2.clone())
+            .collect();
+        out.reverse();
         out
     }
 
@@ -227,6 +255,17 @@ impl GitHub {
             })
             .collect()
     }
+}
+
+/// The first-parent chain of `sha`, newest first.
+fn ancestors(r: &Repo, sha: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut c = Some(sha.to_string());
+    while let Some(x) = c {
+        c = r.commits.get(&x).and_then(|(_, p, _)| p.first().cloned());
+        out.push(x);
+    }
+    out
 }
 
 struct Emu(Arc<Mutex<World>>);
@@ -429,6 +468,30 @@ impl Respond for Api {
                 }
                 r.branches.insert(b.clone(), sha.clone());
                 ResponseTemplate::new(200).set_body_json(json!({"ref": format!("refs/heads/{b}"), "object": {"sha": sha}}))
+            }
+            ("POST", "dispatches") => {
+                if body["event_type"].as_str().unwrap_or("").is_empty() {
+                    return unprocessable("event_type is required");
+                }
+                w.dispatches.push((repo.clone(), body));
+                ResponseTemplate::new(204)
+            }
+            ("GET", p) if p.starts_with("compare/") => {
+                let Some((base, head)) = p["compare/".len()..].split_once("...") else {
+                    return not_found();
+                };
+                let (Some(b), Some(h)) = (resolve(&w, base), resolve(&w, head)) else {
+                    return not_found();
+                };
+                let r = &w.repos[&repo];
+                let stop: std::collections::BTreeSet<String> = ancestors(r, &b).into_iter().collect();
+                let mut commits: Vec<Value> = ancestors(r, &h)
+                    .into_iter()
+                    .filter(|c| !stop.contains(c))
+                    .map(|c| json!({"sha": c, "commit": {"message": r.commits[&c].2}}))
+                    .collect();
+                commits.reverse();
+                ResponseTemplate::new(200).set_body_json(json!({"ahead_by": commits.len(), "commits": commits}))
             }
             ("GET", "pulls") => {
                 let head = q.get("head").cloned().unwrap_or_default();

@@ -1,13 +1,11 @@
-//! GitHub mode through octocrab: read at the base branch (git refs, trees and contents APIs),
-//! one commit with every changed file (git trees/commits/refs APIs), then the PR (pulls API).
-//!
-//! Every request goes through [`Client::request`]: retried on transport errors and 5xx with
-//! doubling delays, and on 403/429 that carry `Retry-After` (or an exhausted rate limit with
-//! `x-ratelimit-reset`) after the wait GitHub asks for. The token lives only inside octocrab
+//! The GitHub REST client used by the GitHub applier and the GitHub source: octocrab with
+//! retries on transport errors and 5xx (doubling delays) and on 403/429 that carry `Retry-After`
+//! (or an exhausted rate limit with `x-ratelimit-reset`). Non-idempotent POSTs (opening a PR,
+//! creating a branch, sending a dispatch) go through [`Client::request_once`]: never retried
+//! blindly; the caller looks for the object first. The token lives only inside octocrab
 //! (marked sensitive) and is scrubbed from any message this module builds.
 
-use super::source::Source;
-use super::{compute, outcome, pr_body, Kind, Options, RepoId, State};
+use super::edit::RepoId;
 use crate::error::{Error, Result};
 use base64::Engine;
 use http::Method;
@@ -31,11 +29,11 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
     /// GitHub's `message` (and first `errors[].message`), for error text.
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         let j = self.json();
         let mut m = j.get("message").and_then(|x| x.as_str()).unwrap_or("").to_string();
         if let Some(e) = j.get("errors").and_then(|e| e.as_array()).and_then(|a| a.first()) {
@@ -63,7 +61,7 @@ pub struct Client {
 
 impl Client {
     /// A client for `opts.api_url`, authenticated when a token is set.
-    pub fn new(opts: &super::GitHubOptions) -> Result<Client> {
+    pub fn new(opts: &GitHubOptions) -> Result<Client> {
         let mut b = octocrab::Octocrab::builder()
             .base_uri(opts.api_url.as_str())
             .map_err(|e| Error::input(format!("GitHub API URL {:?} is not a valid URL: {e}", opts.api_url)))?
@@ -91,6 +89,17 @@ impl Client {
 
     /// Send one request (path relative to the API base), retrying as described in the module doc.
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Resp> {
+        self.send(method, path, body, self.max_attempts).await
+    }
+
+    /// Send a non-idempotent request once: a 5xx or a lost answer is returned to the caller
+    /// (as `Ok` with the status, or a transport error), which must look for the object before
+    /// sending again.
+    pub async fn request_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Resp> {
+        self.send(method, path, body, 1).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>, max_attempts: u32) -> Result<Resp> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -101,7 +110,7 @@ impl Client {
                 Method::PUT => self.oc._put(path, body).await,
                 _ => return Err(Error::external(format!("GitHub: unsupported method {method}"))),
             };
-            let last = attempt >= self.max_attempts;
+            let last = attempt >= max_attempts;
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
@@ -141,7 +150,7 @@ impl Client {
                     continue;
                 }
             }
-            if status >= 500 {
+            if status >= 500 && max_attempts > 1 {
                 return Err(Error::external(format!(
                     "GitHub API {method} {path}: HTTP {status} after {attempt} attempts: {}",
                     self.scrub(r.message())
@@ -155,7 +164,7 @@ impl Client {
         self.retry_base.saturating_mul(1u32 << (attempt - 1).min(6))
     }
 
-    fn fail(&self, what: &str, r: &Resp) -> Error {
+    pub fn fail(&self, what: &str, r: &Resp) -> Error {
         let hint = match r.status {
             401 => " (bad credentials: check GITHUB_TOKEN)",
             403 => " (forbidden: the token lacks permission for this repository)",
@@ -165,7 +174,7 @@ impl Client {
         Error::external(self.scrub(format!("GitHub: {what}: HTTP {}{hint}: {}", r.status, r.message())))
     }
 
-    fn expect(&self, what: &str, r: Resp, ok: &[u16]) -> Result<Value> {
+    pub fn expect(&self, what: &str, r: Resp, ok: &[u16]) -> Result<Value> {
         if ok.contains(&r.status) {
             Ok(r.json())
         } else {
@@ -257,199 +266,78 @@ fn rate_limit_wait(h: &http::HeaderMap) -> Option<Duration> {
     None
 }
 
-/// Apply `kind` through GitHub (see the module doc). With `opts.dry_run` only reads.
-pub async fn apply(kind: Kind, opts: &Options) -> Result<super::Outcome> {
-    let repo = opts.repo_for(kind);
-    let client = Client::new(&opts.github)?;
-    let src = Source::github(client.clone(), repo.clone(), None).await?;
-    let (base_sha, base_tree) = src.github_sha().map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or_default();
-    let mut edit = compute(kind, opts, &src).await?;
-    let v = opts.version.as_str();
-    let title = kind.title(v);
-    let direct = kind == Kind::Hashes && !opts.via_pr;
-    let full = repo.full();
-    // New files copy the mode of the file they were copied from; existing ones keep theirs.
-    for c in &mut edit.changes {
-        if let Some(m) = src.mode_of(&c.path) {
-            c.mode = m;
-        }
+/// A token that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
     }
-    if edit.changes.is_empty() {
-        let mut o = outcome(kind, opts, full, "github", &edit, State::Unchanged);
-        o.commit = Some(base_sha);
-        o.branch = Some(repo.branch.clone());
-        return Ok(o);
-    }
-    let body = pr_body(kind, opts, &edit);
-    let message = format!(
-        "{title}\n\n{}\nSigned-off-by: {} <{}>\n",
-        notes_text(&edit),
-        opts.identity.name,
-        opts.identity.email
-    );
-
-    if direct {
-        if opts.dry_run {
-            let mut o = outcome(kind, opts, full, "github", &edit, State::WouldChange);
-            o.branch = Some(repo.branch.clone());
-            return Ok(o);
-        }
-        let commit = commit_files(&client, opts, &repo, &edit, &base_tree, &base_sha, &message).await?;
-        let path = format!("/repos/{}/{}/git/refs/heads/{}", repo.owner, repo.name, repo.branch);
-        let r = client
-            .request(Method::PATCH, &path, Some(&json!({"sha": commit, "force": false})))
-            .await?;
-        if r.status == 422 {
-            return Err(Error::external(format!(
-                "GitHub: {} moved while committing ({}); nothing was changed there: re-run to recompute",
-                repo.branch,
-                r.message()
-            )));
-        }
-        client.expect(&format!("updating {} of {full}", repo.branch), r, &[200])?;
-        let mut o = outcome(kind, opts, full, "github", &edit, State::Committed);
-        o.branch = Some(repo.branch.clone());
-        o.commit = Some(commit);
-        o.needs_merge = false;
-        return Ok(o);
-    }
-
-    // PR flow.
-    let branch = kind.branch(v);
-    let branch_sha = client.get_ref(&repo, &branch).await?;
-    let mut branch_ok = false;
-    if let Some(bs) = &branch_sha {
-        branch_ok = true;
-        for c in &edit.changes {
-            if client.get_contents(&repo, &c.path, bs).await?.as_deref() != Some(c.new.as_str()) {
-                branch_ok = false;
-                break;
-            }
-        }
-    }
-    if opts.dry_run {
-        let existing = if branch_ok { client.find_pr(&repo, &branch).await? } else { None };
-        let state = if existing.is_some() { State::PrOpen } else { State::WouldChange };
-        let mut o = outcome(kind, opts, full, "github", &edit, state);
-        o.branch = Some(branch);
-        if let Some((n, url)) = existing {
-            o.pr_number = Some(n);
-            o.pr_url = Some(url);
-        }
-        return Ok(o);
-    }
-    let mut commit = branch_sha.clone();
-    if !branch_ok {
-        let c = commit_files(&client, opts, &repo, &edit, &base_tree, &base_sha, &message).await?;
-        if branch_sha.is_some() {
-            let path = format!("/repos/{}/{}/git/refs/heads/{branch}", repo.owner, repo.name);
-            let r = client
-                .request(Method::PATCH, &path, Some(&json!({"sha": c, "force": true})))
-                .await?;
-            client.expect(&format!("updating branch {branch} of {full}"), r, &[200])?;
-        } else {
-            let path = format!("/repos/{}/{}/git/refs", repo.owner, repo.name);
-            let r = client
-                .request(Method::POST, &path, Some(&json!({"ref": format!("refs/heads/{branch}"), "sha": c})))
-                .await?;
-            client.expect(&format!("creating branch {branch} of {full}"), r, &[201])?;
-        }
-        commit = Some(c);
-    }
-    if branch_ok {
-        if let Some((n, url)) = client.find_pr(&repo, &branch).await? {
-            let mut o = outcome(kind, opts, full, "github", &edit, State::PrOpen);
-            o.branch = Some(branch);
-            o.commit = commit;
-            o.pr_number = Some(n);
-            o.pr_url = Some(url);
-            return Ok(o);
-        }
-    }
-    let path = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
-    let r = client
-        .request(
-            Method::POST,
-            &path,
-            Some(&json!({"title": title, "head": branch, "base": repo.branch, "body": body})),
-        )
-        .await?;
-    let (state, number, url) = if r.status == 201 {
-        let j = r.json();
-        (
-            State::PrOpened,
-            j.get("number").and_then(|x| x.as_u64()),
-            j.get("html_url").and_then(|x| x.as_str()).map(str::to_string),
-        )
-    } else if r.status == 422 && r.body.contains("already exists") {
-        let (n, url) = client.find_pr(&repo, &branch).await?.ok_or_else(|| {
-            Error::external(format!(
-                "GitHub: {full} says a PR from {branch} already exists, but none is open from {}:{branch}",
-                repo.owner
-            ))
-        })?;
-        let p = format!("/repos/{}/{}/pulls/{n}", repo.owner, repo.name);
-        let r = client
-            .request(Method::PATCH, &p, Some(&json!({"title": title, "body": body})))
-            .await?;
-        client.expect(&format!("updating PR #{n} of {full}"), r, &[200])?;
-        (State::PrUpdated, Some(n), Some(url))
-    } else {
-        return Err(client.fail(&format!("opening the PR from {branch} on {full}"), &r));
-    };
-    let mut o = outcome(kind, opts, full, "github", &edit, state);
-    o.branch = Some(branch);
-    o.commit = commit;
-    o.pr_number = number;
-    o.pr_url = url;
-    Ok(o)
 }
 
-fn notes_text(edit: &super::Edit) -> String {
-    let mut s = String::new();
-    for n in &edit.notes {
-        s.push_str(&format!("- {n}\n"));
-    }
-    s
+/// How to reach GitHub.
+#[derive(Debug, Clone)]
+pub struct GitHubOptions {
+    /// API base URL (`https://api.github.com`; tests point it at a local server).
+    pub api_url: String,
+    /// GITHUB_TOKEN; without it GitHub is read anonymously (public repositories) and never written.
+    pub token: Option<Secret>,
+    /// First retry delay for 5xx and transport errors (doubles each time). Default 1 s, or
+    /// `VALKEY_RELEASE_GITHUB_RETRY_MS` (milliseconds; tests shorten it).
+    pub retry_base: Duration,
+    /// Attempts per request, including the first.
+    pub max_attempts: u32,
+    /// Longest wait honoured for a Retry-After / rate-limit reset.
+    pub max_wait: Duration,
 }
 
-/// One commit on top of `parent` holding every changed file: POST git/trees, POST git/commits.
-async fn commit_files(
-    client: &Client,
-    opts: &Options,
-    repo: &RepoId,
-    edit: &super::Edit,
-    base_tree: &str,
-    parent: &str,
-    message: &str,
-) -> Result<String> {
-    let entries: Vec<Value> = edit
-        .changes
-        .iter()
-        .map(|c| json!({"path": c.path, "mode": c.mode, "type": "blob", "content": c.new}))
-        .collect();
-    let path = format!("/repos/{}/{}/git/trees", repo.owner, repo.name);
-    let r = client
-        .request(Method::POST, &path, Some(&json!({"base_tree": base_tree, "tree": entries})))
-        .await?;
-    let j = client.expect(&format!("creating a tree in {}", repo.full()), r, &[201])?;
-    let tree = j
-        .get("sha")
-        .and_then(|x| x.as_str())
-        .ok_or_else(|| Error::external("GitHub: tree response without sha"))?
-        .to_string();
-    let id = &opts.identity;
-    let path = format!("/repos/{}/{}/git/commits", repo.owner, repo.name);
-    let r = client
-        .request(
-            Method::POST,
-            &path,
-            Some(&json!({"message": message, "tree": tree, "parents": [parent], "author": {"name": id.name, "email": id.email}})),
-        )
-        .await?;
-    let j = client.expect(&format!("creating a commit in {}", repo.full()), r, &[201])?;
-    j.get("sha")
-        .and_then(|x| x.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| Error::external("GitHub: commit response without sha"))
+impl Default for GitHubOptions {
+    fn default() -> Self {
+        GitHubOptions {
+            api_url: "https://api.github.com".into(),
+            token: None,
+            retry_base: Duration::from_millis(
+                std::env::var("VALKEY_RELEASE_GITHUB_RETRY_MS")
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(1000),
+            ),
+            max_attempts: 5,
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Client {
+    /// A commit's message and parents (git commits API).
+    pub async fn get_commit(&self, repo: &RepoId, sha: &str) -> Result<(String, Vec<String>)> {
+        let path = format!("/repos/{}/{}/git/commits/{sha}", repo.owner, repo.name);
+        let r = self.request(Method::GET, &path, None).await?;
+        let j = self.expect(&format!("reading commit {sha} of {}", repo.full()), r, &[200])?;
+        let msg = j.get("message").and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let parents = j
+            .get("parents")
+            .and_then(|p| p.as_array())
+            .map(|a| a.iter().filter_map(|p| p.get("sha")?.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        Ok((msg, parents))
+    }
+
+    /// Send a `repository_dispatch` event (once: a dispatch cannot be looked up afterwards,
+    /// so it is never retried blindly). GitHub answers 204.
+    pub async fn dispatch(&self, repo: &RepoId, event_type: &str, payload: &Value) -> Result<()> {
+        let path = format!("/repos/{}/{}/dispatches", repo.owner, repo.name);
+        let body = json!({"event_type": event_type, "client_payload": payload});
+        let r = self.request_once(Method::POST, &path, Some(&body)).await?;
+        if r.status == 204 {
+            return Ok(());
+        }
+        Err(self.fail(
+            &format!(
+                "sending repository_dispatch {event_type} to {} (not retried: check the repository's Actions before re-running)",
+                repo.full()
+            ),
+            &r,
+        ))
+    }
 }
