@@ -207,8 +207,37 @@ fn two_builds_are_byte_identical_and_check_reproducible_passes() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["targets"][0]["reproducible"], true);
+    // The second build varied what a host could change.
+    let varied: Vec<&str> = v["targets"][0]["varied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for what in ["hostname rebuild-", "cpuset 0", "make -j", "umask 0002", "user 1001:1001"] {
+        assert!(varied.iter().any(|x| x.starts_with(what)), "{what} not varied: {varied:?}");
+    }
     let f = "valkey-8.1.1-bookworm-arm64.tar.gz";
     assert_eq!(sha256(&d1.join(f)), sha256(&d2.join(f)));
+}
+
+#[test]
+fn check_reproducible_catches_a_build_that_depends_on_the_host() {
+    let (_d, src) = fixture(&["HOSTDEP"]);
+    let out = tempfile::tempdir().unwrap();
+    let o = run(build(&src, &["bookworm-x86_64"], &["--check-reproducible", "--json"], out.path()));
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(t["reproducible"], false);
+    let diff: Vec<&str> = t["differing_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(diff.contains(&"src/valkey-server") && !diff.contains(&"src/valkey-cli"), "{diff:?}");
+    assert!(t["error"].as_str().unwrap().contains("not reproducible"), "{t}");
 }
 
 #[test]
@@ -266,14 +295,20 @@ fn archive_and_url_sources_record_sha256_and_epoch() {
     let c = build(&archive, &["bookworm-x86_64"], &["--source-sha", sha], &da);
     assert_eq!(run(c).status.code(), Some(0));
     // The same commit (the binaries carry it): the same tarball below.
-    assert_eq!(run(build(&url, &["bookworm-x86_64"], &["--source-sha", sha], &du)).status.code(), Some(0));
+    assert_eq!(
+        run(build(&url, &["bookworm-x86_64"], &["--source-sha", sha], &du)).status.code(),
+        Some(0)
+    );
     let (ma, mu) = (manifest(&da), manifest(&du));
     assert_eq!(ma["source"]["kind"], "archive");
     assert_eq!(ma["source"]["sha256"], digest.as_str());
     assert_eq!(ma["source"]["source_sha"], sha);
     assert_eq!(ma["source_date_epoch"], 1747742400);
     assert_eq!(ma["artifacts"][0]["build"]["source_commit"], sha);
-    assert!(ma["artifacts"][0]["build"]["reported_version"].as_str().unwrap().contains("sha=01234567:0"));
+    assert!(ma["artifacts"][0]["build"]["reported_version"]
+        .as_str()
+        .unwrap()
+        .contains("sha=01234567:0"));
     assert_eq!(mu["source"]["kind"], "url");
     assert_eq!(mu["source"]["url"], url.as_str());
     assert_eq!(mu["source"]["sha256"], digest.as_str());

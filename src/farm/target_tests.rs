@@ -56,7 +56,10 @@ fn builds(make_code: i64) -> impl Fn(&[String], &ExecOptions, &mut Files) -> (i6
     move |cmd, opts, fs| {
         if cmd[0] == "make" {
             // host-independent: jemalloc's probe pinned; the commit answered by the git stand-in
-            assert!(opts.env.contains(&"JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48".to_string()), "{opts:?}");
+            assert!(
+                opts.env.contains(&"JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48".to_string()),
+                "{opts:?}"
+            );
             assert!(opts.env.iter().any(|e| e.starts_with("PATH=/opt/valkey-release/bin:")), "{opts:?}");
             let git = String::from_utf8(fs["/opt/valkey-release/bin/git"].1.clone()).unwrap();
             assert!(git.contains("show-ref) echo 1234abcd ;;"), "{git}");
