@@ -134,3 +134,54 @@ impl<W: Write> Write for HashingWriter<W> {
 pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
+
+/// Is `s` a plain name: not empty, not `.` or `..`, no `/`, `\`, NUL or other control character?
+/// Every name read from a file (manifest, targets.toml) that becomes part of a path must be one,
+/// so nothing outside the intended directory is read or written.
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains("..") && !s.chars().any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
+/// [`is_plain_name`] as an input error (exit 2) naming `what` and the value.
+pub fn check_plain_name(s: &str, what: impl std::fmt::Display) -> Result<()> {
+    if is_plain_name(s) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{what}: {s:?} must be a plain name (not empty, no '/', '\\', '..' or control characters, not absolute)"
+        )))
+    }
+}
+
+/// Largest input text file read whole (targets.toml, manifest.json, payloads, checksum files).
+pub const INPUT_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Read an input file the user named (`what`: "manifest", "targets file", ...) as UTF-8 text.
+/// Everything that makes it unusable is an input error (exit 2) naming the file: missing, a
+/// directory or anything but a regular file (a FIFO, `/dev/zero`), larger than
+/// [`INPUT_LIMIT`], not UTF-8. Only a failing disk is exit 3.
+pub fn read_input_text(p: &Path, what: &str) -> Result<String> {
+    let md = std::fs::metadata(p).map_err(|e| Error::io(p, &format!("read {what}"), e))?;
+    if !md.is_file() {
+        let is = if md.is_dir() { "a directory" } else { "not a regular file" };
+        return Err(Error::input(format!("{}: cannot read {what}: {is}", p.display())));
+    }
+    let f = std::fs::File::open(p).map_err(|e| Error::io(p, &format!("read {what}"), e))?;
+    let mut bytes = Vec::new();
+    f.take(INPUT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(p, &format!("read {what}"), e))?;
+    if bytes.len() as u64 > INPUT_LIMIT {
+        return Err(Error::input(format!(
+            "{}: cannot read {what}: larger than {INPUT_LIMIT} bytes",
+            p.display()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Error::input(format!(
+            "{}: cannot read {what}: not UTF-8 text (invalid byte at offset {})",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}

@@ -17,6 +17,7 @@
 //!
 //! The [`cli`] layer only parses arguments and calls the stages.
 
+pub mod artifact;
 pub mod cli;
 pub mod error;
 pub mod farm;
@@ -32,6 +33,7 @@ pub mod release;
 pub mod repo;
 pub mod sbom;
 pub mod sign;
+pub mod store;
 pub mod targets;
 pub mod upload;
 pub mod verify;

@@ -111,24 +111,36 @@ pub struct BuildInfo {
     pub source_commit: Option<String>,
 }
 
-/// One release artifact (a tarball).
+/// One release artifact: a tarball, or a file of another kind (see [`crate::artifact`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Artifact {
     /// `<distro>-<arch>`.
     pub target: String,
+    /// The artifact kind (`tarball`; absent in older manifests, which means `tarball`).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// For a file derived from another artifact (an SBOM, a signature): that artifact's `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub describes: Option<String>,
     pub distro: String,
     pub arch: String,
-    /// Tarball file name, relative to the dist directory.
+    /// File name, relative to the dist directory (a plain name).
     pub file: String,
     pub size: u64,
     pub sha256: String,
-    /// The `.sha256` file beside it.
+    /// The `.sha256` file beside it: always `file` + `.sha256`.
+    #[serde(default)]
     pub checksum_file: String,
-    /// Files inside the tarball, in archive order.
+    /// Files inside the tarball, in archive order (empty for kinds that are not archives).
+    #[serde(default)]
     pub files: Vec<FileEntry>,
     /// Present when the artifact came from `build` (absent for `package` of a given tree).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildInfo>,
+}
+
+fn default_kind() -> String {
+    crate::artifact::DEFAULT_KIND.to_string()
 }
 
 /// The release manifest.
@@ -184,20 +196,104 @@ impl Manifest {
         Manifest::load_file(&p)
     }
 
-    /// Read a manifest file.
+    /// Read a manifest file and validate all of it ([`Manifest::validate`]). A missing file,
+    /// a directory, unreadable or malformed bytes are input errors (exit 2) naming the file.
     pub fn load_file(p: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, "read manifest", e))?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|e| Error::input(format!("{}:{}:{}: invalid manifest: {e}", p.display(), e.line(), e.column())))?;
-        if m.schema != SCHEMA {
+        let text = fsutil::read_input_text(p, "manifest")?;
+        Manifest::parse(&text, &p.display().to_string())
+    }
+
+    /// Parse and validate manifest text; `name` (the file) is named in errors.
+    pub fn parse(text: &str, name: &str) -> Result<Manifest> {
+        let mut m: Manifest =
+            serde_json::from_str(text).map_err(|e| Error::input(format!("{name}:{}:{}: invalid manifest: {e}", e.line(), e.column())))?;
+        for a in &mut m.artifacts {
+            if a.checksum_file.is_empty() {
+                a.checksum_file = format!("{}.sha256", a.file);
+            }
+        }
+        m.validate(name)?;
+        Ok(m)
+    }
+
+    /// Check everything a stage relies on (exit 2 naming the manifest, artifact and field):
+    /// the schema, the version, every name plain (`target`, `distro`, `arch`, `file`,
+    /// `checksum_file`, `describes`: no `/`, no `..`, not absolute), `checksum_file` equal to
+    /// `file` + `.sha256`, `sha256` 64 hex digits, the kind known and its own checks passed,
+    /// no file listed twice.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        if self.schema != SCHEMA {
             return Err(Error::input(format!(
-                "{}: schema {} is not supported (this tool reads schema {SCHEMA})",
-                p.display(),
-                m.schema
+                "{name}: schema {} is not supported (this tool reads schema {SCHEMA})",
+                self.schema
             )));
         }
-        crate::version::Version::parse(&m.version).map_err(|e| e.context(format!("{}: field \"version\"", p.display())))?;
-        Ok(m)
+        crate::version::Version::parse(&self.version).map_err(|e| e.context(format!("{name}: field \"version\"")))?;
+        let mut files = std::collections::BTreeSet::new();
+        for (i, a) in self.artifacts.iter().enumerate() {
+            let at = |field: &str| format!("{name}: artifacts[{i}] field \"{field}\"");
+            fsutil::check_plain_name(&a.target, at("target"))?;
+            fsutil::check_plain_name(&a.distro, at("distro"))?;
+            fsutil::check_plain_name(&a.arch, at("arch"))?;
+            fsutil::check_plain_name(&a.file, at("file"))?;
+            fsutil::check_plain_name(&a.checksum_file, at("checksum_file"))?;
+            if a.checksum_file != format!("{}.sha256", a.file) {
+                return Err(Error::input(format!(
+                    "{}: {:?} must be the file name plus \".sha256\": {:?}",
+                    at("checksum_file"),
+                    a.checksum_file,
+                    format!("{}.sha256", a.file)
+                )));
+            }
+            if let Some(d) = &a.describes {
+                fsutil::check_plain_name(d, at("describes"))?;
+            }
+            if !fsutil::is_sha256_hex(&a.sha256) {
+                return Err(Error::input(format!("{}: {:?} is not 64 hex digits", at("sha256"), a.sha256)));
+            }
+            let kind = crate::artifact::kind(&a.kind).ok_or_else(|| {
+                Error::input(format!(
+                    "{}: unknown kind {:?}; known kinds: {}",
+                    at("kind"),
+                    a.kind,
+                    crate::artifact::kind_names().join(", ")
+                ))
+            })?;
+            kind.check(a).map_err(|why| Error::input(format!("{}: {why}", at("file"))))?;
+            if !files.insert(a.file.as_str()) {
+                return Err(Error::input(format!("{}: {:?} is listed twice", at("file"), a.file)));
+            }
+        }
+        Ok(())
+    }
+
+    /// With the release matrix at hand: every artifact's `target` must be one of its targets.
+    pub fn check_targets(&self, matrix: &crate::targets::Matrix, name: &str) -> Result<()> {
+        for (i, a) in self.artifacts.iter().enumerate() {
+            if matrix.targets.iter().all(|t| t.name != a.target) {
+                let names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
+                return Err(Error::input(format!(
+                    "{name}: artifacts[{i}] field \"target\": {:?} is not a target of {} ({})",
+                    a.target,
+                    matrix.path.display(),
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Is this the manifest of release `version`? The one check (and wording) of every stage
+    /// that reads a manifest for a given release: exit 2 naming `name` and both versions.
+    pub fn check_release(&self, version: &str, name: impl std::fmt::Display) -> Result<()> {
+        if self.version == version {
+            Ok(())
+        } else {
+            Err(Error::input(format!(
+                "{name}: is the manifest of release {}, not of {version}",
+                self.version
+            )))
+        }
     }
 
     /// Read `dist/manifest.json` if present.
@@ -242,9 +338,13 @@ impl Manifest {
         Ok(())
     }
 
-    /// Add or replace the artifact of `a.target`, keeping artifacts sorted by file name.
+    /// Add an artifact, replacing one of the same file name and, for a kind with one artifact
+    /// per target, the one of the same kind, target and `describes`; artifacts stay sorted by
+    /// file name.
     pub fn upsert(&mut self, a: Artifact) {
-        self.artifacts.retain(|x| x.target != a.target);
+        let per_target = crate::artifact::kind(&a.kind).is_none_or(|k| k.one_per_target());
+        self.artifacts
+            .retain(|x| x.file != a.file && !(per_target && x.kind == a.kind && x.target == a.target && x.describes == a.describes));
         self.artifacts.push(a);
         self.artifacts.sort_by(|x, y| x.file.cmp(&y.file));
     }
@@ -265,9 +365,19 @@ impl Manifest {
         Ok(())
     }
 
-    /// Find an artifact by target name.
+    /// Find the tarball of a target.
     pub fn artifact(&self, target: &str) -> Option<&Artifact> {
-        self.artifacts.iter().find(|a| a.target == target)
+        self.artifacts
+            .iter()
+            .find(|a| a.target == target && a.kind == crate::artifact::DEFAULT_KIND)
+    }
+
+    /// Would [`Manifest::upsert`] of `a` replace an artifact?
+    pub fn replaces(&self, a: &Artifact) -> bool {
+        let per_target = crate::artifact::kind(&a.kind).is_none_or(|k| k.one_per_target());
+        self.artifacts
+            .iter()
+            .any(|x| x.file == a.file || (per_target && x.kind == a.kind && x.target == a.target && x.describes == a.describes))
     }
 }
 

@@ -320,6 +320,61 @@ fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str]
     Ok(())
 }
 
+/// A relative path that stays inside its directory: not empty, not absolute, no `..` or `.`
+/// component, no backslash or control character.
+pub fn is_inner_path(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('/')
+        && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && !s.chars().any(|c| c == '\\' || c.is_control())
+}
+
+/// Every name that becomes part of a path or an object key must stay inside its directory:
+/// binaries, builder and distro names and the artifact name template are plain names; the
+/// license, Dockerfiles and the key prefix are relative paths without `..`.
+fn check_names(path: &Path, raw: &RawFile) -> Result<()> {
+    let bad = |field: String, v: &str, want: &str| Error::input(format!("{}: {field}: {v:?} must be {want}", path.display()));
+    let plain = "a plain name (no '/', '\\', '..' or control characters)";
+    let inner = "a relative path inside the directory (no leading '/', no '..' or '.' components)";
+    for b in &raw.artifact.binaries {
+        if !crate::fsutil::is_plain_name(b) {
+            return Err(bad("artifact.binaries".into(), b, plain));
+        }
+    }
+    let template = raw.artifact.name.get_ref();
+    let probe = template
+        .replace("{version}", "1.0.0")
+        .replace("{distro}", "d")
+        .replace("{arch}", "a");
+    if !crate::fsutil::is_plain_name(&probe) {
+        return Err(bad("artifact.name".into(), template, plain));
+    }
+    if !is_inner_path(&raw.artifact.license) {
+        return Err(bad("artifact.license".into(), &raw.artifact.license, inner));
+    }
+    let prefix = raw.artifact.s3_prefix.trim_end_matches('/');
+    if !prefix.is_empty() && !is_inner_path(prefix) {
+        return Err(bad("artifact.s3_prefix".into(), &raw.artifact.s3_prefix, inner));
+    }
+    for (name, b) in &raw.builders {
+        if !crate::fsutil::is_plain_name(name) {
+            return Err(bad("builders".into(), name, plain));
+        }
+        if let Some(d) = &b.get_ref().dockerfile {
+            if !is_inner_path(d) {
+                return Err(bad(format!("builders.{name}.dockerfile"), d, inner));
+            }
+        }
+    }
+    for t in &raw.targets {
+        let d = t.get_ref().distro.get_ref();
+        if !crate::fsutil::is_plain_name(d) {
+            return Err(bad("target.distro".into(), d, plain));
+        }
+    }
+    Ok(())
+}
+
 fn parse_major_minor(s: &str) -> Option<(u64, u64)> {
     let (a, b) = s.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -340,7 +395,7 @@ impl Matrix {
 
     /// Load and validate a file.
     pub fn load_file(path: &Path) -> Result<Matrix> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read targets file", e))?;
+        let text = crate::fsutil::read_input_text(path, "targets file")?;
         let base = path
             .parent()
             .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
@@ -374,6 +429,7 @@ impl Matrix {
 
         check_template(path, text, &raw.artifact.name, &["version", "distro", "arch"], "artifact.name")?;
         check_template(path, text, &raw.source.tag_url, &["version"], "source.tag_url")?;
+        check_names(path, &raw)?;
         if raw.artifact.binaries.is_empty() {
             return Err(Error::input(format!(
                 "{}: artifact.binaries: list at least one binary",
@@ -587,7 +643,7 @@ impl Matrix {
 
     /// The tarball file name, e.g. `valkey-8.1.1-jammy-x86_64.tar.gz`.
     pub fn tarball_name(&self, version: &Version, target: &Target) -> String {
-        format!("{}.tar.gz", self.artifact_name(version, target))
+        crate::artifact::tarball::file_name(&self.artifact_name(version, target))
     }
 
     /// The default source URL of a version (GitHub's tag archive, or the unstable branch archive).

@@ -1,5 +1,5 @@
 //! The apt repository: built from the builder's .debs, merged across patch releases, signed by
-//! the crate, checked by gpgv, then used by apt itself in a fresh bookworm container (network
+//! the crate, checked by gpgv, then used by apt itself in a fresh bookworm / trixie container (network
 //! none): `apt-get update` clean, install an older patch version, run valkey-server as the
 //! valkey user, upgrade, remove, purge.
 
@@ -11,15 +11,13 @@ use std::path::{Path, PathBuf};
 use valkey_release::repo::dir::{plan_apt, update_apt, verify_apt_dir};
 use valkey_release::sign::SigningKey;
 
-const REPO: &str = "packaging/valkey-8.1/deb/debian12/amd64";
-const DATE: &str = "Tue, 14 Nov 2023 22:13:20 +0000";
+const DATE: &str = "Tue, 14 Nov 2023 22:13:20 UTC";
 
-async fn debs(version: &str, into: &Path) -> Vec<PathBuf> {
+async fn debs(codename: &str, version: &str, into: &Path) -> Vec<PathBuf> {
     let (_d, src) = fixture(version);
     let v = version.to_string();
-    let produced = tokio::task::spawn_blocking(move || farm_debs("bookworm-x86_64", &v, &src))
-        .await
-        .unwrap();
+    let target = format!("{codename}-x86_64");
+    let produced = tokio::task::spawn_blocking(move || farm_debs(&target, &v, &src)).await.unwrap();
     std::fs::create_dir_all(into).unwrap();
     produced
         .into_iter()
@@ -38,6 +36,16 @@ const LISTING: &str = "find / -xdev \\( -path /proc -o -path /sys -o -path /dev 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purges() {
+    apt_round_trip("bookworm", "debian12", "2.36").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trixie_apt_repository_installs_upgrades_and_purges() {
+    apt_round_trip("trixie", "debian13", "2.41").await;
+}
+
+async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
+    let repo_key = format!("packaging/valkey-8.1/deb/{platform}/amd64");
     let k = gpg_key("ed25519");
     let key = SigningKey::from_armored(&k.secret_armored).unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -45,19 +53,19 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
 
     // 8.1.1 is published first, 8.1.2 later: the second run merges with what is there.
     for v in ["8.1.1", "8.1.2"] {
-        let files = debs(v, &work.path().join(format!("dist-{v}"))).await;
+        let files = debs(codename, v, &work.path().join(format!("dist-{v}"))).await;
         let plan = plan_apt(&files, DATE).unwrap();
         assert_eq!(plan.len(), 1);
-        assert_eq!(plan[0].key, REPO);
+        assert_eq!(plan[0].key, repo_key);
         let rep = update_apt(&root, &plan[0], &key).unwrap();
         assert_eq!(rep.added.len(), 5, "{rep:?}");
         // Re-running the same publish adds nothing and changes no package.
         let again = update_apt(&root, &plan[0], &key).unwrap();
         assert!(again.added.is_empty() && again.already.len() == 5, "{again:?}");
     }
-    let dir = root.join(REPO);
+    let dir = root.join(&repo_key);
     let packages = std::fs::read_to_string(dir.join("Packages")).unwrap();
-    for v in ["8.1.1-1.bookworm", "8.1.2-1.bookworm"] {
+    for v in [format!("8.1.1-1.{codename}"), format!("8.1.2-1.{codename}")] {
         assert_eq!(packages.matches(&format!("Version: {v}\n")).count(), 5, "{v} in:\n{packages}");
     }
     verify_apt_dir(&dir, &key.public_armored()).unwrap();
@@ -76,13 +84,13 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
     }
     let release = std::fs::read_to_string(dir.join("Release")).unwrap();
     assert!(
-        release.contains("Suite: valkey-8.1-debian12\nCodename: valkey-8.1-debian12\n"),
+        release.contains(&format!("Suite: valkey-8.1-{platform}\nCodename: valkey-8.1-{platform}\n")),
         "{release}"
     );
 
     // Other bytes under a published version are refused, and nothing is written.
     let before = std::fs::read(dir.join("InRelease")).unwrap();
-    let mut plan = plan_apt(&debs("8.1.2", &work.path().join("dist-other")).await, DATE).unwrap();
+    let mut plan = plan_apt(&debs(codename, "8.1.2", &work.path().join("dist-other")).await, DATE).unwrap();
     let other = work.path().join("dist-tampered");
     std::fs::create_dir_all(&other).unwrap();
     let d0 = plan[0].debs[0].clone();
@@ -97,8 +105,8 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
     assert_eq!(e.exit_code(), 4, "{e}");
     assert_eq!(std::fs::read(dir.join("InRelease")).unwrap(), before);
 
-    // apt itself, in a fresh bookworm (network none), with the sources line of docs/packages.md.
-    let image = ensure_install_image("bookworm", "2.36");
+    // apt itself, in a fresh container of the distro (network none), with the sources line of docs/packages.md.
+    let image = ensure_install_image(codename, glibc);
     let c = Box::start(&image, "apt").await;
     let result = async {
         let keys = work.path().join("keys");
@@ -106,11 +114,11 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
         std::fs::write(keys.join("valkey.asc"), key.public_armored()).unwrap();
         c.put_dir(&keys, "/usr/share/keyrings").await;
         c.put_dir(&root, "/srv/repo").await;
-        c.sh_ok(
+        c.sh_ok(&format!(
             "chmod -R a+rX /srv/repo /usr/share/keyrings && rm -f /etc/apt/sources.list.d/* && \
-                 echo 'deb [signed-by=/usr/share/keyrings/valkey.asc] file:/srv/repo/packaging/valkey-8.1/deb/debian12/amd64 ./' \
-                 > /etc/apt/sources.list",
-        )
+                 echo 'deb [signed-by=/usr/share/keyrings/valkey.asc] file:/srv/repo/{repo_key} ./' \
+                 > /etc/apt/sources.list"
+        ))
         .await;
         let before = c.sh_ok(LISTING).await;
         let update = c.sh_ok("apt-get update 2>&1").await;
@@ -125,17 +133,19 @@ async fn apt_repository_merges_patch_releases_and_apt_installs_upgrades_and_purg
             "apt did not use the signed InRelease:\n{update}"
         );
         // The older patch version stays installable and pinnable.
-        c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server=8.1.1-1.bookworm valkey-tools=8.1.1-1.bookworm 2>&1")
-            .await;
+        c.sh_ok(&format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server=8.1.1-1.{codename} valkey-tools=8.1.1-1.{codename} 2>&1"
+        ))
+        .await;
         let v = c.sh_ok("dpkg-query -W -f '${Version}' valkey-server").await;
-        assert_eq!(v, "8.1.1-1.bookworm");
+        assert_eq!(v, format!("8.1.1-1.{codename}"));
         start_and_ping(&c, "valkey-cli", "8.1.1").await;
         // A local change to the packaged config survives the upgrade.
         c.sh_ok("echo '# local change' >> /etc/valkey/valkey.conf").await;
         c.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y valkey-server valkey-sentinel valkey-dev valkey-compat-redis 2>&1")
             .await;
         let v = c.sh_ok("dpkg-query -W -f '${Version}' valkey-server valkey-tools").await;
-        assert_eq!(v, "8.1.2-1.bookworm8.1.2-1.bookworm");
+        assert_eq!(v, format!("8.1.2-1.{codename}8.1.2-1.{codename}"));
         c.sh_ok("grep -q '^# local change' /etc/valkey/valkey.conf && test -f /usr/include/valkeymodule.h")
             .await;
         start_and_ping(&c, "redis-cli", "8.1.2").await;

@@ -116,20 +116,7 @@ fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
         ]
     );
     assert_eq!(first, second, "two builds of the same inputs gave different .debs");
-    let d = tempfile::tempdir().unwrap();
-    for (name, bytes) in &first {
-        let f = d.path().join(name);
-        std::fs::write(&f, bytes).unwrap();
-        let out = run(Command::new("lintian")
-            .args(["--fail-on", "error", "--tag-display-limit", "0"])
-            .arg(&f));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && !text.lines().any(|l| l.starts_with("E:")),
-            "lintian {name}:\n{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let d = lintian_clean(&first);
     // dpkg-shlibdeps gave valkey-tools its libc dependency; the server links to the tools.
     let info = run(Command::new("dpkg-deb")
         .arg("-f")
@@ -152,4 +139,85 @@ fn debs_from_the_builder_are_reproducible_and_lintian_clean() {
     ] {
         assert!(list.contains(want), "{want} not in valkey-server:\n{list}");
     }
+}
+
+/// `systemd-analyze verify` of unit files in a scratch root holding the host's system units and
+/// stand-in executables: (exit code, everything it printed).
+fn analyze(units: &[(&str, String)]) -> (Option<i32>, String) {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
+    std::fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg("/usr/lib/systemd/system")
+        .arg(r.join("usr/lib/systemd/"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for b in ["valkey-server", "valkey-sentinel"] {
+        std::fs::write(r.join("usr/bin").join(b), "#!/bin/sh\n").unwrap();
+        Command::new("chmod").arg("755").arg(r.join("usr/bin").join(b)).status().unwrap();
+    }
+    let mut cmd = Command::new("systemd-analyze");
+    cmd.args(["verify", "--man=no"]).arg(format!("--root={}", r.display()));
+    for (name, text) in units {
+        std::fs::write(r.join("etc/systemd/system").join(name), text).unwrap();
+        cmd.arg(format!("/etc/systemd/system/{name}"));
+    }
+    let o = run(&mut cmd);
+    (
+        o.status.code(),
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+    )
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    require_tool("systemd-analyze", "systemd");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/common");
+    let units: Vec<(&str, String)> = ["valkey-server.service", "valkey-sentinel.service"]
+        .into_iter()
+        .map(|n| (n, std::fs::read_to_string(dir.join(n)).unwrap()))
+        .collect();
+    let (code, out) = analyze(&units);
+    assert!(code == Some(0) && out.trim().is_empty(), "systemd-analyze verify: {code:?}\n{out}");
+    // The check sees a broken unit (an unknown key is only a warning to systemd: any output fails).
+    let broken = units[0].1.replace("User=valkey", "User=valkey\nUsr=valkey");
+    let (_, out) = analyze(&[("valkey-server.service", broken)]);
+    assert!(out.contains("Unknown key 'Usr'"), "{out}");
+}
+
+/// Write the .debs to a temp dir and run lintian on each: no error tags.
+fn lintian_clean(debs: &[(String, Vec<u8>)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, bytes) in debs {
+        let f = d.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let out = run(Command::new("lintian")
+            .args(["--fail-on", "error", "--tag-display-limit", "0"])
+            .arg(&f));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !text.lines().any(|l| l.starts_with("E:")),
+            "lintian {name}:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    d
+}
+
+#[test]
+fn trixie_debs_are_lintian_clean_with_units_under_usr_lib() {
+    require_tool("lintian", "lintian");
+    let (_d, src) = fixture("8.1.1");
+    let debs = farm_debs("trixie-x86_64", "8.1.1", &src);
+    assert_eq!(debs.len(), 5);
+    let d = lintian_clean(&debs);
+    let list = run(Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(d.path().join("valkey-server_8.1.1-1.trixie_amd64.deb")));
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("./usr/lib/systemd/system/valkey-server.service"), "{list}");
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod build;
 pub mod package;
+pub mod packages;
 pub mod publish;
 pub mod rebuild;
 pub mod release;
@@ -91,6 +92,12 @@ pub enum Command {
     Provenance(trust::ProvenanceArgs),
     /// Rebuild a published release from its recorded inputs and compare byte for byte.
     Rebuild(rebuild::Args),
+    /// Build or update the signed apt repositories (packaging/...) from a dist's .debs.
+    Repo(packages::RepoArgs),
+    /// Sign a file (SHA256SUMS) with the release key: FILE.asc and GPG-KEY-valkey.asc.
+    Sign(packages::SignArgs),
+    /// Check a detached OpenPGP signature (SHA256SUMS.asc) with a public key.
+    VerifySignature(packages::VerifySignatureArgs),
 }
 
 /// The log filter when RUST_LOG is not set: warnings, except the AWS SDK's own, which dump whole
@@ -150,6 +157,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sbom(a) => trust::run_sbom(&g, a).await,
         Command::Provenance(a) => trust::run_provenance(&g, a).await,
         Command::Rebuild(a) => rebuild::run(&g, a).await,
+        Command::Repo(a) => packages::run_repo(&g, a).await,
+        Command::Sign(a) => packages::run_sign(&g, a).await,
+        Command::VerifySignature(a) => packages::run_verify_signature(&g, a).await,
     }
 }
 

@@ -35,7 +35,7 @@ pub fn add_to_dist(
     };
     fill_source(&mut m.source, source);
     m.tool = Default::default();
-    let replaced = m.artifact(&artifact.target).is_some();
+    let replaced = m.replaces(&artifact);
     m.upsert(artifact);
     m.save(out_dir)?;
     Ok(AddReport { manifest: m, replaced })
@@ -134,16 +134,66 @@ pub fn merge_dist(from: &Path, into: &Path) -> Result<Manifest> {
 
 /// An artifact's `file` (in the manifest of the dist directory `dir`) must be a plain file name:
 /// nothing outside the dist directory is read or written (exit 2 naming the manifest otherwise).
+/// [`Manifest::load`] already refuses such a manifest; this guards artifacts made in memory.
 pub fn check_file_name(dir: &Path, a: &Artifact) -> Result<()> {
-    if a.file.is_empty() || a.file.contains('/') || a.file.contains("..") {
-        return Err(Error::input(format!(
-            "{}: artifact {}: field \"file\" must be a plain file name, found {:?}",
-            Manifest::path(dir).display(),
-            a.target,
-            a.file
-        )));
+    let what = format!("{}: artifact {:?}: field \"file\"", Manifest::path(dir).display(), a.target);
+    fsutil::check_plain_name(&a.file, &what)?;
+    fsutil::check_plain_name(&a.target, &what)
+}
+
+/// Add a produced file of any artifact kind (a package, an SBOM, a signature) to the dist
+/// directory `dist` of a release whose manifest is already there: the file and its `.sha256`
+/// are written atomically, and the artifact is recorded in manifest.json and SHA256SUMS
+/// (replacing one of the same file name, or the same kind and target for a kind with one per
+/// target). `describes` names the `file` of the artifact a derived file is about.
+/// Errors (exit 2, nothing written): no manifest, an unknown kind, a name that is not plain,
+/// a file the kind refuses, `describes` naming no artifact of the manifest.
+pub fn add_artifact(
+    dist: &Path,
+    target: &crate::targets::Target,
+    kind: &str,
+    file_name: &str,
+    bytes: &[u8],
+    describes: Option<&str>,
+) -> Result<Artifact> {
+    let mut m = Manifest::load_if_present(dist)?.ok_or_else(|| {
+        Error::input(format!(
+            "{}: no {MANIFEST}: package or build the target first, then add files of kind {kind:?}",
+            dist.display()
+        ))
+    })?;
+    if let Some(d) = describes {
+        if m.artifacts.iter().all(|a| a.file != d) {
+            return Err(Error::input(format!(
+                "{}: {file_name}: describes {d:?}, which is not an artifact of this release",
+                Manifest::path(dist).display()
+            )));
+        }
     }
-    Ok(())
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let a = Artifact {
+        target: target.name.clone(),
+        kind: kind.to_string(),
+        describes: describes.map(str::to_string),
+        distro: target.distro.clone(),
+        arch: target.arch.as_str().to_string(),
+        file: file_name.to_string(),
+        size: bytes.len() as u64,
+        checksum_file: format!("{file_name}.sha256"),
+        sha256,
+        files: Vec::new(),
+        build: None,
+    };
+    m.upsert(a.clone());
+    m.validate(&Manifest::path(dist).display().to_string())?;
+    fsutil::write_atomic(&dist.join(&a.file), bytes)?;
+    fsutil::write_atomic(
+        &dist.join(&a.checksum_file),
+        crate::manifest::checksum_line(&a.sha256, &a.file).as_bytes(),
+    )?;
+    m.tool = Default::default();
+    m.save(dist)?;
+    Ok(a)
 }
 
 /// Copy one artifact of the dist directory `from` into `into`: the tarball (streamed, atomic,
@@ -165,11 +215,7 @@ pub fn copy_artifact(from: &Path, a: &Artifact, into: &Path) -> Result<bool> {
             copy_checked(&log, &into.join("logs").join(format!("{}.log", a.target)), None)?;
         }
     }
-    let ck = if a.checksum_file.is_empty() {
-        format!("{}.sha256", a.file)
-    } else {
-        a.checksum_file.clone()
-    };
+    let ck = format!("{}.sha256", a.file);
     // A `.sha256` beside the tarball must agree with the manifest.
     let theirs = from.join(&ck);
     if let Ok(text) = std::fs::read_to_string(&theirs) {

@@ -22,7 +22,7 @@
 pub mod dist;
 pub mod pgz;
 
-pub use dist::{add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport};
+pub use dist::{add_artifact, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{self, AtomicFile, HashingWriter};
@@ -105,10 +105,6 @@ fn parse_epoch(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-fn plain_name(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0')
-}
-
 /// The tarball name of an input, e.g. `valkey-8.1.1-jammy-x86_64.tar.gz`.
 pub fn tarball_name(input: &PackageInput) -> String {
     input.matrix.tarball_name(input.version, input.target)
@@ -118,7 +114,7 @@ pub fn tarball_name(input: &PackageInput) -> String {
 fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     let m = input.matrix;
     let top = m.artifact_name(input.version, input.target);
-    if !plain_name(&top) {
+    if !crate::fsutil::is_plain_name(&top) {
         return Err(Error::input(format!(
             "artifact name {top:?} (from {}) must be a plain file name",
             m.path.display()
@@ -150,7 +146,7 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     let mut files: Vec<(String, PathBuf, u32)> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for b in &m.artifact.binaries {
-        if !plain_name(b) {
+        if !crate::fsutil::is_plain_name(b) {
             return Err(Error::input(format!(
                 "{}: artifact.binaries: {b:?} must be a plain file name",
                 m.path.display()
@@ -163,11 +159,12 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     }
     files.push((format!("{top}/share/LICENSE"), tree.join(license), 0o644));
 
-    // Every input must be there before anything is written.
+    // Every input must be there, inside the tree, before anything is written.
+    let real_tree = std::fs::canonicalize(tree).map_err(|e| Error::io(tree, "read build tree", e))?;
     let mut missing = Vec::new();
     for (_, src, _) in &files {
         match std::fs::metadata(src) {
-            Ok(md) if md.is_file() => {}
+            Ok(md) if md.is_file() => inside_tree(src, tree, &real_tree)?,
             Ok(_) => return Err(Error::input(format!("{}: not a regular file", src.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(src.display().to_string()),
             Err(e) => return Err(Error::io(src, "read", e)),
@@ -232,6 +229,20 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((top, entries))
+}
+
+/// A symlink in the tree may point within it only: the host's files are never packaged.
+fn inside_tree(src: &Path, tree: &Path, real_tree: &Path) -> Result<()> {
+    let real = std::fs::canonicalize(src).map_err(|e| Error::io(src, "read", e))?;
+    if real.starts_with(real_tree) {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "{}: resolves to {}, outside the build tree {}; symlinks may point inside the tree only",
+        src.display(),
+        real.display(),
+        tree.display()
+    )))
 }
 
 fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> Result<tar::Header> {
@@ -330,7 +341,7 @@ fn append_named<W: Write, R: Read>(b: &mut tar::Builder<W>, h: &mut tar::Header,
 /// return the manifest entry (with `build: None`). Does not touch manifest.json.
 pub fn package_tree(input: &PackageInput, out_dir: &Path) -> Result<Artifact> {
     let (top, entries) = plan(input)?;
-    let file = format!("{top}.tar.gz");
+    let file = crate::artifact::tarball::file_name(&top);
     let dest = out_dir.join(&file);
     let mtime = input.source_date_epoch as u64;
 
@@ -374,6 +385,8 @@ pub fn package_tree(input: &PackageInput, out_dir: &Path) -> Result<Artifact> {
         .collect();
     Ok(Artifact {
         target: input.target.name.clone(),
+        kind: crate::artifact::DEFAULT_KIND.into(),
+        describes: None,
         distro: input.target.distro.clone(),
         arch: input.target.arch.as_str().to_string(),
         file,

@@ -5,3 +5,4 @@
 pub mod deb;
 pub mod debfile;
 pub mod recipes;
+pub mod rpmsign;

@@ -73,13 +73,7 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
         })?;
     }
     if let Some(v) = &opts.expect_version {
-        if &first.version != v {
-            return Err(Error::input(format!(
-                "--merge: {} holds release {}, not {v}",
-                Manifest::path(first_dir).display(),
-                first.version
-            )));
-        }
+        first.check_release(v, format!("--merge: {}", Manifest::path(first_dir).display()))?;
     }
     let existing = Manifest::load_if_present(&opts.out)?;
     if let Some(ex) = &existing {
@@ -92,11 +86,11 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
         })?;
     }
 
-    // target -> (dir, artifact)
+    // file -> (dir, artifact): any kind, one file per name
     let mut chosen: BTreeMap<String, (PathBuf, Artifact)> = BTreeMap::new();
     for (d, m) in &manifests {
         for a in &m.artifacts {
-            if let Some((d0, a0)) = chosen.get(&a.target) {
+            if let Some((d0, a0)) = chosen.get(&a.file) {
                 if a0.sha256 != a.sha256 {
                     return Err(Error::input(format!(
                         "--merge: conflict for target {}: {} has {} (sha256 {}), {} has {} (sha256 {}); \
@@ -113,12 +107,12 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
                 continue;
             }
             crate::package::check_file_name(d, a)?;
-            chosen.insert(a.target.clone(), (d.clone(), a.clone()));
+            chosen.insert(a.file.clone(), (d.clone(), a.clone()));
         }
     }
     if let Some(ex) = &existing {
         for a in &ex.artifacts {
-            if let Some((d, b)) = chosen.get(&a.target) {
+            if let Some((d, b)) = chosen.get(&a.file) {
                 if a.sha256 != b.sha256 {
                     return Err(Error::input(format!(
                         "--merge: conflict for target {}: {} already holds sha256 {}, {} has sha256 {}",
@@ -166,13 +160,13 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
     }
 
     let mut merged = Vec::new();
-    for (target, (d, a)) in &chosen {
+    for (d, a) in chosen.values() {
         let copied = crate::package::copy_artifact(d, a, &opts.out)?;
         let mut art = a.clone();
         art.checksum_file = format!("{}.sha256", a.file);
         out_m.upsert(art);
         merged.push(MergedArtifact {
-            target: target.clone(),
+            target: a.target.clone(),
             file: a.file.clone(),
             size: a.size,
             sha256: a.sha256.clone(),

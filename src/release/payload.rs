@@ -12,49 +12,9 @@
 use crate::error::{Error, Result};
 use crate::version::Version;
 use serde::Serialize;
-use std::fmt;
 use std::path::Path;
 
-/// The release environment: `dev` (test bucket, binaries only) or `prod` (release bucket + hand-offs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    Dev,
-    Prod,
-}
-
-impl Environment {
-    /// Parse an environment field: empty means `dev`.
-    pub fn parse(s: &str) -> std::result::Result<Environment, String> {
-        match s {
-            "" | "dev" => Ok(Environment::Dev),
-            "prod" => Ok(Environment::Prod),
-            other => Err(format!(
-                "invalid environment {other:?}: expected \"dev\" or \"prod\" (empty means dev)"
-            )),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Dev => "dev",
-            Environment::Prod => "prod",
-        }
-    }
-    /// The variable that names this environment's bucket: `prod` -> `AWS_S3_BUCKET`, else
-    /// `AWS_TEST_BUCKET`. Never the other one as a fallback.
-    pub fn bucket_var(self) -> &'static str {
-        match self {
-            Environment::Prod => "AWS_S3_BUCKET",
-            Environment::Dev => "AWS_TEST_BUCKET",
-        }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::store::Environment;
 
 /// A validated release request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

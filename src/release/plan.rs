@@ -40,59 +40,27 @@ pub fn choose_store(
 ) -> Result<StoreChoice> {
     let bucket_var = env.bucket_var().to_string();
     let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-    if let Some(s) = store {
-        if let Some(rest) = s.strip_prefix("s3://") {
-            let b = rest.split('/').next().unwrap_or("");
-            if b.is_empty() {
-                return Err(Error::input(format!(
-                    "--store {s}: no bucket name (expected s3://BUCKET or file:///DIR)"
-                )));
-            }
-            return Ok(StoreChoice {
-                kind: "s3".into(),
-                url: format!("s3://{b}"),
-                bucket: Some(b.into()),
-                from: "--store".into(),
-                bucket_var,
-            });
-        }
-        if let Some(rest) = s.strip_prefix("file://") {
-            if rest.is_empty() {
-                return Err(Error::input(format!(
-                    "--store {s}: no directory (expected file:///DIR or file://relative/dir)"
-                )));
-            }
-            return Ok(StoreChoice {
-                kind: "file".into(),
-                url: format!("file://{}", absolute(Path::new(rest)).display()),
-                bucket: None,
-                from: "--store".into(),
-                bucket_var,
-            });
-        }
-        return Err(Error::input(format!("--store {s:?}: expected s3://BUCKET or file://DIR")));
-    }
-    if let Some(b) = bucket {
+    // One parser and one rule for every command: crate::store. The key prefix comes from
+    // targets.toml; a prefix in --store is not used here.
+    if let Some((url, from)) = crate::store::resolve(env, bucket, store, var)? {
+        let (kind, url) = match url.bucket() {
+            Some(b) => ("s3", format!("s3://{b}")),
+            None => (
+                url.scheme.as_str(),
+                format!("{}://{}", url.scheme, absolute(Path::new(&url.location)).display()),
+            ),
+        };
         return Ok(StoreChoice {
-            kind: "s3".into(),
-            url: format!("s3://{b}"),
-            bucket: Some(b.into()),
-            from: "--bucket".into(),
-            bucket_var,
-        });
-    }
-    if let Some(b) = set(&bucket_var) {
-        return Ok(StoreChoice {
-            kind: "s3".into(),
-            url: format!("s3://{b}"),
-            bucket: Some(b),
-            from: bucket_var.clone(),
+            kind: kind.into(),
+            bucket: (kind == "s3").then(|| url["s3://".len()..].to_string()),
+            url,
+            from,
             bucket_var,
         });
     }
     let other = match env {
-        Environment::Prod => "AWS_TEST_BUCKET",
-        Environment::Dev => "AWS_S3_BUCKET",
+        Environment::Prod => Environment::Dev.bucket_var(),
+        Environment::Dev => Environment::Prod.bucket_var(),
     };
     let in_actions = var("GITHUB_ACTIONS").as_deref() == Some("true");
     if set(other).is_some() || in_actions {
@@ -520,12 +488,15 @@ mod tests {
         assert!(choose_store(Environment::Dev, None, None, d, &gha).is_err());
         // Explicit choices win.
         assert_eq!(
-            choose_store(Environment::Dev, Some("s3://x/releases/"), None, d, &both)
+            choose_store(Environment::Dev, Some("s3://xbucket/releases/"), None, d, &both)
                 .unwrap()
                 .url,
-            "s3://x"
+            "s3://xbucket"
         );
-        assert_eq!(choose_store(Environment::Dev, None, Some("y"), d, &both).unwrap().url, "s3://y");
+        assert_eq!(
+            choose_store(Environment::Dev, None, Some("ybucket"), d, &both).unwrap().url,
+            "s3://ybucket"
+        );
         assert_eq!(
             choose_store(Environment::Dev, Some("file:///srv/b"), None, d, &both).unwrap().url,
             "file:///srv/b"

@@ -92,6 +92,8 @@ pub async fn fill_diffs(p: &mut Plan, req: &Request, tag_url: &str, repos: &Path
     for t in &p.targets {
         m.upsert(Artifact {
             target: t.name.clone(),
+            kind: crate::artifact::DEFAULT_KIND.into(),
+            describes: None,
             distro: t.distro.clone(),
             arch: t.arch.clone(),
             file: t.file.clone(),

@@ -136,13 +136,6 @@ pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result
     Ok(missing)
 }
 
-fn upload_env(e: super::payload::Environment) -> crate::upload::Environment {
-    match e {
-        super::payload::Environment::Dev => crate::upload::Environment::Dev,
-        super::payload::Environment::Prod => crate::upload::Environment::Prod,
-    }
-}
-
 /// A cancellation token cancelled by Ctrl-C while it is alive.
 struct CtrlC {
     token: tokio_util::sync::CancellationToken,
@@ -311,7 +304,7 @@ impl Stages for RealStages<'_> {
             rep.store
         ));
         for obj in &rep.objects {
-            if obj.key.ends_with(".tar.gz") {
+            if crate::artifact::is_listed_key(&obj.key) {
                 let file = obj.key.rsplit('/').next().unwrap_or(&obj.key);
                 o.links.push(Link::new(
                     "object",
@@ -468,7 +461,7 @@ impl RealStages<'_> {
 
     /// The upload stage's options for this release.
     fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
-        let mut uo = crate::upload::UploadOptions::new(upload_env(ctx.req.environment), ctx.dist);
+        let mut uo = crate::upload::UploadOptions::new(ctx.req.environment, ctx.dist);
         uo.store = Some(self.store.url.clone());
         uo.endpoint_url = self.opts.endpoint_url.clone();
         uo.prefix = self.matrix.artifact.s3_prefix.clone();

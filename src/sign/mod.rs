@@ -94,7 +94,6 @@ impl SigningKey {
     }
 
     /// The secret key as rpgp holds it (for the `rpm` crate's signer, which takes armored text).
-    #[allow(dead_code)] // the rpm signer (src/pkg/rpm.rs) takes the key as armored text
     pub(crate) fn secret_armored(&self) -> Result<String> {
         self.secret
             .to_armored_string(ArmorOptions::default())

@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::upload::store::Store;
+use crate::store::{Store, StoreUrl};
 use crate::version::Version;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -24,33 +24,10 @@ enum Remote {
 
 impl Remote {
     async fn open(remote: &str) -> Result<Remote> {
-        if let Some(rest) = remote.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(Error::input(format!(
-                    "--remote {remote:?}: expected s3://BUCKET/PREFIX/ (e.g. s3://my-bucket/releases/)"
-                )));
-            }
-            let mut prefix = prefix.to_string();
-            if !prefix.is_empty() && !prefix.ends_with('/') {
-                prefix.push('/');
-            }
-            let cfg = crate::upload::s3::S3Config::default();
-            let store = crate::upload::s3::S3Store::new(bucket, &cfg, 4).await?;
-            return Ok(Remote::Store {
-                store: Arc::new(store),
-                prefix,
-            });
-        }
-        if let Some(rest) = remote.strip_prefix("file://") {
-            if rest.is_empty() {
-                return Err(Error::input(format!("--remote {remote:?}: expected file:///dir/releases/")));
-            }
-            let store = crate::upload::file::FileStore::new(std::path::Path::new(rest))?;
-            return Ok(Remote::Store {
-                store: Arc::new(store),
-                prefix: String::new(),
-            });
+        if !(remote.starts_with("https://") || remote.starts_with("http://")) {
+            let url = StoreUrl::parse(remote).map_err(|e| e.context("--remote"))?;
+            let store = crate::store::open(&url, &crate::store::StoreConfig::default()).await?;
+            return Ok(Remote::Store { store, prefix: url.prefix });
         }
         if remote.starts_with("https://") || remote.starts_with("http://") {
             let mut base = remote.to_string();
@@ -186,7 +163,7 @@ fn parse_checksum_line(text: &[u8]) -> Option<(String, String)> {
 async fn check_artifact(r: &Remote, a: &crate::manifest::Artifact, item: &crate::progress::Item) -> RemoteFileResult {
     let mut res = RemoteFileResult {
         file: a.file.clone(),
-        url: r.url(&a.file),
+        url: r.url(&crate::artifact::key_name(a, &a.file)),
         size: a.size,
         sha256: a.sha256.to_ascii_lowercase(),
         actual_size: None,
@@ -195,7 +172,7 @@ async fn check_artifact(r: &Remote, a: &crate::manifest::Artifact, item: &crate:
         detail: None,
     };
     let mut problems = Vec::new();
-    match r.get_small(&a.checksum_file).await {
+    match r.get_small(&crate::artifact::key_name(a, &a.checksum_file)).await {
         Ok(Some(text)) => match parse_checksum_line(&text) {
             Some((h, name)) => {
                 if name != a.file {
@@ -210,7 +187,7 @@ async fn check_artifact(r: &Remote, a: &crate::manifest::Artifact, item: &crate:
         Ok(None) => problems.push(format!("{} is missing", a.checksum_file)),
         Err(e) => problems.push(e.to_string()),
     }
-    match r.hash(&a.file, item).await {
+    match r.hash(&crate::artifact::key_name(a, &a.file), item).await {
         Ok(Some((sha, n))) => {
             if sha != res.sha256 {
                 problems.push(format!("sha256 is {sha}, expected {}", res.sha256));
@@ -240,13 +217,18 @@ pub async fn check_remote(remote: &str, version: &Version) -> Result<RemoteRepor
     let Some(mbytes) = r.get_small(&mname).await? else {
         return check_without_manifest(&r, remote, version).await;
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&mbytes).map_err(|e| Error::check(format!("{}: invalid manifest: {e}", r.url(&mname))))?;
-    if manifest.version != v {
+    // What is published is checked, not trusted: a bad manifest there is a failed check (1).
+    let as_check = |e: Error| match e {
+        Error::Input(m) => Error::check(m),
+        other => other,
+    };
+    let text = String::from_utf8(mbytes).map_err(|_| Error::check(format!("{}: invalid manifest: not UTF-8", r.url(&mname))))?;
+    let manifest = Manifest::parse(&text, &r.url(&mname)).map_err(as_check)?;
+    manifest.check_release(v, r.url(&mname)).map_err(as_check)?;
+    if manifest.artifacts.is_empty() {
         return Err(Error::check(format!(
-            "{}: is the manifest of version {:?}, not {v}",
-            r.url(&mname),
-            manifest.version
+            "{}: lists no artifacts: nothing of release {v} is verified",
+            r.url(&mname)
         )));
     }
     let total: u64 = manifest.artifacts.iter().map(|a| a.size).sum();

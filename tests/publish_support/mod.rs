@@ -73,6 +73,8 @@ pub fn write_manifest(dist: &Path, version: &str, targets: &[(&str, &str)], sour
         let file = format!("valkey-{version}-{d}-{a}.tar.gz");
         m.upsert(Artifact {
             target: format!("{d}-{a}"),
+            kind: "tarball".into(),
+            describes: None,
             distro: d.to_string(),
             arch: a.to_string(),
             checksum_file: format!("{file}.sha256"),

@@ -48,6 +48,8 @@ pub fn make_partial(dir: &Path, version: &str, target: &str, content: &[u8]) -> 
     std::fs::write(dir.join("logs").join(format!("{target}.log")), format!("building {target}\nok\n")).unwrap();
     let a = Artifact {
         target: target.to_string(),
+        kind: "tarball".into(),
+        describes: None,
         distro: distro.to_string(),
         arch: arch.to_string(),
         file: file.clone(),

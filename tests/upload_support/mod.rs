@@ -218,6 +218,8 @@ pub fn make_dist(dir: &Path, version: &str, targets: &[(&str, usize)], seed: u64
         std::fs::write(dir.join(&checksum_file), checksum_line(&sha, &file)).unwrap();
         m.upsert(Artifact {
             target: target.to_string(),
+            kind: "tarball".into(),
+            describes: None,
             distro: distro.into(),
             arch: arch.into(),
             file,
@@ -448,6 +450,7 @@ impl FaultProxy {
                 writes_only,
                 delay,
                 no_conditional: false,
+                drop_conditional: false,
             },
         )
     }
@@ -462,6 +465,22 @@ impl FaultProxy {
                 writes_only: true,
                 delay: std::time::Duration::ZERO,
                 no_conditional: true,
+                drop_conditional: false,
+            },
+        )
+    }
+
+    /// A proxy that removes `If-None-Match` from every request it forwards: it plays a server
+    /// that ignores conditional writes (accepts them, overwrites anyway).
+    pub fn start_drop_conditional(upstream: &str) -> FaultProxy {
+        FaultProxy::start_cfg(
+            upstream,
+            ProxyCfg {
+                every: 0,
+                writes_only: true,
+                delay: std::time::Duration::ZERO,
+                no_conditional: false,
+                drop_conditional: true,
             },
         )
     }
@@ -565,6 +584,7 @@ struct ProxyCfg {
     writes_only: bool,
     delay: std::time::Duration,
     no_conditional: bool,
+    drop_conditional: bool,
 }
 
 type Resp = hyper::Response<http_body_util::Full<bytes::Bytes>>;
@@ -600,6 +620,7 @@ async fn handle(
         writes_only,
         delay,
         no_conditional,
+        drop_conditional,
     } = cfg;
     if no_conditional
         && req.headers().contains_key("if-none-match")
@@ -643,6 +664,10 @@ async fn handle(
     let mut rb = client.request(method, format!("{upstream}{pq}"));
     for (k, v) in parts.headers.iter() {
         if k == "host" || k == "connection" || k == "transfer-encoding" || k == "expect" {
+            continue;
+        }
+        if drop_conditional && k == "if-none-match" {
+            failed.fetch_add(1, Ordering::SeqCst);
             continue;
         }
         rb = rb.header(k.as_str(), v.as_bytes());

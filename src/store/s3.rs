@@ -1,6 +1,11 @@
 //! The S3 implementation of [`Store`]: aws-sdk-s3 with aws-config's default chain.
+//!
+//! What an object holds is judged by the server's own SHA-256 (`ChecksumSHA256`, asked for
+//! with checksum mode), never by the `sha256` metadata a writer sets. Prod writes are
+//! create-only (`If-None-Match: *`); a server without conditional writes is refused, never
+//! worked around with a check before the write (that races).
 
-use super::store::{Body, PutOutcome, PutRequest, RemoteObject, Store};
+use super::object::{Body, PutOutcome, PutRequest, RemoteObject, Store};
 use crate::error::{Error, Result};
 use crate::progress::Item;
 use aws_config::meta::region::RegionProviderChain;
@@ -18,8 +23,58 @@ use tokio::sync::Semaphore;
 
 /// Region used when neither the environment nor a profile names one.
 pub const DEFAULT_REGION: &str = "us-west-2";
-/// Metadata key holding the hex SHA-256 of the whole object.
+/// Metadata key holding the hex SHA-256 of the whole object (informative only: never trusted).
 pub const META_SHA256: &str = "sha256";
+/// Key (under the release prefix) of the empty object prod writes twice, create-only, to
+/// prove the server honours `If-None-Match: *` before anything of the release is written.
+pub const PROBE_KEY: &str = ".valkey-release-conditional-write-probe";
+
+/// `s3://BUCKET[/PREFIX/]`.
+pub struct S3Backend;
+
+impl super::Backend for S3Backend {
+    fn parse(&self, rest: &str) -> std::result::Result<(String, String), String> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("no bucket name (expected s3://BUCKET or s3://BUCKET/PREFIX/)".into());
+        }
+        super::check_bucket_name(bucket)?;
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            return Ok((bucket.to_string(), String::new()));
+        }
+        if !super::is_plain_key(prefix) {
+            return Err(format!(
+                "key prefix {prefix:?} must be a relative path without '.' or '..' components"
+            ));
+        }
+        Ok((bucket.to_string(), format!("{prefix}/")))
+    }
+
+    fn open<'a>(&'a self, url: &'a super::StoreUrl, cfg: &'a super::StoreConfig) -> BoxFuture<'a, Result<Arc<dyn Store>>> {
+        async move {
+            let s3cfg = S3Config {
+                endpoint_url: cfg.endpoint_url.clone(),
+                max_attempts: cfg.max_attempts,
+                initial_backoff: cfg.initial_backoff,
+            };
+            let mut s = S3Store::new(&url.location, &s3cfg, cfg.concurrency).await?;
+            s.multipart_threshold = cfg.multipart_threshold;
+            s.part_size = cfg.part_size;
+            Ok(Arc::new(s) as Arc<dyn Store>)
+        }
+        .boxed()
+    }
+}
+
+/// The error for a prod write to a server without conditional writes.
+fn no_conditional_writes(uri: &str, how: &str) -> Error {
+    Error::refused(format!(
+        "{uri}: the S3 server {how} conditional writes (If-None-Match: *); prod refuses to write \
+         without them, since a concurrent writer could be overwritten. Use a server that supports \
+         them (AWS S3, MinIO, moto, s3s-fs), or the dev environment"
+    ))
+}
 /// Default number of attempts per request (first try + retries).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
@@ -245,13 +300,7 @@ impl S3Store {
             return Err(refused_changed(&req.body, &req.key, &req.sha256, &hexd));
         }
         let n = data.len() as u64;
-        let content_type = if req.key.ends_with(".json") {
-            "application/json"
-        } else if req.key.ends_with(".tar.gz") {
-            "application/gzip"
-        } else {
-            "text/plain; charset=utf-8"
-        };
+        let content_type = crate::artifact::content_type_of_key(&req.key);
         let checksum = b64(&digest);
         let build = |conditional: bool| {
             let op = self
@@ -260,6 +309,7 @@ impl S3Store {
                 .bucket(&self.bucket)
                 .key(&req.key)
                 .content_length(n as i64)
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(checksum.clone())
                 .metadata(META_SHA256, &hexd)
                 .content_type(content_type)
@@ -270,25 +320,13 @@ impl S3Store {
                 op
             }
         };
-        let op = build(req.create_only);
-        let fallback = build(false);
-        let r = match op.send().await {
-            Err(e) if req.create_only && not_implemented(&e) => {
-                // The server lacks conditional writes: check by HEAD just before writing instead.
-                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
-                if self.head(&req.key).await?.is_some() {
-                    return Ok(PutOutcome::Exists);
-                }
-                fallback.send().await
-            }
-            other => other,
-        };
-        match r {
+        match build(req.create_only).send().await {
             Ok(_) => {
                 progress.inc(n);
                 Ok(PutOutcome::Written)
             }
             Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => Ok(PutOutcome::Exists),
+            Err(e) if req.create_only && not_implemented(&e) => Err(no_conditional_writes(&self.uri(&req.key), "does not support")),
             Err(e) => Err(describe(&e, &self.what("upload", &req.key), self.attempts)),
         }
     }
@@ -304,7 +342,7 @@ impl S3Store {
             .key(&req.key)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .metadata(META_SHA256, &req.sha256)
-            .content_type("application/gzip")
+            .content_type(crate::artifact::content_type_of_key(&req.key))
             .send()
             .await
             .map_err(|e| describe(&e, &self.what("start multipart upload of", &req.key), self.attempts))?;
@@ -410,26 +448,18 @@ impl S3Store {
             .key(&req.key)
             .upload_id(upload_id)
             .multipart_upload(done);
-        let fallback = op.clone();
         if req.create_only {
             op = op.if_none_match("*");
         }
-        let r = match op.send().await {
-            Err(e) if req.create_only && not_implemented(&e) => {
-                tracing::info!("{}: If-None-Match not supported by the server; using a HEAD check", req.key);
-                if self.head(&req.key).await?.is_some() {
-                    self.abort(&req.key, upload_id).await;
-                    return Ok(PutOutcome::Exists);
-                }
-                fallback.send().await
-            }
-            other => other,
-        };
-        match r {
+        match op.send().await {
             Ok(_) => Ok(PutOutcome::Written),
             Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => {
                 self.abort(&req.key, upload_id).await;
                 Ok(PutOutcome::Exists)
+            }
+            Err(e) if req.create_only && not_implemented(&e) => {
+                self.abort(&req.key, upload_id).await;
+                Err(no_conditional_writes(&self.uri(&req.key), "does not support"))
             }
             Err(e) if status(&e) == Some(200) => {
                 // HTTP 200 with a body the SDK cannot parse (some S3-compatible servers, e.g. moto,
@@ -437,7 +467,8 @@ impl S3Store {
                 // written only if it holds exactly our size and sha256.
                 tracing::debug!("complete multipart: unparsed 200 answer: {}", DisplayErrorContext(&e));
                 match self.head(&req.key).await? {
-                    Some(r) if r.size == req.size && r.sha256.as_deref() == Some(req.sha256.as_str()) => Ok(PutOutcome::Written),
+                    // Size only here: the upload checks every object's bytes right after.
+                    Some(r) if r.size == req.size => Ok(PutOutcome::Written),
                     _ => Err(describe(&e, &self.what("complete multipart upload of", &req.key), self.attempts)),
                 }
             }
@@ -515,13 +546,14 @@ impl Store for S3Store {
                 .await;
             match r {
                 Ok(o) => {
+                    // The server's own checksum only: metadata is whatever a writer claimed.
+                    // A multipart object's checksum is a checksum of part checksums (marked by
+                    // `-N` on it, its type, or its ETag, depending on the server): not the SHA-256
+                    // of the bytes.
                     let checksum = o.checksum_sha256().map(str::to_string);
-                    let meta = o
-                        .metadata()
-                        .and_then(|m| m.get(META_SHA256))
-                        .map(|s| s.to_ascii_lowercase())
-                        .filter(|s| crate::fsutil::is_sha256_hex(s));
-                    let sha256 = meta.or_else(|| checksum.as_deref().and_then(checksum_to_hex));
+                    let composite = o.checksum_type() == Some(&aws_sdk_s3::types::ChecksumType::Composite)
+                        || o.e_tag().is_some_and(|t| t.trim_matches('"').contains('-'));
+                    let sha256 = checksum.as_deref().filter(|_| !composite).and_then(checksum_to_hex);
                     Ok(Some(RemoteObject {
                         size: o.content_length().unwrap_or(0).max(0) as u64,
                         sha256,
@@ -586,6 +618,39 @@ impl Store for S3Store {
                 }
             }
             Ok(Some(out))
+        }
+        .boxed()
+    }
+
+    fn check_conditional_writes<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            // Two create-only writes of the same empty object: the second (at the latest) must
+            // be refused with 412. A server that accepts it ignores If-None-Match.
+            for attempt in 0..2 {
+                let r = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_length(0)
+                    .if_none_match("*")
+                    .body(ByteStream::from_static(b""))
+                    .send()
+                    .await;
+                match r {
+                    Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => return Ok(()),
+                    Err(e) if not_implemented(&e) => return Err(no_conditional_writes(&self.uri(key), "does not support")),
+                    Err(e) => return Err(describe(&e, &self.what("probe conditional writes with", key), self.attempts)),
+                    Ok(_) if attempt == 1 => {
+                        return Err(no_conditional_writes(
+                            &self.uri(key),
+                            "ignores If-None-Match: * (it let a create-only write replace an existing object), so it lacks",
+                        ))
+                    }
+                    Ok(_) => {}
+                }
+            }
+            Ok(())
         }
         .boxed()
     }

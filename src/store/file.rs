@@ -1,7 +1,7 @@
 //! A local directory as a [`Store`] (`file://DIR`): the same keys and checks as S3, for a
 //! release on one machine with no bucket configured. Objects are files `DIR/<key>`.
 
-use super::store::{Body, PutOutcome, PutRequest, RemoteObject, Store};
+use super::object::{Body, PutOutcome, PutRequest, RemoteObject, Store};
 use crate::error::{Error, Result};
 use crate::progress::Item;
 use futures_util::future::BoxFuture;
@@ -9,6 +9,22 @@ use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+/// `file://DIR`: the whole rest is the directory; keys are relative to it.
+pub struct FileBackend;
+
+impl super::Backend for FileBackend {
+    fn parse(&self, rest: &str) -> std::result::Result<(String, String), String> {
+        if rest.is_empty() || rest.chars().any(char::is_control) {
+            return Err("expected file:///abs/dir or file://relative/dir".into());
+        }
+        Ok((rest.to_string(), String::new()))
+    }
+
+    fn open<'a>(&'a self, url: &'a super::StoreUrl, _cfg: &'a super::StoreConfig) -> BoxFuture<'a, Result<std::sync::Arc<dyn Store>>> {
+        async move { Ok(std::sync::Arc::new(FileStore::new(Path::new(&url.location))?) as std::sync::Arc<dyn Store>) }.boxed()
+    }
+}
 
 /// A directory store.
 pub struct FileStore {
@@ -34,7 +50,7 @@ impl FileStore {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf> {
-        if key.is_empty() || key.starts_with('/') || key.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+        if !super::is_plain_key(key) {
             return Err(Error::input(format!("object key {key:?} is not a plain relative path")));
         }
         Ok(self.root.join(key))

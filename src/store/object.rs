@@ -1,5 +1,5 @@
-//! The object store behind `upload` and `verify --remote`: a small trait with two
-//! implementations, S3 ([`super::s3::S3Store`]) and a local directory ([`super::file::FileStore`]).
+//! The [`Store`] trait and the types it exchanges. Implementations: S3
+//! ([`super::s3::S3Store`]) and a local directory ([`super::file::FileStore`]).
 //!
 //! Keys are full object keys (`releases/valkey-8.1.1-jammy-x86_64.tar.gz`).
 
@@ -12,9 +12,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteObject {
     pub size: u64,
-    /// Lowercase hex SHA-256 of the whole object, when the store knows it
-    /// (S3: the `sha256` metadata this tool sets, or a single-part `x-amz-checksum-sha256`;
-    /// directory store: hashed on the spot).
+    /// Lowercase hex SHA-256 of the whole object, when the store itself computed it
+    /// (S3: the server's single-part `ChecksumSHA256`, never metadata a writer set;
+    /// directory store: hashed on the spot). `None`: only a download can tell.
     pub sha256: Option<String>,
     /// The raw stored checksum (S3 `ChecksumSHA256`, base64, `-N` suffix for multipart).
     pub checksum: Option<String>,
@@ -67,6 +67,13 @@ pub trait Store: Send + Sync {
     fn hash_object<'a>(&'a self, key: &'a str, progress: Option<&'a Item>) -> BoxFuture<'a, Result<Option<(String, u64)>>>;
     /// Read a small object whole (manifest, `.sha256`); `None` when absent. Refuses over `limit` bytes.
     fn get_small<'a>(&'a self, key: &'a str, limit: u64) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+    /// Prove that create-only writes are honoured (prod relies on them), writing only the
+    /// empty object `probe_key`: a refused error (exit 4) when the store ignores them or lacks
+    /// them. Stores whose create-only write cannot be ignored (a directory) need not probe.
+    fn check_conditional_writes<'a>(&'a self, probe_key: &'a str) -> BoxFuture<'a, Result<()>> {
+        let _ = probe_key;
+        Box::pin(async { Ok(()) })
+    }
     /// Abort every write still in progress (multipart uploads): used on Ctrl-C.
     fn abort_in_flight(&self) -> BoxFuture<'_, ()>;
 }

@@ -1,0 +1,172 @@
+//! `valkey-release repo`, `sign` and `verify-signature`: the apt repositories of a release's
+//! .debs, the release's `SHA256SUMS.asc`, and checking an OpenPGP signature with a public key.
+
+use super::Global;
+use crate::error::{Error, Result};
+use crate::repo::dir::{plan_apt, update_apt};
+use crate::sign::{self, SigningKey, PUBLIC_KEY_FILE};
+use std::path::{Path, PathBuf};
+
+/// Build or update the signed apt repositories from a dist directory's .debs.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The .debs are found in DIST and DIST/produced/<target>/ (where the build puts what the \
+deb hook made). Each goes to ROOT/packaging/valkey-<M.m>/deb/<platform>/<arch>/ (arch all into every arch of its \
+platform); the index there is merged with the one already in ROOT, so earlier patch versions stay installable. \
+Packages are written first, then Packages, Packages.gz, Release, Release.gpg, InRelease, then all is verified. \
+ROOT/packaging/GPG-KEY-valkey.asc gets the public key. Users' sources line (docs/packages.md):\n  \
+deb [signed-by=/usr/share/keyrings/valkey.asc] https://download.valkey.io/packaging/valkey-8.1/deb/debian12/amd64 ./"
+)]
+pub struct RepoArgs {
+    /// The dist directory of a build.
+    #[arg(long, value_name = "DIST", default_value = "dist")]
+    pub dist: PathBuf,
+    /// The repository tree to update (a local copy of the store, or a file:// store's directory).
+    #[arg(long, value_name = "ROOT")]
+    pub root: PathBuf,
+    /// Armored OpenPGP secret key file (default: $VALKEY_RELEASE_SIGNING_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// Sign a SHA256SUMS file: writes SHA256SUMS.asc and GPG-KEY-valkey.asc beside it.
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// The file to sign (usually dist/SHA256SUMS).
+    #[arg(value_name = "FILE", default_value = "dist/SHA256SUMS")]
+    pub file: PathBuf,
+    /// Armored OpenPGP secret key file (default: $VALKEY_RELEASE_SIGNING_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// Check a detached OpenPGP signature (e.g. SHA256SUMS.asc) with a public key.
+#[derive(Debug, clap::Args)]
+pub struct VerifySignatureArgs {
+    /// The signed file (e.g. SHA256SUMS).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The signature (default: FILE.asc).
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+    /// The armored public key (GPG-KEY-valkey.asc).
+    #[arg(long, value_name = "KEY")]
+    pub public_key: PathBuf,
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| Error::io(p, "read", e))
+}
+
+/// Every .deb in `dist` and `dist/produced/*/`, sorted by file name (one copy per name).
+fn find_debs(dist: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = vec![dist.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dist.join("produced")) {
+        dirs.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut debs = Vec::new();
+    for d in dirs {
+        let rd = std::fs::read_dir(&d).map_err(|e| Error::io(&d, "list", e))?;
+        debs.extend(
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "deb")),
+        );
+    }
+    debs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    debs.dedup_by(|a, b| a.file_name() == b.file_name());
+    Ok(debs)
+}
+
+/// The Release date (RFC 1123 in UTC, as Debian's archive writes it: `Tue, 14 Nov 2023 22:13:20 UTC`):
+/// SOURCE_DATE_EPOCH when set, else now.
+fn release_date() -> String {
+    let now = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or_else(chrono::Utc::now);
+    now.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
+}
+
+pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
+    let key = SigningKey::require(a.signing_key.as_deref())?;
+    let debs = find_debs(&a.dist)?;
+    if debs.is_empty() {
+        return Err(Error::input(format!(
+            "{}: no .deb files (in it or in produced/<target>/): build targets with packages = [\"deb\"] first",
+            a.dist.display()
+        )));
+    }
+    let plan = plan_apt(&debs, &release_date())?;
+    let mut reports = Vec::new();
+    for up in &plan {
+        let r = update_apt(&a.root, up, &key)?;
+        if !g.json {
+            println!(
+                "{}: {} added, {} already there, {} indexed",
+                r.key,
+                r.added.len(),
+                r.already.len(),
+                r.indexed.len()
+            );
+        }
+        reports.push(r);
+    }
+    let pubfile = a.root.join("packaging").join(PUBLIC_KEY_FILE);
+    std::fs::write(&pubfile, key.public_armored()).map_err(|e| Error::io(&pubfile, "write", e))?;
+    if g.json {
+        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!("signed by {}; public key: {}", key.fingerprint(), pubfile.display());
+    }
+    Ok(())
+}
+
+pub async fn run_sign(g: &Global, a: SignArgs) -> Result<()> {
+    let key = SigningKey::require(a.signing_key.as_deref())?;
+    let data = read(&a.file)?;
+    let sig = key.detached_armored(&data)?;
+    let mut out = a.file.clone().into_os_string();
+    out.push(".asc");
+    let out = PathBuf::from(out);
+    std::fs::write(&out, &sig).map_err(|e| Error::io(&out, "write", e))?;
+    let pubfile = a.file.parent().unwrap_or(Path::new(".")).join(PUBLIC_KEY_FILE);
+    std::fs::write(&pubfile, key.public_armored()).map_err(|e| Error::io(&pubfile, "write", e))?;
+    sign::verify_detached(&key.public_armored(), &data, sig.as_bytes())?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"signature": out, "public_key": pubfile, "fingerprint": key.fingerprint()})
+        );
+    } else {
+        println!("{} (key {}), {}", out.display(), key.fingerprint(), pubfile.display());
+    }
+    Ok(())
+}
+
+pub async fn run_verify_signature(g: &Global, a: VerifySignatureArgs) -> Result<()> {
+    let sig_path = a.signature.clone().unwrap_or_else(|| {
+        let mut s = a.file.clone().into_os_string();
+        s.push(".asc");
+        PathBuf::from(s)
+    });
+    let public = String::from_utf8_lossy(&read(&a.public_key)?).to_string();
+    let fpr = sign::parse_public(&public).map_err(|e| e.context(a.public_key.display()))?;
+    let fingerprint = {
+        use pgp::types::KeyDetails;
+        hex::encode_upper(fpr.primary_key.fingerprint().as_bytes())
+    };
+    sign::verify_detached(&public, &read(&a.file)?, &read(&sig_path)?)
+        .map_err(|e| e.context(format!("{} with {}", sig_path.display(), a.public_key.display())))?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"file": a.file, "signature": sig_path, "fingerprint": fingerprint, "ok": true})
+        );
+    } else {
+        println!("ok  {}: good signature by {fingerprint}", a.file.display());
+    }
+    Ok(())
+}
