@@ -221,6 +221,12 @@ fn merge_of_split_builds_then_rerun_is_idempotent() {
     assert!(dist.join("logs/noble-arm64.log").is_file());
     // GitHub Actions: each target's log in a group; the summary appended.
     assert!(err.contains("::group::build jammy-x86_64") && err.contains("::endgroup::"), "{err}");
+    // ... replayed inside ::stop-commands::<token> ... ::<token>::, so no log line is a command.
+    let token = err
+        .lines()
+        .find_map(|l| l.strip_prefix("::stop-commands::"))
+        .unwrap_or_else(|| panic!("no ::stop-commands:: in {err}"));
+    assert!(token.len() >= 32 && err.contains(&format!("::{token}::\n::endgroup::")), "{err}");
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("| jammy-x86_64 |") && md.contains(&m.artifacts[0].sha256), "{md}");
     assert!(!out.contains("t0ken") && !err.contains("t0ken") && !md.contains("t0ken"));
