@@ -67,7 +67,8 @@ fn driver(image: &str, source: &Path, targets: &[&str], jobs: usize, out: &Path,
     t0.elapsed().as_secs_f64()
 }
 
-/// The same work with the docker CLI, as a shell script, `jobs` targets at a time.
+/// The same work with the docker CLI, as a shell script, `jobs` targets at a time: one tar
+/// stream into the container (the source) and one out (the binaries and the license).
 fn baseline(image: &str, source: &Path, targets: &[&str], jobs: usize, out: &Path, version: &str) -> f64 {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).unwrap();
@@ -77,14 +78,15 @@ fn baseline(image: &str, source: &Path, targets: &[&str], jobs: usize, out: &Pat
         r#"set -euo pipefail
 t=$1; img={image}; src={src}; out={out}; v={version}
 case $t in *-arm64) cross="CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar RANLIB=aarch64-linux-gnu-ranlib PKG_CONFIG=aarch64-linux-gnu-pkg-config DEB_HOST_GNU_TYPE=aarch64-linux-gnu";; *) cross="";; esac
-cid=$(docker create --network none -w /build -e SOURCE_DATE_EPOCH=1700000000 -e TZ=UTC -e LC_ALL=C "$img" make -j{mj} -C src all BUILD_TLS=yes USE_SYSTEMD=yes USE_FAST_FLOAT=yes $cross)
-trap 'docker rm -f $cid >/dev/null' EXIT
-docker cp "$src/." "$cid:/build"
-docker start -a "$cid" > "$out/$t.log" 2>&1
 name=valkey-$v-$t
-mkdir -p "$out/$t/$name/bin" "$out/$t/$name/share"
-for b in valkey-server valkey-cli valkey-benchmark valkey-sentinel valkey-check-aof valkey-check-rdb; do docker cp "$cid:/build/src/$b" "$out/$t/$name/bin/$b"; done
-docker cp "$cid:/build/COPYING" "$out/$t/$name/share/LICENSE"
+bins="valkey-server valkey-cli valkey-benchmark valkey-sentinel valkey-check-aof valkey-check-rdb"
+cid=$(docker create --network none -w /build -e SOURCE_DATE_EPOCH=1700000000 -e TZ=UTC -e LC_ALL=C "$img" sh -c "make -j{mj} -C src all BUILD_TLS=yes USE_SYSTEMD=yes USE_FAST_FLOAT=yes $cross && mkdir -p /out/$name/bin /out/$name/share && cd src && cp $bins /out/$name/bin/ && cp ../COPYING /out/$name/share/LICENSE")
+trap 'docker rm -f $cid >/dev/null' EXIT
+# One tar stream in, one tar stream out.
+tar -C "$src" -cf - . | docker cp - "$cid:/build"
+docker start -a "$cid" > "$out/$t.log" 2>&1
+mkdir -p "$out/$t"
+docker cp "$cid:/out/$name" - | tar -xf - -C "$out/$t"
 tar czf "$out/$name.tar.gz" -C "$out/$t" "$name"
 (cd "$out" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")
 "#,

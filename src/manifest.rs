@@ -100,6 +100,15 @@ pub struct BuildInfo {
     /// Seconds the build took.
     #[serde(default)]
     pub seconds: f64,
+    /// What the farm pinned so the build does not depend on the build host (e.g.
+    /// `JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48`, the source commit for `src/mkreleasehdr.sh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
+    /// The commit the source is (a git checkout's HEAD, the `source_sha` given, or the commit id
+    /// GitHub's tag archives carry in their pax global header); the binaries report its first 8
+    /// hex digits (`valkey-server --version`: `sha=<8 hex>:0`), which the build checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
 }
 
 /// One release artifact: a tarball, or a file of another kind (see [`crate::artifact`]).

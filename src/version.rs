@@ -26,8 +26,10 @@ impl<'de> serde::Deserialize<'de> for Version {
     }
 }
 
+/// A decimal number without leading zeros (`08` would name the same release as `8` under
+/// another key and concurrency group).
 fn digits(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
         return None;
     }
     s.parse().ok()
@@ -38,7 +40,7 @@ impl Version {
     pub fn parse(s: &str) -> Result<Version> {
         let bad = || {
             Error::input(format!(
-                "invalid version {s:?}: expected M.m.p (e.g. 8.1.1), M.m.p-rcN (e.g. 9.1.0-rc2) or 'unstable'"
+                "invalid version {s:?}: expected M.m.p (e.g. 8.1.1), M.m.p-rcN (e.g. 9.1.0-rc2) or 'unstable', numbers without leading zeros"
             ))
         };
         if s == "unstable" {
@@ -133,6 +135,10 @@ mod tests {
             "8.1.-1",
             "+8.1.1",
             "8.1.1\n",
+            "08.01.1",
+            "8.01.1",
+            "8.1.01",
+            "8.1.1-rc01",
         ] {
             let e = Version::parse(v).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{v}");

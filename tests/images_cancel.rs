@@ -40,7 +40,7 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
     );
     std::fs::write(dir.path().join("targets.toml"), text).unwrap();
     let logs = dir.path().join("logs");
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args([
             "--targets",
             dir.path().join("targets.toml").to_str().unwrap(),
@@ -65,11 +65,14 @@ fn interrupt_stops_mmdebstrap_and_cleans_up() {
         assert!(start.elapsed() < Duration::from_secs(120), "mmdebstrap did not start");
         std::thread::sleep(Duration::from_millis(200));
     };
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        !processes_with(rootfs_dir.to_str().unwrap()).is_empty(),
-        "mmdebstrap should be running"
-    );
+    // Order, not time: interrupt only once mmdebstrap is seen running on that directory.
+    let start = Instant::now();
+    while processes_with(rootfs_dir.to_str().unwrap()).is_empty() {
+        let done = child.try_wait().unwrap();
+        assert!(done.is_none(), "images ended before mmdebstrap was seen running: {done:?}");
+        assert!(start.elapsed() < Duration::from_secs(120), "mmdebstrap never seen running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }

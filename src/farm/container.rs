@@ -52,6 +52,10 @@ pub struct ContainerSpec<'a> {
     pub platform: String,
     /// Memory, processes, CPUs and the user it runs as.
     pub limits: &'a super::limits::Limits,
+    /// Host name inside the container (`None`: the engine's default, the container id).
+    pub hostname: Option<String>,
+    /// Restrict the container to these CPUs (`"0"`); `None`: all.
+    pub cpuset: Option<String>,
 }
 
 /// The environment of every build: only these, nothing from the host (no credentials).
@@ -83,6 +87,7 @@ pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String>
         // No working_dir: the engine would create /build owned by root; the farm uploads it
         // owned by the build user instead (see `target::make_in`).
         user: spec.limits.user.clone(),
+        hostname: spec.hostname.clone(),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
@@ -94,6 +99,7 @@ pub async fn create(docker: &Docker, spec: &ContainerSpec<'_>) -> Result<String>
             memory_swap: Some(spec.limits.memory_bytes),
             pids_limit: Some(spec.limits.pids),
             nano_cpus: Some(spec.limits.nano_cpus),
+            cpuset_cpus: spec.cpuset.clone(),
             ..Default::default()
         }),
         ..Default::default()

@@ -15,10 +15,12 @@ pub mod glue;
 pub mod hooks;
 pub mod limits;
 mod log;
+pub mod pins;
 pub mod produced;
 pub mod report;
 mod repro;
 pub mod run;
+pub mod signal;
 pub mod source;
 mod target;
 

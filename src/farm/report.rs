@@ -111,6 +111,9 @@ pub struct TargetReport {
     /// With --check-reproducible: the files that differed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub differing_files: Vec<String>,
+    /// With --check-reproducible: what the second build changed (hostname, CPUs, make -j, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub varied: Vec<String>,
     /// Files the post-build hooks made from this target's binaries (see [`super::hooks`]).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "produced_names")]
     pub produced: Vec<Produced>,
@@ -139,6 +142,7 @@ impl TargetReport {
             log_tail: tail,
             reproducible: None,
             differing_files: vec![],
+            varied: vec![],
             produced: vec![],
         }
     }

@@ -5,6 +5,53 @@ use crate::manifest::Artifact;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// What the second build of `--check-reproducible` changes, so that a build depending on the
+/// host (its name, CPUs, parallelism, umask, user) is caught. The build path, SOURCE_DATE_EPOCH,
+/// TZ, locale and image stay: the farm pins those for every build, so no rebuild differs in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variation {
+    pub hostname: Option<String>,
+    pub cpuset: Option<String>,
+    pub make_jobs: Option<usize>,
+    pub umask: Option<&'static str>,
+    /// Another build user (uid:gid), unless the builder builds as root.
+    pub user: Option<String>,
+}
+
+impl Variation {
+    /// The variation of a second build after a first with `make_jobs` and `user`.
+    pub fn second(make_jobs: usize, user: Option<&str>) -> Variation {
+        Variation {
+            hostname: Some(format!("rebuild-{}", &super::signal::random_token()[..8])),
+            cpuset: Some("0".into()),
+            make_jobs: Some(if make_jobs > 1 { 1 } else { 2 }),
+            umask: Some("0002"),
+            user: user.map(|_| "1001:1001".to_string()),
+        }
+    }
+
+    /// What was varied, for the log and the report.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(h) = &self.hostname {
+            v.push(format!("hostname {h}"));
+        }
+        if let Some(c) = &self.cpuset {
+            v.push(format!("cpuset {c}"));
+        }
+        if let Some(j) = self.make_jobs {
+            v.push(format!("make -j{j}"));
+        }
+        if let Some(u) = self.umask {
+            v.push(format!("umask {u}"));
+        }
+        if let Some(u) = &self.user {
+            v.push(format!("user {u}"));
+        }
+        v
+    }
+}
+
 /// What differs between two builds: nothing when the tarballs are identical, else the files
 /// of the trees that differ (or the tarball itself when the trees agree).
 pub(super) fn compare(a: &Artifact, b: &Artifact, tree_a: &Path, tree_b: &Path) -> Result<Vec<String>> {

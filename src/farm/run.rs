@@ -334,6 +334,7 @@ fn report_of(shared: &Shared, opts: &BuildOptions, (_, t, item, r): TaskResult) 
                 log_tail: vec![],
                 reproducible: o.repro.as_ref().map(|d| d.is_empty()),
                 differing_files: o.repro.unwrap_or_default(),
+                varied: o.varied,
                 produced: o.produced,
             };
             (rep, Some(o.artifact))

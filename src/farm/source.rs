@@ -45,6 +45,9 @@ pub struct PreparedSource {
     pub tar: PathBuf,
     /// Size of `tar` in bytes.
     pub tar_size: u64,
+    /// The commit the source is: a git checkout's HEAD, the `source_sha` given, or the commit id
+    /// in a GitHub tag archive's pax global header. `None` when unknown.
+    pub commit: Option<String>,
 }
 
 /// Prepare `spec` into `work` (a scratch directory owned by the run).
@@ -82,7 +85,29 @@ pub async fn prepare(spec: &SourceSpec, work: &Path, allow_dirty: bool, expected
             prepared.info.source_sha = Some(sha.to_string());
         }
     }
+    if let (Some(archive), Some(want)) = (&prepared.commit, expected_commit) {
+        if !archive.starts_with(&want.to_ascii_lowercase()) {
+            return Err(Error::refused(format!(
+                "{}: the archive is commit {archive} (its pax header), but the release must be built from source_sha {want}",
+                prepared.info.name
+            )));
+        }
+    }
+    prepared.commit = prepared
+        .commit
+        .clone()
+        .or_else(|| prepared.info.git_commit.clone())
+        .or_else(|| expected_commit.map(|s| s.to_ascii_lowercase()));
     Ok(prepared)
+}
+
+/// The commit id in a pax global header's `comment` record (`52 comment=<40 hex>\n`).
+pub fn pax_comment_commit(records: &str) -> Option<String> {
+    records.lines().find_map(|l| {
+        let (_, kv) = l.split_once(' ')?;
+        let v = kv.strip_prefix("comment=")?.trim();
+        (v.len() == 40 && v.bytes().all(|b| b.is_ascii_hexdigit())).then(|| v.to_ascii_lowercase())
+    })
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -178,10 +203,18 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
     let out = std::fs::File::create(&tar_path).map_err(|e| Error::io(&tar_path, "create", e))?;
     let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
     let mut newest: u64 = 0;
+    let mut commit = None;
     let mut ar = tar::Archive::new(open_archive(path)?);
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let t = entry.header().entry_type();
+        if t.is_pax_global_extensions() {
+            // `git archive` (GitHub's tag archives) writes `comment=<commit id>` here.
+            let mut text = String::new();
+            let _ = entry.read_to_string(&mut text);
+            commit = commit.or_else(|| pax_comment_commit(&text));
+            continue;
+        }
         if !(t.is_file() || t.is_dir() || t.is_symlink() || t.is_hard_link()) {
             continue;
         }
@@ -250,6 +283,7 @@ fn from_archive(path: &Path, work: &Path) -> Result<PreparedSource> {
             sha256: Some(sha),
             ..Default::default()
         },
+        commit,
         source_date_epoch: newest as i64,
         tar: tar_path,
         tar_size,
@@ -343,6 +377,7 @@ fn from_directory(dir: &Path, work: &Path, allow_dirty: bool, expected_commit: O
         source_date_epoch: sde,
         tar: tar_path,
         tar_size,
+        commit: None,
     })
 }
 

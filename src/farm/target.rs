@@ -7,6 +7,7 @@
 use super::container::{ContainerEngine, ContainerSpec, ExecOptions, TarInput, BUILD_DIR};
 use super::hooks::{self, HookContext, Produced};
 use super::log::Log;
+use super::repro::Variation;
 use super::run::Shared;
 use crate::error::{Error, Result};
 use crate::manifest::{Artifact, BuildInfo};
@@ -27,6 +28,8 @@ pub(super) struct Outcome {
     pub artifact: Artifact,
     /// With --check-reproducible: the files that differ between the two builds.
     pub repro: Option<Vec<String>>,
+    /// With --check-reproducible: what the second build varied.
+    pub varied: Vec<String>,
     pub produced: Vec<Produced>,
 }
 
@@ -87,7 +90,7 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
     log: &mut Log,
 ) -> Result<Outcome> {
     let tree = sh.work.join(&t.name).join("a");
-    let (built, build_info, produced) = build_once(sh, place, t, item, log, &tree, "", true).await?;
+    let (built, build_info, produced) = build_once(sh, place, t, item, log, &tree, "", None).await?;
 
     item.set("packaging");
     // Files that were not there before this run are deleted again if the run is interrupted.
@@ -101,11 +104,17 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
     }
     log.note(&format!("packaged {} sha256 {}", art.file, art.sha256));
 
+    let mut varied = Vec::new();
     let repro = if sh.check_reproducible {
         item.set("second build (reproducibility)");
-        log.note("second build in a fresh container (--check-reproducible)");
+        let var = Variation::second(sh.make_jobs, place.limits.user.as_deref());
+        varied = var.describe();
+        log.note(&format!(
+            "second build in a fresh container (--check-reproducible), varied: {}",
+            var.describe().join(", ")
+        ));
         let tree_b = sh.work.join(&t.name).join("b");
-        let (built_b, info_b, _) = build_once(sh, place, t, item, log, &tree_b, " (2nd)", false).await?;
+        let (built_b, info_b, _) = build_once(sh, place, t, item, log, &tree_b, " (2nd)", Some(&var)).await?;
         let out_b = sh.work.join(&t.name).join("repro-out");
         let art_b = package(sh, t, &built_b.tree, &out_b, info_b)?;
         let diffs = super::repro::compare(&art, &art_b, &built.tree, &built_b.tree)?;
@@ -121,6 +130,7 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
     Ok(Outcome {
         artifact: art,
         repro,
+        varied,
         produced,
     })
 }
@@ -132,7 +142,8 @@ pub(super) fn phase(item: &Item, log: &mut Log, msg: &str) {
 
 /// One build in a fresh container: create, upload the source, make, download the results
 /// into `tree`, run `valkey-server --version`, check the binaries, run the post-build hooks
-/// (when `hooks`), and remove the container whatever happened.
+/// (not in the varied second build of --check-reproducible), and remove the container whatever
+/// happened.
 #[allow(clippy::too_many_arguments)]
 async fn build_once<E: ContainerEngine>(
     sh: &Shared,
@@ -142,7 +153,7 @@ async fn build_once<E: ContainerEngine>(
     log: &mut Log,
     tree: &Path,
     tag: &str,
-    hooks: bool,
+    var: Option<&Variation>,
 ) -> Result<(Built, BuildInfo, Vec<Produced>)> {
     let engine = place.engine;
     let started = Instant::now();
@@ -159,20 +170,26 @@ async fn build_once<E: ContainerEngine>(
         log,
         &format!("creating {} container from {image_tag}{tag}{how}", t.image_arch.platform()),
     );
+    let mut limits = place.limits.clone();
+    if let Some(u) = var.and_then(|v| v.user.clone()) {
+        limits.user = Some(u);
+    }
     let spec = ContainerSpec {
         image: &image_id,
         run_id: &sh.run_id,
         target: &t.name,
         env: super::container::build_env(sh.source.source_date_epoch),
         platform: t.image_arch.platform(),
-        limits: &place.limits,
+        limits: &limits,
+        hostname: var.and_then(|v| v.hostname.clone()),
+        cpuset: var.and_then(|v| v.cpuset.clone()),
     };
-    log.note(&place.limits.describe());
+    log.note(&limits.describe());
     let id = engine.create(&spec).await?;
     let limit = place.limits.time_limit;
     let r = async {
         engine.start(&id).await?;
-        let made = tokio::time::timeout(limit, make_in(sh, engine, &id, t, &place.limits, item, log, tree, tag)).await;
+        let made = tokio::time::timeout(limit, make_in(sh, engine, &id, t, &limits, var, item, log, tree, tag)).await;
         let (make_command, reported_version) = match made {
             Ok(r) => r?,
             Err(_) => {
@@ -199,7 +216,7 @@ async fn build_once<E: ContainerEngine>(
         item.set("checking");
         log.note("checking binaries");
         let info = check(sh, t, &built).inspect_err(|e| log.note(&format!("check failed: {e}")))?;
-        let produced = if hooks {
+        let produced = if var.is_none() {
             run_hooks(sh, engine, &id, t, item, log, tree).await?
         } else {
             vec![]
@@ -221,6 +238,7 @@ async fn make_in<E: ContainerEngine>(
     id: &str,
     t: &Target,
     limits: &super::limits::Limits,
+    var: Option<&Variation>,
     item: &Item,
     log: &mut Log,
     tree: &Path,
@@ -232,9 +250,25 @@ async fn make_in<E: ContainerEngine>(
     engine.upload(id, TarInput::Bytes(top), "/").await?;
     let tar = sh.source_tar(uid, gid).await?;
     engine.upload(id, TarInput::File(&tar), BUILD_DIR).await?;
-    let cmd = sh.matrix.make_command(&sh.version, t, sh.make_jobs);
-    phase(item, log, &format!("make{tag}: {}", cmd.join(" ")));
-    let code = engine.exec(id, &cmd, &ExecOptions::default(), &mut |b| log.write(b)).await?;
+    let commit = sh.source.commit.as_deref();
+    if let Some(c) = commit {
+        let stub = super::pins::git_stub(c).into_bytes();
+        let tools = super::container::tar_of(&[(format!("{}/git", super::pins::TOOLS_DIR), 0o755, stub)])?;
+        engine.upload(id, TarInput::Bytes(tools), "/").await?;
+    }
+    let mut cmd = sh
+        .matrix
+        .make_command(&sh.version, t, var.and_then(|v| v.make_jobs).unwrap_or(sh.make_jobs));
+    let recorded = cmd.clone();
+    if let Some(u) = var.and_then(|v| v.umask) {
+        let mut wrapped: Vec<String> = ["sh", "-c", &format!("umask {u} && exec \"$@\""), "sh"].map(String::from).to_vec();
+        wrapped.append(&mut cmd);
+        cmd = wrapped;
+    }
+    let env = super::pins::make_env(commit);
+    phase(item, log, &format!("make{tag}: {} (environment: {})", cmd.join(" "), env.join(" ")));
+    let opts = ExecOptions { env, user: None };
+    let code = engine.exec(id, &cmd, &opts, &mut |b| log.write(b)).await?;
     if code != 0 {
         return Err(Error::check(format!("make exited with code {code}")));
     }
@@ -264,7 +298,7 @@ async fn make_in<E: ContainerEngine>(
     if code != 0 {
         return Err(Error::check(format!("`{}` failed with code {code}: {text}", vcmd.join(" "))));
     }
-    Ok((cmd, text))
+    Ok((recorded, text))
 }
 
 /// Run every post-build hook's job in the target's container (see [`super::hooks`]).
@@ -342,9 +376,12 @@ fn check(sh: &Shared, t: &Target, b: &Built) -> Result<BuildInfo> {
         reported_version: b.reported_version.clone(),
         make_command: b.make_command.clone(),
         seconds: (b.seconds * 10.0).round() / 10.0,
+        pinned: super::pins::recorded(sh.source.commit.as_deref()),
+        source_commit: sh.source.commit.clone(),
         ..Default::default()
     };
     super::glue::check_tree(&sh.matrix, t, &sh.version, &b.tree, &b.reported_version, &mut info)?;
+    super::pins::check_reported_commit(&b.reported_version, sh.source.commit.as_deref())?;
     Ok(info)
 }
 

@@ -34,6 +34,7 @@ fn shared(dir: &Path, hooks: Hooks) -> Shared {
             source_date_epoch: 1_700_000_000,
             tar,
             tar_size: src.len() as u64,
+            commit: Some("1234abcd00000000000000000000000000000000".into()),
         },
         out: dir.join("out"),
         work: dir.join("work"),
@@ -52,8 +53,16 @@ fn shared(dir: &Path, hooks: Hooks) -> Shared {
 
 /// `make` puts a real host ELF (x86_64, glibc of this host) at every binary's place.
 fn builds(make_code: i64) -> impl Fn(&[String], &ExecOptions, &mut Files) -> (i64, Vec<u8>) + Send + Sync + 'static {
-    move |cmd, _, fs| {
+    move |cmd, opts, fs| {
         if cmd[0] == "make" {
+            // host-independent: jemalloc's probe pinned; the commit answered by the git stand-in
+            assert!(
+                opts.env.contains(&"JEMALLOC_CONFIGURE_OPTS=--with-lg-vaddr=48".to_string()),
+                "{opts:?}"
+            );
+            assert!(opts.env.iter().any(|e| e.starts_with("PATH=/opt/valkey-release/bin:")), "{opts:?}");
+            let git = String::from_utf8(fs["/opt/valkey-release/bin/git"].1.clone()).unwrap();
+            assert!(git.contains("show-ref) echo 1234abcd ;;"), "{git}");
             if make_code == 0 {
                 let elf = std::fs::read("/usr/bin/true").expect("/usr/bin/true");
                 for b in [
@@ -145,7 +154,8 @@ async fn fake_engine_build_checks_packages_and_removes_its_container() {
     assert_eq!(calls[1], "start c0");
     assert_eq!(calls[2], "upload c0 / (0 files)");
     assert_eq!(calls[3], "upload c0 /build (2 files)");
-    assert!(calls[4].starts_with("exec c0 make -j2 -C src all"), "{calls:?}");
+    assert_eq!(calls[4], "upload c0 / (1 files)"); // the git stand-in for mkreleasehdr.sh
+    assert!(calls[5].starts_with("exec c0 make -j2 -C src all"), "{calls:?}");
     assert!(calls.iter().any(|c| c == "download c0 /build/src/valkey-server"));
     assert!(calls[calls.len() - 2].ends_with("/build/src/valkey-server --version"), "{calls:?}");
     assert_eq!(calls.last().unwrap(), "remove c0");
@@ -189,7 +199,8 @@ async fn fake_engine_hooks_run_in_the_build_container_after_the_checks() {
     };
     // one container; the hook after --version (the checks) and before the removal
     assert_eq!(fake.created.lock().unwrap().len(), 1);
-    assert!(pos("exec c0 /build/src/valkey-server --version") < pos("upload c0 / (1 files)"));
+    let hook_upload = calls.iter().rposition(|c| c == "upload c0 / (1 files)").unwrap();
+    assert!(pos("exec c0 /build/src/valkey-server --version") < hook_upload);
     assert!(pos("exec c0 sh /hooks/t/run.sh") < pos("download c0 /hooks/t/out"));
     assert!(pos("download c0 /hooks/t/out") < pos("remove c0"));
     let log = std::fs::read_to_string(d.path().join("t.log")).unwrap();

@@ -296,6 +296,9 @@ pub struct Finished {
 /// recorded in the state and the report and returned in [`Finished::error`].
 pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions) -> Result<Finished> {
     crate::fsutil::create_dir_all(&opts.dist)?;
+    // One release at a time per dist: a second one waits here (and says so), so the state
+    // file loses no update.
+    let _lock = state::lock(&opts.dist).await?;
     let mut st = State::for_release(&opts.dist, req.version.as_str(), req.environment, req.source_sha.as_deref())?;
     st.runs += 1;
     st.save(&opts.dist)?;

@@ -54,7 +54,7 @@ pub fn from_args(version: &str, environment: Option<&str>, source_sha: Option<&s
 
 /// Read and validate a GitHub event file.
 pub fn load(path: &Path) -> Result<Request> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read payload", e))?;
+    let text = crate::fsutil::read_input_text(path, "payload")?;
     parse(&text, &path.display().to_string())
 }
 

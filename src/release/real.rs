@@ -147,10 +147,9 @@ impl CtrlC {
         let token = tokio_util::sync::CancellationToken::new();
         let t = token.clone();
         let task = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                crate::progress::line("release", "interrupted: stopping and cleaning up");
-                t.cancel();
-            }
+            crate::farm::signal::interrupted().await;
+            crate::progress::line("release", "interrupted: stopping and cleaning up");
+            t.cancel();
         });
         CtrlC { token, task }
     }

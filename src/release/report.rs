@@ -344,14 +344,12 @@ pub fn print_log_groups(dist: &Path, targets: &[String]) -> Vec<String> {
         let p = dist.join("logs").join(format!("{t}.log"));
         let Ok(text) = std::fs::read_to_string(&p) else { continue };
         let _ = writeln!(err, "::group::build {t}");
-        // A log line that is itself a workflow command must not end the group early.
-        for line in text.lines() {
-            if line.starts_with("::") {
-                let _ = writeln!(err, " {line}");
-            } else {
-                let _ = writeln!(err, "{line}");
-            }
-        }
+        // No log line may act as a workflow command (the runner trims leading spaces).
+        let _ = write!(
+            err,
+            "{}",
+            crate::farm::signal::actions_replay(&text, &crate::farm::signal::random_token())
+        );
         let _ = writeln!(err, "::endgroup::");
         done.push(t.clone());
     }

@@ -154,3 +154,48 @@ impl State {
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The lock file of a dist directory.
+pub const LOCK_FILE: &str = ".release.lock";
+
+/// Held while a release runs on a dist directory (released on drop, or when the process ends).
+pub struct DistLock {
+    _file: std::fs::File,
+}
+
+/// Take `DIST/.release.lock` (flock, exclusive). When another release holds it, say so on
+/// stderr and wait for it.
+pub async fn lock(dist: &Path) -> Result<DistLock> {
+    use std::os::unix::io::AsRawFd;
+    let p = dist.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io(&p, "open the release lock", e))?;
+    // SAFETY: flock on a file descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(DistLock { _file: file });
+    }
+    crate::progress::line(
+        "release",
+        &format!(
+            "waiting for another release on {} to finish (lock {} is held)",
+            dist.display(),
+            p.display()
+        ),
+    );
+    let file = tokio::task::spawn_blocking(move || {
+        // SAFETY: as above; blocks this worker thread until the lock is free.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            Ok(file)
+        } else {
+            Err(Error::io(&p, "lock", std::io::Error::last_os_error()))
+        }
+    })
+    .await
+    .map_err(|e| Error::external(format!("waiting for the release lock: {e}")))??;
+    Ok(DistLock { _file: file })
+}

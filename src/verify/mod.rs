@@ -73,11 +73,14 @@ pub struct FileResult {
 
 impl FileResult {
     /// The line `sha256sum -c` would print.
+    /// A name holding `\\`, a newline or a carriage return is escaped as `sha256sum` does
+    /// (the line starts with `\\`), so a file name cannot forge another output line.
     pub fn line(&self) -> String {
+        let (prefix, name) = escape_name(&self.file);
         match self.status {
-            Status::Ok => format!("{}: OK", self.file),
-            Status::Failed => format!("{}: FAILED", self.file),
-            Status::Missing => format!("{}: FAILED open or read", self.file),
+            Status::Ok => format!("{prefix}{name}: OK"),
+            Status::Failed => format!("{prefix}{name}: FAILED"),
+            Status::Missing => format!("{prefix}{name}: FAILED open or read"),
         }
     }
 }
@@ -150,6 +153,32 @@ fn display_join(dir: &Path, name: &str) -> (String, PathBuf) {
     (s, p)
 }
 
+/// `sha256sum`'s escaping of a file name: `("\\", escaped)` when it holds `\\`, `\n` or `\r`.
+pub fn escape_name(name: &str) -> (&'static str, std::borrow::Cow<'_, str>) {
+    if !name.contains(['\\', '\n', '\r']) {
+        return ("", std::borrow::Cow::Borrowed(name));
+    }
+    let escaped = name.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
+    ("\\", std::borrow::Cow::Owned(escaped))
+}
+
+/// Only regular files are hashed: a name in a checksum file pointing at a device (`/dev/zero`),
+/// a FIFO or a directory is unusable input (exit 2), not something to read forever.
+fn refuse_special_files(checks: &[Check]) -> Result<()> {
+    for c in checks {
+        if let Ok(md) = std::fs::metadata(&c.path) {
+            if !md.is_file() {
+                return Err(Error::input(format!(
+                    "{}: not a regular file (named in {}); only regular files are verified",
+                    c.path.display(),
+                    c.sources.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parent_of(p: &Path) -> PathBuf {
     p.parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -157,6 +186,10 @@ fn parent_of(p: &Path) -> PathBuf {
 /// Read a small text file (checksum file, manifest); binary or huge input is refused (exit 2).
 fn read_text(p: &Path) -> Result<String> {
     const MAX: u64 = 64 << 20;
+    let md = std::fs::metadata(p).map_err(|e| Error::io(p, "open", e))?;
+    if !md.is_file() {
+        return Err(Error::input(format!("{}: not a regular file", p.display())));
+    }
     let f = std::fs::File::open(p).map_err(|e| Error::io(p, "open", e))?;
     let mut buf = Vec::new();
     f.take(MAX + 1).read_to_end(&mut buf).map_err(|e| Error::io(p, "read", e))?;
@@ -356,6 +389,7 @@ pub fn verify_local(opts: &VerifyOptions) -> Result<VerifyReport> {
         checks_from_hashes(r, opts.hashes_dir.as_deref(), &mut checks)?;
     }
     let checks = dedup(checks);
+    refuse_special_files(&checks)?;
 
     let mut unique: Vec<PathBuf> = Vec::new();
     let mut slot: BTreeMap<PathBuf, usize> = BTreeMap::new();

@@ -103,7 +103,13 @@ pub fn containers_with(label: &str) -> Vec<String> {
         .args(["ps", "-aq", "--filter"])
         .arg(format!("label={label}"))
         .output()
-        .unwrap();
+        .expect("run `docker ps` (is the docker CLI installed?)");
+    assert!(
+        out.status.success(),
+        "docker ps --filter label={label} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)

@@ -8,7 +8,46 @@ use std::path::PathBuf;
 
 // ------------------------------------------------------------------ locking
 
-/// An exclusive lock on a file in the temp directory, held while alive.
+/// The directory of the image locks: private to this user (mode 0700, owned by us, not a
+/// symlink), so no other user can pre-create or hold a lock: `$XDG_RUNTIME_DIR/valkey-release`,
+/// else `$HOME/.cache/valkey-release/locks`.
+pub fn lock_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = match (env("XDG_RUNTIME_DIR"), env("HOME")) {
+        (Some(r), _) => r.join("valkey-release"),
+        (None, Some(h)) => h.join(".cache").join("valkey-release").join("locks"),
+        (None, None) => {
+            return Err(Error::input(
+                "neither XDG_RUNTIME_DIR nor HOME is set: no private directory for the image locks",
+            ))
+        }
+    };
+    if let Some(parent) = dir.parent() {
+        crate::fsutil::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(&dir, "create lock directory", e)),
+    }
+    let md = std::fs::symlink_metadata(&dir).map_err(|e| Error::io(&dir, "inspect lock directory", e))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !md.is_dir() || md.uid() != me {
+        return Err(Error::refused(format!(
+            "{}: the image lock directory is not a directory owned by this user (uid {me}); remove it",
+            dir.display()
+        )));
+    }
+    if md.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(&dir, "make lock directory private", e))?;
+    }
+    Ok(dir)
+}
+
+/// An exclusive lock on a file in the private [`lock_dir`], held while alive.
 pub(super) struct BuildLock {
     _file: std::fs::File,
 }
@@ -19,7 +58,7 @@ pub(super) async fn lock_image(tag: &str, progress: &Item) -> Result<BuildLock> 
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect();
-    let path = std::env::temp_dir().join(format!("valkey-release-image-{safe}.lock"));
+    let path = lock_dir()?.join(format!("image-{safe}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -104,5 +143,20 @@ impl Drop for KillGroup {
                 libc::kill(-pid, libc::SIGTERM);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_lock_directory_is_private() {
+        let d = lock_dir().unwrap();
+        let md = std::fs::symlink_metadata(&d).unwrap();
+        assert!(md.is_dir());
+        assert_eq!(md.permissions().mode() & 0o777, 0o700, "{}", d.display());
+        assert!(!d.starts_with(std::env::temp_dir()) || std::env::var_os("XDG_RUNTIME_DIR").is_some());
     }
 }

@@ -11,7 +11,7 @@
 //! Every image is tagged `valkey-release-builder/<name>:<digest>`, where the digest covers the
 //! whole definition (method, suite, architectures, packages, components, mirror/snapshot, the
 //! build-context bytes and [`DEFINITION_SCHEMA`]). An image whose tag is present is reused, so a
-//! machine builds each definition once. A file lock in the temp directory makes two processes
+//! machine builds each definition once. A file lock in a private directory (`$XDG_RUNTIME_DIR` or `~/.cache`) makes two processes
 //! (or two tasks) asking for the same image at once build it only once.
 
 mod apt;
