@@ -121,3 +121,49 @@ async fn a_panicking_target_task_fails_that_target_and_its_container_is_removed(
         "the panicking target's container remains"
     );
 }
+
+/// valkey-doc's modules-api-ref.md for a GA M.m.0: the source's own generator, run with the
+/// builder's Ruby in the target's container, lands in dist/facts/ where the docs hand-off reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_modules_api_doc_is_generated_by_the_sources_ruby_script_in_the_builder() {
+    use valkey_release::publish::modules_doc::{from_dist, ModulesDoc};
+    let (_d, src) = fixture(&[]);
+    std::fs::write(src.join("src/version.h"), "#define VALKEY_VERSION \"9.2.0\"\n").unwrap();
+    std::fs::create_dir_all(src.join("utils")).unwrap();
+    // A stand-in with the real script's shape: it reads src/module.c relative to itself and
+    // requires ./utils/module-api-since.rb from the tree's top directory.
+    std::fs::write(src.join("utils/module-api-since.rb"), "$since = {}\n").unwrap();
+    std::fs::write(
+        src.join("utils/generate-module-api-doc.rb"),
+        "require \"./\" ++ File.dirname(__FILE__) ++ '/module-api-since.rb'\n\
+         src = File.open(File.dirname(__FILE__) ++ \"/../src/server.c\").to_a\n\
+         puts \"# Modules API reference (#{RUBY_ENGINE})\"\n\
+         puts \"lines: #{src.length}\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("dist");
+    let image = image_args();
+    let matrix = Matrix::load_file(&targets_toml()).unwrap();
+    let mut o = BuildOptions::new(Version::parse("9.2.0").unwrap());
+    o.source = Some(src.to_string_lossy().into_owned());
+    o.targets = vec!["bookworm-x86_64".into()];
+    o.out = dist.clone();
+    o.hooks = Hooks(vec![Arc::new(ModulesDoc)]);
+    if image.len() == 2 {
+        o.builder_image = Some(image[1].clone());
+    }
+    let r = run_build(&matrix, &o, &Progress::plain()).await.unwrap();
+    assert_eq!(r.targets[0].status, TargetStatus::Ok, "{:?}", r.targets[0]);
+    let page = from_dist(&dist).expect("no modules-api-ref.md under dist/facts");
+    let lines = std::fs::read_to_string(src.join("src/server.c")).unwrap().lines().count();
+    assert_eq!(page, format!("# Modules API reference (ruby)\nlines: {lines}\n"));
+    // A patch release does not run it.
+    let dist2 = out.path().join("dist2");
+    std::fs::write(src.join("src/version.h"), "#define VALKEY_VERSION \"9.2.1\"\n").unwrap();
+    o.version = Version::parse("9.2.1").unwrap();
+    o.out = dist2.clone();
+    let r = run_build(&matrix, &o, &Progress::plain()).await.unwrap();
+    assert_eq!(r.targets[0].status, TargetStatus::Ok, "{:?}", r.targets[0]);
+    assert_eq!(from_dist(&dist2), None);
+}

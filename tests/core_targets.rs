@@ -135,17 +135,9 @@ fn unknown_field_and_unknown_builder() {
 fn native_and_cross_must_match_the_builder_arch() {
     let t = tempfile::tempdir().unwrap();
     // bookworm-arm64 without its cross table, still on the amd64 bookworm builder.
-    let cross_line = shipped()
-        .lines()
-        .skip_while(|l| *l != "distro = \"bookworm\"")
-        .find(|l| l.starts_with("cross ="))
-        .unwrap()
-        .to_string();
-    let text = shipped().replacen(
-        &format!("arch = \"arm64\"\nbuilder = \"bookworm\"\n{cross_line}\n"),
-        "arch = \"arm64\"\nbuilder = \"bookworm\"\n",
-        1,
-    );
+    let text = bookworm_arm64_block(&shipped(), |b| {
+        b.lines().filter(|l| !l.starts_with("cross =")).map(|l| format!("{l}\n")).collect()
+    });
     assert_ne!(text, shipped());
     let (code, err) = with_targets(t.path(), "native.toml", &text);
     assert_eq!(code, Some(2));
@@ -162,7 +154,10 @@ fn native_and_cross_must_match_the_builder_arch() {
     let (code, err) = with_targets(t.path(), "native-ok.toml", &text);
     assert_eq!(code, Some(0), "{err}");
     // A cross table on a builder that already has the target's arch is a contradiction.
-    let text = shipped().replacen("builder = \"bookworm\"\ncross", "builder = \"bookworm-arm64\"\ncross", 1);
+    let text = bookworm_arm64_block(&shipped(), |b| {
+        b.replacen("builder = \"bookworm\"\n", "builder = \"bookworm-arm64\"\n", 1)
+    });
+    assert_ne!(text, shipped());
     let (code, err) = with_targets(t.path(), "cross.toml", &text);
     assert_eq!(code, Some(2));
     assert!(
@@ -177,4 +172,14 @@ fn native_and_cross_must_match_the_builder_arch() {
         err.contains("builders.bookworm-arm64.architectures") && err.contains("\"armhf\""),
         "{err}"
     );
+}
+
+/// `text` with the `[[target]]` block of bookworm-arm64 (its lines after `arch = "arm64"` up to the
+/// next blank line) replaced by `f(block)`.
+fn bookworm_arm64_block(text: &str, f: impl Fn(&str) -> String) -> String {
+    let start = text
+        .find("distro = \"bookworm\"\narch = \"arm64\"\n")
+        .expect("bookworm-arm64 target");
+    let end = text[start..].find("\n\n").map(|e| start + e + 1).unwrap_or(text.len());
+    format!("{}{}{}", &text[..start], f(&text[start..end]), &text[end..])
 }

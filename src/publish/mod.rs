@@ -26,6 +26,7 @@ pub mod gitcli;
 pub mod github_api;
 pub mod handoff;
 pub mod hashes;
+pub mod modules_doc;
 pub mod outcome;
 pub mod source;
 pub mod website;

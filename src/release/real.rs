@@ -411,7 +411,10 @@ impl RealStages<'_> {
             .container_checkout
             .clone()
             .or_else(|| self.opts.repos.as_ref().map(|r| r.join(&container)));
-        po.modules_api_ref = self.modules_api_ref.clone();
+        po.modules_api_ref = self
+            .modules_api_ref
+            .clone()
+            .or_else(|| crate::publish::modules_doc::from_dist(ctx.dist));
         po
     }
 
