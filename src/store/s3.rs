@@ -626,31 +626,13 @@ impl Store for S3Store {
         async move {
             // Two create-only writes of the same empty object: the second (at the latest) must
             // be refused with 412. A server that accepts it ignores If-None-Match.
-            for attempt in 0..2 {
-                let r = self
-                    .client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .content_length(0)
-                    .if_none_match("*")
-                    .body(ByteStream::from_static(b""))
-                    .send()
-                    .await;
-                match r {
-                    Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => return Ok(()),
-                    Err(e) if not_implemented(&e) => return Err(no_conditional_writes(&self.uri(key), "does not support")),
-                    Err(e) => return Err(describe(&e, &self.what("probe conditional writes with", key), self.attempts)),
-                    Ok(_) if attempt == 1 => {
-                        return Err(no_conditional_writes(
-                            &self.uri(key),
-                            "ignores If-None-Match: * (it let a create-only write replace an existing object), so it lacks",
-                        ))
-                    }
-                    Ok(_) => {}
-                }
+            let verdict = self.probe_conditional_writes(key).await;
+            // The probe leaves nothing in the release prefix (best effort: credentials that may
+            // not delete leave one empty object, which no stage lists).
+            if let Err(e) = self.client.delete_object().bucket(&self.bucket).key(key).send().await {
+                tracing::warn!("could not remove the probe object {}: {}", self.uri(key), DisplayErrorContext(&e));
             }
-            Ok(())
+            verdict
         }
         .boxed()
     }
@@ -663,5 +645,36 @@ impl Store for S3Store {
             }
         }
         .boxed()
+    }
+}
+
+impl S3Store {
+    /// The two create-only writes of `check_conditional_writes`.
+    async fn probe_conditional_writes(&self, key: &str) -> Result<()> {
+        for attempt in 0..2 {
+            let r = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_length(0)
+                .if_none_match("*")
+                .body(ByteStream::from_static(b""))
+                .send()
+                .await;
+            match r {
+                Err(e) if status(&e) == Some(412) || e.code() == Some("PreconditionFailed") => return Ok(()),
+                Err(e) if not_implemented(&e) => return Err(no_conditional_writes(&self.uri(key), "does not support")),
+                Err(e) => return Err(describe(&e, &self.what("probe conditional writes with", key), self.attempts)),
+                Ok(_) if attempt == 1 => {
+                    return Err(no_conditional_writes(
+                        &self.uri(key),
+                        "ignores If-None-Match: * (it let a create-only write replace an existing object), so it lacks",
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(())
     }
 }
