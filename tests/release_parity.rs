@@ -11,6 +11,8 @@ use release_support::{cmd, make_partial, report, run, step_states, Moto, SOURCE_
 use serde_json::json;
 
 const TOKEN: &str = "ghp_PARITYTESTTOKEN0123456789SECRETxyz";
+/// The page the build generated from the release's source (utils/generate-module-api-doc.rb).
+const MODULES_API_REF: &str = "---\ntitle: \"Modules API reference\"\n---\n\n## Sections\n";
 const DCO: &str = "\n\nSigned-off-by: valkey-release <noreply@valkey.io>\n";
 
 /// Run `release V prod` twice against a fresh emulation; return it with the first report.
@@ -20,6 +22,10 @@ async fn release_twice(version: &str) -> (GitHub, serde_json::Value) {
     moto.create_bucket(&bucket);
     let d = tempfile::tempdir().unwrap();
     make_partial(&d.path().join("p1"), version, "jammy-x86_64", b"jammy x86_64");
+    // What the modules-doc hook of a split build job leaves beside its partial dist.
+    let facts = d.path().join("p1/facts/jammy-x86_64");
+    std::fs::create_dir_all(&facts).unwrap();
+    std::fs::write(facts.join("modules-api-ref.md"), MODULES_API_REF).unwrap();
     make_partial(&d.path().join("p2"), version, "noble-arm64", b"noble arm64");
     let gh = GitHub::start_with_publish_repos().await;
     let go = || {
@@ -232,6 +238,8 @@ async fn ga_of_a_new_minor_makes_upstreams_commits_prs_and_dispatch_and_a_rerun_
     assert!(doc["topics/valkey.conf.md"].0.contains(
         "* The self documented [valkey.conf for Valkey 9.2](https://raw.githubusercontent.com/valkey-io/valkey/9.2/valkey.conf).\n* The self documented [valkey.conf for Valkey 9.0]"
     ));
+    // modules-api-ref.md is the page the build generated, handed from the merged partial dist.
+    assert_eq!(doc["topics/modules-api-ref.md"].0, MODULES_API_REF);
     // The aliases moved to the new minor; the hash line has the source digest.
     let sb = &gh.files("valkey-container", &format!("update-{v}"))["generate-stackbrew-library.sh"].0;
     assert!(sb.contains("\t[9.2]='9 latest'\n") && !sb.contains("[9.1]="), "{sb}");

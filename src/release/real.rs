@@ -414,7 +414,12 @@ impl RealStages<'_> {
         po.modules_api_ref = self
             .modules_api_ref
             .clone()
-            .or_else(|| crate::publish::modules_doc::from_dist(ctx.dist));
+            // Built here, or by the split build jobs whose partial dists were merged.
+            .or_else(|| {
+                std::iter::once(ctx.dist)
+                    .chain(self.opts.merge.iter().map(|d| d.as_path()))
+                    .find_map(crate::publish::modules_doc::from_dist)
+            });
         po
     }
 
