@@ -75,12 +75,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     opts.source_sha = a.source_sha;
     opts.builder_image = a.builder_image;
     opts.insecure_engine = a.insecure_engine;
-    let cancel = opts.cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        crate::farm::signal::interrupted().await;
-        eprintln!("interrupted: removing this run's containers and partial files ...");
-        cancel.cancel();
-    });
+    let ctrl_c = crate::farm::signal::cancel_on_interrupt(opts.cancel.clone());
     let progress = crate::progress::Progress::new();
     let result = crate::farm::run_build(&matrix, &opts, &progress).await;
     ctrl_c.abort();

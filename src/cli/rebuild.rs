@@ -55,13 +55,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         builder_image: a.builder_image,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
-    let cancel = opts.cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: removing this run's containers and partial files ...");
-            cancel.cancel();
-        }
-    });
+    let ctrl_c = crate::farm::signal::cancel_on_interrupt(opts.cancel.clone());
     let progress = crate::progress::Progress::new();
     let result = crate::rebuild::rebuild(&matrix, &opts, &progress).await;
     ctrl_c.abort();

@@ -21,6 +21,16 @@ pub async fn interrupted() {
     }
 }
 
+/// Watch for an interrupt in the background and cancel `token` on it (saying so on stderr), so a
+/// run removes its containers and partial files. Abort the handle when the run is over.
+pub fn cancel_on_interrupt(token: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        interrupted().await;
+        eprintln!("interrupted: removing this run's containers and partial files ...");
+        token.cancel();
+    })
+}
+
 /// A build log replayed into a GitHub Actions log: inside `::stop-commands::<token>` ...
 /// `::<token>::` with a token no log line can guess, so no line of it (`::set-output`,
 /// `::add-mask::`, `##[...]`, a premature `::endgroup::`) is taken as a workflow command.
