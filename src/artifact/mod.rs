@@ -7,6 +7,8 @@
 //! for a file derived from another artifact (an SBOM, a signature), `"describes"`: the `file`
 //! of the artifact it is about.
 
+pub mod deb;
+pub mod sbom;
 pub mod tarball;
 #[cfg(test)]
 mod testkind;
@@ -54,6 +56,8 @@ pub trait Kind: Sync {
 /// Every known kind: one registration line each.
 static KINDS: &[&dyn Kind] = &[
     &tarball::Tarball,
+    &deb::Deb,
+    &sbom::Sbom,
     #[cfg(test)]
     &testkind::TestKind,
 ];

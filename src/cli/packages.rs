@@ -2,6 +2,7 @@
 //! .debs, the release's `SHA256SUMS.asc`, and checking an OpenPGP signature with a public key.
 
 use super::Global;
+use crate::artifact::Kind;
 use crate::error::{Error, Result};
 use crate::repo::dir::{plan_apt, update_apt};
 use crate::sign::{self, SigningKey, PUBLIC_KEY_FILE};
@@ -10,8 +11,7 @@ use std::path::{Path, PathBuf};
 /// Build or update the signed apt repositories from a dist directory's .debs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The .debs are found in DIST and DIST/produced/<target>/ (where the build puts what the \
-deb hook made). Each goes to ROOT/packaging/valkey-<M.m>/deb/<platform>/<arch>/ (arch all into every arch of its \
+    after_help = "The .debs are DIST's manifest artifacts of kind deb (what the build's deb hook made). Each goes to ROOT/packaging/valkey-<M.m>/deb/<platform>/<arch>/ (arch all into every arch of its \
 platform); the index there is merged with the one already in ROOT, so earlier patch versions stay installable. \
 Packages are written first, then Packages, Packages.gz, Release, Release.gpg, InRelease, then all is verified. \
 ROOT/packaging/GPG-KEY-valkey.asc gets the public key. Users' sources line (docs/packages.md):\n  \
@@ -58,23 +58,16 @@ fn read(p: &Path) -> Result<Vec<u8>> {
     std::fs::read(p).map_err(|e| Error::io(p, "read", e))
 }
 
-/// Every .deb in `dist` and `dist/produced/*/`, sorted by file name (one copy per name).
+/// The .debs of a dist directory: its manifest's artifacts of kind `deb`, sorted by file name.
 fn find_debs(dist: &Path) -> Result<Vec<PathBuf>> {
-    let mut dirs = vec![dist.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(dist.join("produced")) {
-        dirs.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()));
-    }
-    let mut debs = Vec::new();
-    for d in dirs {
-        let rd = std::fs::read_dir(&d).map_err(|e| Error::io(&d, "list", e))?;
-        debs.extend(
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "deb")),
-        );
-    }
-    debs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    debs.dedup_by(|a, b| a.file_name() == b.file_name());
+    let m = crate::manifest::Manifest::load(dist)?;
+    let mut debs: Vec<PathBuf> = m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == crate::artifact::deb::Deb.name())
+        .map(|a| dist.join(&a.file))
+        .collect();
+    debs.sort();
     Ok(debs)
 }
 
@@ -94,7 +87,7 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
     let debs = find_debs(&a.dist)?;
     if debs.is_empty() {
         return Err(Error::input(format!(
-            "{}: no .deb files (in it or in produced/<target>/): build targets with packages = [\"deb\"] first",
+            "{}: its manifest lists no artifact of kind deb: build targets with packages = [\"deb\"] first",
             a.dist.display()
         )));
     }

@@ -232,7 +232,7 @@ async fn run_inner(
     for a in artifacts {
         crate::package::add_to_dist(&opts.out, &opts.version, shared.source.source_date_epoch, &shared.source.info, a)?;
     }
-    super::produced::write_produced(&opts.out, &results)?;
+    super::produced::write_produced(&opts.out, &targets, &results)?;
     Ok(BuildReport {
         run_id,
         version: opts.version.to_string(),

@@ -156,6 +156,25 @@ pub fn add_artifact(
     bytes: &[u8],
     describes: Option<&str>,
 ) -> Result<Artifact> {
+    let owner = (target.name.as_str(), target.distro.as_str(), target.arch.as_str());
+    add_owned(dist, owner, kind, file_name, bytes, describes)
+}
+
+/// [`add_artifact`] for a file derived from artifact `of` (an SBOM, a signature): same target,
+/// distro and arch as `of`, `describes` = `of.file`.
+pub fn add_derived(dist: &Path, of: &Artifact, kind: &str, file_name: &str, bytes: &[u8]) -> Result<Artifact> {
+    let owner = (of.target.as_str(), of.distro.as_str(), of.arch.as_str());
+    add_owned(dist, owner, kind, file_name, bytes, Some(&of.file))
+}
+
+fn add_owned(
+    dist: &Path,
+    (target, distro, arch): (&str, &str, &str),
+    kind: &str,
+    file_name: &str,
+    bytes: &[u8],
+    describes: Option<&str>,
+) -> Result<Artifact> {
     let mut m = Manifest::load_if_present(dist)?.ok_or_else(|| {
         Error::input(format!(
             "{}: no {MANIFEST}: package or build the target first, then add files of kind {kind:?}",
@@ -172,11 +191,11 @@ pub fn add_artifact(
     }
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
     let a = Artifact {
-        target: target.name.clone(),
+        target: target.to_string(),
         kind: kind.to_string(),
         describes: describes.map(str::to_string),
-        distro: target.distro.clone(),
-        arch: target.arch.as_str().to_string(),
+        distro: distro.to_string(),
+        arch: arch.to_string(),
         file: file_name.to_string(),
         size: bytes.len() as u64,
         checksum_file: format!("{file_name}.sha256"),

@@ -22,7 +22,9 @@
 pub mod dist;
 pub mod pgz;
 
-pub use dist::{add_artifact, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport};
+pub use dist::{
+    add_artifact, add_derived, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport,
+};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{self, AtomicFile, HashingWriter};

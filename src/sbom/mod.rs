@@ -13,6 +13,7 @@
 pub mod facts;
 pub mod hook;
 
+use crate::artifact::Kind as _;
 use crate::error::{Error, Result};
 use crate::manifest::SourceInfo;
 use facts::Facts;
@@ -180,13 +181,16 @@ pub fn facts_path(dist: &Path, target: &str) -> PathBuf {
     dist.join("facts").join(target).join(facts::FACTS_FILE)
 }
 
-/// Write `<artifact>.spdx.json` for every tarball of `dist` whose target has facts.
-/// Returns the SBOM files written (names in `dist`), sorted. A tarball without facts
-/// (packaged from a given tree, or built before the hook existed) is named in the error.
+/// Write `<artifact>.spdx.json` for every artifact of `dist` that is not itself an SBOM (the
+/// tarballs and the packages), each recorded in the manifest as an artifact of kind `sbom`
+/// that `describes` it (so it is uploaded and verified like any artifact). Returns the SBOM
+/// files written (names in `dist`), sorted. An artifact whose target has no facts (packaged
+/// from a given tree, or built before the hook existed) is named in the error (exit 2).
 pub fn write_for_dist(dist: &Path, public_url: &str) -> Result<Vec<String>> {
     let m = crate::manifest::Manifest::load(dist)?;
     let mut written = Vec::new();
-    for a in &m.artifacts {
+    let sbom_kind = crate::artifact::sbom::Sbom.name();
+    for a in m.artifacts.iter().filter(|a| a.kind != sbom_kind) {
         let fp = facts_path(dist, &a.target);
         if !fp.exists() {
             return Err(Error::input(format!(
@@ -207,7 +211,7 @@ pub fn write_for_dist(dist: &Path, public_url: &str) -> Result<Vec<String>> {
             facts: &facts,
         };
         let name = format!("{}{SUFFIX}", a.file);
-        crate::fsutil::write_atomic(&dist.join(&name), &render(&input)?)?;
+        crate::package::add_derived(dist, a, sbom_kind, &name, &render(&input)?)?;
         written.push(name);
     }
     written.sort();

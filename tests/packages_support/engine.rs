@@ -63,7 +63,7 @@ async fn run(docker: &bollard::Docker, id: &str, cmd: &[String]) -> (i64, String
 
 /// Build `src` for `target` with the real farm (`valkey-release build`, which runs the
 /// post-build hooks in the target's builder container) and return the files the hooks made
-/// (`dist/produced/<target>/`), sorted by name, with the dist directory.
+/// (its manifest artifacts other than the tarball), sorted by name, with the dist directory.
 pub fn farm_build(target: &str, version: &str, src: &Path) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
     ensure_builder(target);
     let out = tempfile::tempdir().unwrap();
@@ -79,12 +79,17 @@ pub fn farm_build(target: &str, version: &str, src: &Path) -> (tempfile::TempDir
         .unwrap();
     let log = std::fs::read_to_string(dist.join(format!("logs/{target}.log"))).unwrap_or_default();
     assert!(o.status.success(), "build failed: {}\n{log}", String::from_utf8_lossy(&o.stderr));
-    let dir = dist.join("produced").join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}\n{log}", dir.display()))
-        .map(|e| {
-            let e = e.unwrap();
-            (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap())
+    // The hooks' artifacts are in the manifest with their kind, their files beside it.
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["target"] == target && a["kind"] != "tarball")
+        .map(|a| {
+            let f = a["file"].as_str().unwrap().to_string();
+            let bytes = std::fs::read(dist.join(&f)).unwrap_or_else(|e| panic!("{f}: {e}\n{log}"));
+            (f, bytes)
         })
         .collect();
     files.sort();
