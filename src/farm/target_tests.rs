@@ -44,6 +44,7 @@ fn shared(dir: &Path, hooks: Hooks) -> Shared {
         insecure_engine: false,
         builder_image: None,
         check_reproducible: false,
+        vary: false,
         hooks,
         engines: Mutex::new(Default::default()),
         written: Mutex::new(vec![]),
