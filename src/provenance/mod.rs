@@ -155,13 +155,8 @@ pub fn statement(dist: &Path, matrix: &Matrix, run: &RunInfo, env: &dyn Fn(&str)
         .into_iter()
         .map(|(n, h)| json!({"name": n, "digest": {"sha256": h}}))
         .collect();
-    // One per target (its tarball): the packages and SBOMs of a target are derived from it.
-    let targets: Vec<&str> = m
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == crate::artifact::DEFAULT_KIND)
-        .map(|a| a.target.as_str())
-        .collect();
+    // One entry per built target (a target also owns its packages and SBOMs).
+    let targets: std::collections::BTreeSet<&str> = m.artifacts.iter().map(|a| a.target.as_str()).collect();
     let make: serde_json::Map<String, Value> = m
         .artifacts
         .iter()
