@@ -395,7 +395,7 @@ fn rebuild_varies_the_build_environment_and_catches_a_host_dependency() {
     let t = &v["targets"][0];
     assert_eq!(t["status"], "different", "{t}");
     let varied = t["varied"].to_string();
-    for what in ["hostname rebuild-", "cpuset 0", "make -j", "umask 0002"] {
+    for what in ["hostname rebuild-", "cpuset ", "make -j", "umask 0002"] {
         assert!(varied.contains(what), "{what} not varied: {varied}");
     }
     let members = t["members"].as_array().unwrap();

@@ -54,6 +54,8 @@ pub(super) struct Place<'a, E> {
     /// (image id, tag)
     pub image: (String, String),
     pub limits: super::limits::Limits,
+    /// CPUs of the engine (a varied build is pinned to one of them).
+    pub cpus: i64,
 }
 
 pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Result<Outcome, Failure> {
@@ -71,6 +73,7 @@ pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::r
             engine_arch: &engine.arch,
             image,
             limits: t.limits.resolve(engine.resources, sh.concurrent),
+            cpus: engine.resources.cpus,
         };
         build_target_on(sh, &place, t, item, &mut log).await
     }
@@ -91,7 +94,9 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
 ) -> Result<Outcome> {
     let tree = sh.work.join(&t.name).join("a");
     let mut varied = Vec::new();
-    let var1 = sh.vary.then(|| Variation::second(sh.make_jobs, place.limits.user.as_deref()));
+    let var1 = sh
+        .vary
+        .then(|| Variation::second(sh.make_jobs, place.limits.user.as_deref(), place.cpus));
     if let Some(v) = &var1 {
         varied = v.describe();
         log.note(&format!("varied build (rebuild): {}", varied.join(", ")));
@@ -112,7 +117,7 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
 
     let repro = if sh.check_reproducible {
         item.set("second build (reproducibility)");
-        let var = Variation::second(sh.make_jobs, place.limits.user.as_deref());
+        let var = Variation::second(sh.make_jobs, place.limits.user.as_deref(), place.cpus);
         varied = var.describe();
         log.note(&format!(
             "second build in a fresh container (--check-reproducible), varied: {}",

@@ -137,6 +137,7 @@ async fn run(fake: &FakeEngine, sh: &Shared, dir: &Path) -> Result<super::target
             },
             1,
         ),
+        cpus: 2,
     };
     let item = Progress::plain().spinner("t");
     build_target_on(sh, &place, &t, &item, &mut log).await
