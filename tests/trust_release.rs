@@ -347,15 +347,20 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         "the make command difference is named: {t}"
     );
     assert!(v["notes"].to_string().contains("not the one recorded in the provenance"), "{v}");
-    if Command::new("diffoscope")
+    let has_diffoscope = Command::new("diffoscope")
         .arg("--version")
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        let report = out.join("logs/diffoscope-bookworm-arm64.txt");
-        assert!(report.exists(), "diffoscope report under logs/");
-    }
+        .unwrap_or(false);
+    assert!(
+        has_diffoscope,
+        "diffoscope is not installed: apt-get install diffoscope-minimal (or run .ci/setup --tests)"
+    );
+    let report = out.join("logs/diffoscope-bookworm-arm64.txt");
+    assert!(report.exists(), "diffoscope report under logs/");
+    assert_eq!(t["diffoscope"], report.display().to_string());
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("valkey-server"), "the report names the binary: {text:.400}");
 
     // The published copy (a file:// store: manifest, provenance and tarball downloaded first).
     let url = format!("file://{}/", dist.display());
