@@ -115,14 +115,8 @@ pub async fn run_build(matrix: &Matrix, opts: &BuildOptions, progress: &Progress
     validate(opts)?;
     crate::fsutil::create_dir_all(&opts.out)?;
     if let Some(m) = Manifest::load_if_present(&opts.out)? {
-        if m.version != opts.version.as_str() {
-            return Err(Error::input(format!(
-                "{}: holds release {}, not {}; use another --out directory",
-                Manifest::path(&opts.out).display(),
-                m.version,
-                opts.version
-            )));
-        }
+        m.check_release(opts.version.as_str(), Manifest::path(&opts.out).display())
+            .map_err(|e| e.context("--out"))?;
     }
     let run_id = new_run_id();
     let work = opts.out.join(format!(".work-{run_id}"));
