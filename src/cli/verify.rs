@@ -27,7 +27,11 @@ pub struct Args {
 pub async fn run(g: &Global, a: Args) -> Result<()> {
     let a = a.verify;
     if a.provenance {
-        return crate::verify::provenance::run_cli(g.json, a.paths, a.hashes, a.public_key, a.provenance_file);
+        let version = a.version.as_ref().map(|v| v.to_string());
+        return crate::verify::provenance::run_cli(g.json, a.paths, version, a.hashes, a.public_key, a.provenance_file);
+    }
+    if a.version.is_some() && a.remote.is_none() {
+        return Err(Error::input("--version goes with --remote URL or --provenance URL"));
     }
     if let Some(remote) = &a.remote {
         let version = a.version.as_ref().ok_or_else(|| Error::input("--remote needs --version V"))?;

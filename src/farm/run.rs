@@ -52,6 +52,8 @@ pub(super) struct Shared {
     pub concurrent: usize,
     pub builder_image: Option<String>,
     pub check_reproducible: bool,
+    /// Vary the (first) build's environment ([`super::report::BuildOptions::vary`]).
+    pub vary: bool,
     pub hooks: Hooks,
     /// Engines used by this run (key: engine address or "" for the default).
     pub engines: Mutex<BTreeMap<String, Engine>>,
@@ -201,6 +203,7 @@ async fn run_inner(
         insecure_engine: opts.insecure_engine,
         builder_image: opts.builder_image.clone(),
         check_reproducible: opts.check_reproducible,
+        vary: opts.vary,
         hooks: opts.hooks.clone(),
         engines: Mutex::new(engines),
         written: Mutex::new(Vec::new()),

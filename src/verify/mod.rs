@@ -16,6 +16,7 @@
 pub mod args;
 pub mod parse;
 pub mod provenance;
+pub mod published;
 pub mod remote;
 
 use crate::error::{Error, Result};
