@@ -63,6 +63,11 @@ pub struct Args {
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    crate::fsutil::check_dir_arg(
+        &a.out,
+        "--out",
+        "the dist directory tarballs, manifest.json and logs/ are written into",
+    )?;
     let matrix = g.matrix()?;
     let mut opts = crate::farm::BuildOptions::new(a.version);
     opts.source = a.source;
@@ -132,6 +137,7 @@ pub struct ImagesArgs {
 }
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
+    crate::fsutil::check_dir_arg(&a.log_dir, "--log-dir", "where the image build logs are written")?;
     let matrix = g.matrix()?;
     let opts = crate::farm::image::ImagesOptions {
         targets: a.targets,

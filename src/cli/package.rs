@@ -44,6 +44,12 @@ pub struct Args {
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    crate::fsutil::check_dir_arg(
+        &a.out,
+        "--out",
+        "the dist directory the tarball, its .sha256, manifest.json and SHA256SUMS are written into",
+    )?;
+    crate::fsutil::check_dir_arg(&a.from, "--from", "the build tree: valkey's source tree after make")?;
     let matrix = g.matrix()?;
     let sde = crate::package::source_date_epoch(a.source_date_epoch.as_deref())?;
     let mut source = crate::package::default_source(&a.from);

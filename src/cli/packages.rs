@@ -83,6 +83,8 @@ fn release_date() -> String {
 }
 
 pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
+    crate::fsutil::check_dir_arg(&a.dist, "--dist", "the dist directory of a build")?;
+    crate::fsutil::check_dir_arg(&a.root, "--root", "the repository tree to update")?;
     let key = SigningKey::require(a.signing_key.as_deref())?;
     let debs = find_debs(&a.dist)?;
     if debs.is_empty() {
@@ -118,8 +120,8 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
 }
 
 pub async fn run_sign(g: &Global, a: SignArgs) -> Result<()> {
-    let key = SigningKey::require(a.signing_key.as_deref())?;
     let data = read(&a.file)?;
+    let key = SigningKey::require(a.signing_key.as_deref())?;
     let sig = key.detached_armored(&data)?;
     let mut out = a.file.clone().into_os_string();
     out.push(".asc");

@@ -115,6 +115,17 @@ fn parse_repo(s: &str) -> Result<RepoId> {
 
 /// Build the library options from the arguments and environment.
 pub fn options(a: &Args) -> Result<Options> {
+    crate::fsutil::check_dir_arg(&a.dist, "--dist", "the dist directory with manifest.json")?;
+    for (opt, d, what) in [
+        ("--checkout", &a.checkout, "a git checkout of the repository"),
+        ("--handoff", &a.handoff, "where the patch files for review are written"),
+        ("--base", &a.base, "a copy of the repository to read"),
+        ("--container-checkout", &a.container_checkout, "a valkey-container checkout"),
+    ] {
+        if let Some(d) = d {
+            crate::fsutil::check_dir_arg(d, opt, what)?;
+        }
+    }
     let mut o = Options::new(a.version.clone());
     o.dist = a.dist.clone();
     o.date = a.date.clone();

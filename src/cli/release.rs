@@ -71,6 +71,13 @@ impl Args {
 
     pub fn options(&self, json: bool) -> Result<ReleaseOptions> {
         let mut o = self.opts.clone();
+        crate::fsutil::check_dir_arg(&o.dist, "--dist", "the release's dist directory")?;
+        for d in &o.merge {
+            crate::fsutil::check_dir_arg(d, "--merge", "a partial dist directory: the --out of `build --target T`")?;
+            if !d.exists() {
+                return Err(Error::input(format!("--merge {}: no such directory", d.display())));
+            }
+        }
         o.req = self.request()?;
         o.json = json;
         Ok(o)

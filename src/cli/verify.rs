@@ -55,6 +55,9 @@ pub struct Args {
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    if let Some(d) = &a.dir {
+        crate::fsutil::check_dir_arg(d, "--dir", "the directory holding the files valkey-hashes lists")?;
+    }
     if a.provenance {
         return crate::verify::provenance::run_cli(g.json, a.paths, a.hashes, a.public_key, a.provenance_file);
     }
