@@ -11,6 +11,37 @@ use release_support::{
 use std::path::Path;
 
 const TOKEN: &str = "ghp_RELEASETESTTOKEN0123456789SECRETxyz";
+/// Recognisable credentials (moto accepts any): none may appear in any output or file.
+const AWS_KEY_ID: &str = "AKIAVALKEYLEAKCHECK7Q";
+const AWS_SECRET: &str = "valkeyLeakCheckSecretAccessKey0123456789xyz";
+const AWS_SESSION: &str = "valkeyLeakCheckSessionToken/0123456789+abcdefSESSION";
+
+/// An armored OpenPGP secret key made by gpg for this test, and the lines of its armor that only
+/// the secret key holds (not in the public key's armor): none of those may appear anywhere.
+fn signing_key() -> (String, Vec<String>) {
+    let home = tempfile::tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let o = std::process::Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg is not installed: apt-get install gnupg (see .ci/setup --tests)");
+        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    gpg(&["--quick-gen-key", "Leak Check <leak@valkey.invalid>", "ed25519", "sign", "1d"]);
+    let secret = gpg(&["--armor", "--export-secret-keys"]);
+    let public = gpg(&["--armor", "--export"]);
+    let only_secret = secret
+        .lines()
+        .filter(|l| l.len() >= 40 && !l.contains(' ') && !public.contains(*l))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert!(!only_secret.is_empty(), "{secret}");
+    (secret, only_secret)
+}
 
 /// Every file under `dir` with its bytes, to compare before and after a run.
 fn files_and_bytes(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -65,11 +96,16 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     make_partial(&d.path().join("p2"), "9.1.2", "noble-arm64", b"noble arm64 9.1.2");
     let gh = GitHub::start_with_publish_repos().await;
     let hashes_base = gh.branch("valkey-hashes", "main").unwrap();
+    let (key, key_lines) = signing_key();
     let go = |json: bool| {
         let mut c = cmd(d.path());
         moto.env(&mut c);
         c.env("AWS_S3_BUCKET", "relbucket-prod")
             .env("AWS_TEST_BUCKET", "relbucket-dev")
+            .env("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+            .env("AWS_SESSION_TOKEN", AWS_SESSION)
+            .env("VALKEY_RELEASE_SIGNING_KEY", &key)
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_API_URL", gh.uri())
             .env("RUST_LOG", "debug");
@@ -221,17 +257,23 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     );
     assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 6);
 
-    // The token appears nowhere: output, log lines, files written.
+    // No secret appears anywhere: stdout, stderr (debug log lines included), and every file the
+    // runs wrote (manifest, report, logs, release state, hand-off files).
+    let mut secrets: Vec<&str> = vec![TOKEN, AWS_KEY_ID, AWS_SECRET, AWS_SESSION, key.as_str()];
+    secrets.extend(key_lines.iter().map(String::as_str));
     for (what, text) in [("stdout 1", &out1), ("stderr 1", &err1), ("stdout 2", &out2), ("stderr 2", &err2)] {
-        assert!(!text.contains(TOKEN), "the token is printed on {what}");
+        for s in &secrets {
+            let line = text.lines().find(|l| l.contains(s));
+            assert!(line.is_none(), "the secret {s:?} is printed on {what}: {line:?}");
+        }
     }
-    for f in all_files(d.path()) {
-        let bytes = std::fs::read(&f).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(TOKEN),
-            "the token is written into {}",
-            f.display()
-        );
+    let files = all_files(d.path());
+    assert!(files.iter().any(|f| f.ends_with("release-state.json")), "{files:?}");
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        for s in &secrets {
+            assert!(!text.contains(s), "the secret {s:?} is written into {}", f.display());
+        }
     }
 }
 
