@@ -152,7 +152,8 @@ pub fn statement(dist: &Path, matrix: &Matrix, run: &RunInfo, env: &dyn Fn(&str)
         .into_iter()
         .map(|(n, h)| json!({"name": n, "digest": {"sha256": h}}))
         .collect();
-    let targets: Vec<&str> = m.artifacts.iter().map(|a| a.target.as_str()).collect();
+    // One entry per built target (a target also owns its packages and SBOMs).
+    let targets: std::collections::BTreeSet<&str> = m.artifacts.iter().map(|a| a.target.as_str()).collect();
     let make: serde_json::Map<String, Value> = m
         .artifacts
         .iter()
