@@ -38,12 +38,14 @@ pub struct Args {
     /// Verify a published release instead: s3://bucket/prefix/ or https://host/prefix/ (needs --version).
     #[arg(long, value_name = "URL", requires = "version", conflicts_with_all = ["paths", "hashes"])]
     pub remote: Option<String>,
-    /// Release version to verify with --remote.
-    #[arg(long, value_parser = super::parse_version, value_name = "V", requires = "remote")]
+    /// Release version to verify with --remote, or with --provenance of a store URL.
+    #[arg(long, value_parser = super::parse_version, value_name = "V")]
     pub version: Option<Version>,
     /// Check the release directory PATH (default .) against its valkey-<V>.intoto.jsonl: every
     /// file is a subject with its sha256, the signature verifies with --public-key, and the
-    /// source digest equals the --hashes line for V. See docs/trust.md.
+    /// source digest equals the --hashes line for V. PATH may be a published release
+    /// (s3://BUCKET/PREFIX/, file://DIR, https://HOST/PREFIX/; with --version V), downloaded
+    /// into a temporary directory first. See docs/trust.md.
     #[arg(long, conflicts_with = "remote")]
     pub provenance: bool,
     /// With --provenance: the armored OpenPGP public key the provenance must be signed with.
@@ -59,7 +61,11 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         crate::fsutil::check_dir_arg(d, "--dir", "the directory holding the files valkey-hashes lists")?;
     }
     if a.provenance {
-        return crate::verify::provenance::run_cli(g.json, a.paths, a.hashes, a.public_key, a.provenance_file);
+        let version = a.version.as_ref().map(|v| v.to_string());
+        return crate::verify::provenance::run_cli(g.json, a.paths, version, a.hashes, a.public_key, a.provenance_file);
+    }
+    if a.version.is_some() && a.remote.is_none() {
+        return Err(Error::input("--version goes with --remote URL or --provenance URL"));
     }
     if let Some(remote) = &a.remote {
         let version = a.version.as_ref().ok_or_else(|| Error::input("--remote needs --version V"))?;

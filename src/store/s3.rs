@@ -235,6 +235,30 @@ impl Store for S3Store {
         .boxed()
     }
 
+    fn download<'a>(&'a self, key: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, Result<Option<(String, u64)>>> {
+        async move {
+            use std::io::Write;
+            let r = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+            let mut body = match r {
+                Ok(o) => o.body,
+                Err(e) if status(&e) == Some(404) || e.code() == Some("NoSuchKey") => return Ok(None),
+                Err(e) => return Err(describe(&e, &self.what("download", key), self.attempts)),
+            };
+            let mut out = crate::fsutil::AtomicFile::create(dest)?;
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::external(format!("{}: {}", self.what("download", key), DisplayErrorContext(&e))))?;
+                h.update(&chunk);
+                n += chunk.len() as u64;
+                out.write_all(&chunk).map_err(|e| Error::io(dest, "write", e))?;
+            }
+            out.commit()?;
+            Ok(Some((hex::encode(h.finalize()), n)))
+        }
+        .boxed()
+    }
+
     fn check_conditional_writes<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
         async move {
             // Two create-only writes of the same empty object: the second (at the latest) must

@@ -15,6 +15,7 @@
 
 pub mod parse;
 pub mod provenance;
+pub mod published;
 pub mod remote;
 
 use crate::error::{Error, Result};

@@ -102,7 +102,15 @@ impl S3Store {
         result
     }
 
+    /// Send the parts, check the whole file's sha256, then complete the upload.
     async fn multipart_body(&self, req: &PutRequest, path: &std::path::Path, upload_id: &str, progress: &Item) -> Result<PutOutcome> {
+        let parts = self.send_parts(req, path, upload_id, progress).await?;
+        self.complete_multipart(req, upload_id, parts).await
+    }
+
+    /// Read, hash and send every part (reads in order, sends in parallel within the transfer
+    /// permits); the parts in order, once the whole file's sha256 is the manifest's.
+    async fn send_parts(&self, req: &PutRequest, path: &std::path::Path, upload_id: &str, progress: &Item) -> Result<Vec<CompletedPart>> {
         let part_size = self.part_size.max(5 * 1024 * 1024);
         let nparts = req.size.div_ceil(part_size).max(1);
         let mut tasks: tokio::task::JoinSet<Result<(i32, CompletedPart, u64)>> = tokio::task::JoinSet::new();
@@ -170,9 +178,12 @@ impl S3Store {
             return Err(refused_changed(&req.body, &req.key, &req.sha256, &got));
         }
         parts.sort_by_key(|(no, _)| *no);
-        let done = CompletedMultipartUpload::builder()
-            .set_parts(Some(parts.into_iter().map(|(_, p)| p).collect()))
-            .build();
+        Ok(parts.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// Complete the upload (create-only in prod); an object already there is `Exists`.
+    async fn complete_multipart(&self, req: &PutRequest, upload_id: &str, parts: Vec<CompletedPart>) -> Result<PutOutcome> {
+        let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
         let mut op = self
             .client
             .complete_multipart_upload()
