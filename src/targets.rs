@@ -198,6 +198,11 @@ pub struct TargetSpec {
     /// Published by the official release process (jammy and noble today).
     #[serde(default)]
     pub official: bool,
+    /// Built (and its image prepared) when no target is named; `false` for targets whose
+    /// builder cannot be made on this project's machines (a Dockerfile builder whose `FROM`
+    /// needs a registry: the RPM platforms). Named with `--target` they build like any other.
+    #[serde(default = "yes")]
+    pub default: bool,
     /// Present for a target cross-compiled on a builder of another arch.
     #[serde(default)]
     pub cross: Option<CrossSpec>,
@@ -224,6 +229,10 @@ struct RawFile {
     targets: Vec<Spanned<TargetSpec>>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// One target after validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
@@ -233,6 +242,8 @@ pub struct Target {
     pub arch: Arch,
     pub builder: String,
     pub official: bool,
+    /// Chosen when no target is named (`default` of its [[target]], true unless it says false).
+    pub default: bool,
     pub cross: Option<CrossSpec>,
     pub engine: Option<String>,
     /// `insecure_engine` of its [[target]]: plain tcp:// to another host allowed.
@@ -343,10 +354,11 @@ impl Matrix {
         })
     }
 
-    /// Resolve a list of names (empty = all targets), keeping file order, without duplicates.
+    /// Resolve a list of names (empty = every target with `default`), keeping file order,
+    /// without duplicates.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Target>> {
         if names.is_empty() {
-            return Ok(self.targets.iter().collect());
+            return Ok(self.targets.iter().filter(|t| t.default).collect());
         }
         for n in names {
             self.target(n)?;

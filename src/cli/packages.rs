@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
     after_help = "The .debs are DIST's manifest artifacts of kind deb (what the build's deb hook made). Each goes to ROOT/packaging/valkey-<M.m>/deb/<platform>/<arch>/ (arch all into every arch of its \
 platform); the index there is merged with the one already in ROOT, so earlier patch versions stay installable. \
 Packages are written first, then Packages, Packages.gz, Release, Release.gpg, InRelease, then all is verified. \
+The .rpms (kind rpm) are signed in DIST with the key first, then go to ROOT/packaging/valkey-<M.m>/rpm/<platform>/<arch>/ \
+with repodata/ by createrepo_c --update (on this host) and repomd.xml.asc. \
 ROOT/packaging/GPG-KEY-valkey.asc gets the public key. Users' sources line (docs/packages.md):\n  \
 deb [signed-by=/usr/share/keyrings/valkey.asc] https://download.valkey.io/packaging/valkey-8.1/deb/debian12/amd64 ./"
 )]
@@ -87,13 +89,18 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
     crate::fsutil::check_dir_arg(&a.root, "--root", "the repository tree to update")?;
     let key = SigningKey::require(a.signing_key.as_deref())?;
     let debs = find_debs(&a.dist)?;
-    if debs.is_empty() {
+    let rpms = crate::repo::yum::dist_rpms(&a.dist)?;
+    if debs.is_empty() && rpms.is_empty() {
         return Err(Error::input(format!(
-            "{}: its manifest lists no artifact of kind deb: build targets with packages = [\"deb\"] first",
+            "{}: its manifest lists no artifact of kind deb or rpm: build targets with packages = [\"deb\"] or [\"rpm\"] first",
             a.dist.display()
         )));
     }
-    let plan = plan_apt(&debs, &release_date())?;
+    let plan = if debs.is_empty() {
+        Vec::new()
+    } else {
+        plan_apt(&debs, &release_date())?
+    };
     let mut reports = Vec::new();
     for up in &plan {
         let r = update_apt(&a.root, up, &key)?;
@@ -108,10 +115,22 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
         }
         reports.push(r);
     }
+    let yum = crate::repo::yum::update_from_dist(&a.dist, &a.root, &key)?;
+    if !g.json {
+        for r in &yum {
+            println!(
+                "{}: {} added, {} already there, {} indexed",
+                r.key,
+                r.added.len(),
+                r.already.len(),
+                r.indexed.len()
+            );
+        }
+    }
     let pubfile = a.root.join("packaging").join(PUBLIC_KEY_FILE);
     std::fs::write(&pubfile, key.public_armored()).map_err(|e| Error::io(&pubfile, "write", e))?;
     if g.json {
-        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports});
+        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports, "yum": yum});
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         println!("signed by {}; public key: {}", key.fingerprint(), pubfile.display());

@@ -23,7 +23,8 @@ pub mod dist;
 pub mod pgz;
 
 pub use dist::{
-    add_artifact, add_derived, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport,
+    add_artifact, add_derived, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest,
+    replace_artifact_bytes, AddReport,
 };
 
 use crate::error::{Error, Result};

@@ -278,6 +278,7 @@ pub(super) fn target(
         arch,
         builder: bname.clone(),
         official: spec.official,
+        default: spec.default,
         cross: spec.cross.clone(),
         engine: spec.engine.clone(),
         insecure_engine: spec.insecure_engine,
