@@ -13,6 +13,7 @@
 //! Names in a checksum file resolve against the checksum file's directory. Files are hashed
 //! in parallel (one worker per core), streaming.
 
+pub mod args;
 pub mod parse;
 pub mod provenance;
 pub mod published;
