@@ -283,10 +283,16 @@ impl Manifest {
         Ok(())
     }
 
+    /// Is this the manifest of release `version`? (Where another release is no error, only
+    /// not used: [`Manifest::check_release`] is the error.)
+    pub fn is_release(&self, version: &str) -> bool {
+        self.version == version
+    }
+
     /// Is this the manifest of release `version`? The one check (and wording) of every stage
     /// that reads a manifest for a given release: exit 2 naming `name` and both versions.
     pub fn check_release(&self, version: &str, name: impl std::fmt::Display) -> Result<()> {
-        if self.version == version {
+        if self.is_release(version) {
             Ok(())
         } else {
             Err(Error::input(format!(

@@ -5,6 +5,11 @@
 //! per target, whether it is cross-compiled and with which tools. It is loaded
 //! and validated here; every error names the file, line and column.
 
+mod check;
+
+use check::parse_major_minor;
+pub use check::{is_inner_path, line_col};
+
 use crate::error::{Error, Result};
 use crate::version::Version;
 use serde::{Deserialize, Serialize};
@@ -193,6 +198,11 @@ pub struct TargetSpec {
     /// Published by the official release process (jammy and noble today).
     #[serde(default)]
     pub official: bool,
+    /// Built (and its image prepared) when no target is named; `false` for targets whose
+    /// builder cannot be made on this project's machines (a Dockerfile builder whose `FROM`
+    /// needs a registry: the RPM platforms). Named with `--target` they build like any other.
+    #[serde(default = "yes")]
+    pub default: bool,
     /// Present for a target cross-compiled on a builder of another arch.
     #[serde(default)]
     pub cross: Option<CrossSpec>,
@@ -219,6 +229,10 @@ struct RawFile {
     targets: Vec<Spanned<TargetSpec>>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// One target after validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
@@ -228,6 +242,8 @@ pub struct Target {
     pub arch: Arch,
     pub builder: String,
     pub official: bool,
+    /// Chosen when no target is named (`default` of its [[target]], true unless it says false).
+    pub default: bool,
     pub cross: Option<CrossSpec>,
     pub engine: Option<String>,
     /// `insecure_engine` of its [[target]]: plain tcp:// to another host allowed.
@@ -279,107 +295,6 @@ pub struct Matrix {
     pub targets: Vec<Target>,
 }
 
-/// Line and column (1-based) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, col)
-}
-
-fn at(path: &Path, text: &str, span: std::ops::Range<usize>, msg: impl std::fmt::Display) -> Error {
-    let (l, c) = line_col(text, span.start);
-    Error::input(format!("{}:{l}:{c}: {msg}", path.display()))
-}
-
-/// Check that a template uses only the allowed `{keys}`.
-fn check_template(path: &Path, text: &str, t: &Spanned<String>, allowed: &[&str], field: &str) -> Result<()> {
-    let s = t.get_ref();
-    let mut rest = s.as_str();
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| at(path, text, t.span(), format!("{field}: unclosed '{{' in template {s:?}")))?;
-        let key = &after[..close];
-        if !allowed.contains(&key) {
-            let keys: Vec<String> = allowed.iter().map(|k| format!("{{{k}}}")).collect();
-            return Err(at(
-                path,
-                text,
-                t.span(),
-                format!(
-                    "{field}: unknown template key {{{key}}} in {s:?}; allowed keys: {}",
-                    keys.join(", ")
-                ),
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-/// A relative path that stays inside its directory: not empty, not absolute, no `..` or `.`
-/// component, no backslash or control character.
-pub fn is_inner_path(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('/')
-        && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-        && !s.chars().any(|c| c == '\\' || c.is_control())
-}
-
-/// Every name that becomes part of a path or an object key must stay inside its directory:
-/// binaries, builder and distro names and the artifact name template are plain names; the
-/// license, Dockerfiles and the key prefix are relative paths without `..`.
-fn check_names(path: &Path, raw: &RawFile) -> Result<()> {
-    let bad = |field: String, v: &str, want: &str| Error::input(format!("{}: {field}: {v:?} must be {want}", path.display()));
-    let plain = "a plain name (no '/', '\\', '..' or control characters)";
-    let inner = "a relative path inside the directory (no leading '/', no '..' or '.' components)";
-    for b in &raw.artifact.binaries {
-        if !crate::fsutil::is_plain_name(b) {
-            return Err(bad("artifact.binaries".into(), b, plain));
-        }
-    }
-    let template = raw.artifact.name.get_ref();
-    let probe = template
-        .replace("{version}", "1.0.0")
-        .replace("{distro}", "d")
-        .replace("{arch}", "a");
-    if !crate::fsutil::is_plain_name(&probe) {
-        return Err(bad("artifact.name".into(), template, plain));
-    }
-    if !is_inner_path(&raw.artifact.license) {
-        return Err(bad("artifact.license".into(), &raw.artifact.license, inner));
-    }
-    let prefix = raw.artifact.s3_prefix.trim_end_matches('/');
-    if !prefix.is_empty() && !is_inner_path(prefix) {
-        return Err(bad("artifact.s3_prefix".into(), &raw.artifact.s3_prefix, inner));
-    }
-    for (name, b) in &raw.builders {
-        if !crate::fsutil::is_plain_name(name) {
-            return Err(bad("builders".into(), name, plain));
-        }
-        if let Some(d) = &b.get_ref().dockerfile {
-            if !is_inner_path(d) {
-                return Err(bad(format!("builders.{name}.dockerfile"), d, inner));
-            }
-        }
-    }
-    for t in &raw.targets {
-        let d = t.get_ref().distro.get_ref();
-        if !crate::fsutil::is_plain_name(d) {
-            return Err(bad("target.distro".into(), d, plain));
-        }
-    }
-    Ok(())
-}
-
-fn parse_major_minor(s: &str) -> Option<(u64, u64)> {
-    let (a, b) = s.split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
-}
-
 impl Matrix {
     /// Load from an explicit path, or `./targets.toml`, or the embedded copy.
     pub fn load(explicit: Option<&Path>) -> Result<Matrix> {
@@ -405,194 +320,13 @@ impl Matrix {
 
     /// Parse and validate text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path, base_dir: Option<PathBuf>) -> Result<Matrix> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let mut msg = e.message().trim_end().to_string();
-            if let Some(sp) = e.span() {
-                // Name the key of a bad value (`arch: unknown variant ...`).
-                let line_start = text[..sp.start.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
-                let line = text[line_start..].lines().next().unwrap_or("");
-                if let Some((key, _)) = line.split_once('=') {
-                    let key = key.trim();
-                    if sp.start > line_start + key.len()
-                        && !key.is_empty()
-                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                    {
-                        msg = format!("{key}: {msg}");
-                    }
-                }
-            }
-            match e.span() {
-                Some(sp) => at(path, text, sp, msg),
-                None => Error::input(format!("{}: {msg}", path.display())),
-            }
-        })?;
-
-        check_template(path, text, &raw.artifact.name, &["version", "distro", "arch"], "artifact.name")?;
-        check_template(path, text, &raw.source.tag_url, &["version"], "source.tag_url")?;
-        check_names(path, &raw)?;
-        if raw.artifact.binaries.is_empty() {
-            return Err(Error::input(format!(
-                "{}: artifact.binaries: list at least one binary",
-                path.display()
-            )));
-        }
-        if !raw.artifact.s3_prefix.is_empty() && !raw.artifact.s3_prefix.ends_with('/') {
-            return Err(Error::input(format!(
-                "{}: artifact.s3_prefix {:?} must end with '/' (e.g. \"releases/\")",
-                path.display(),
-                raw.artifact.s3_prefix
-            )));
-        }
-        for c in &raw.make.conditional {
-            if parse_major_minor(c.since.get_ref()).is_none() {
-                return Err(at(
-                    path,
-                    text,
-                    c.since.span(),
-                    format!("make.conditional.since: {:?} is not M.m (e.g. \"8.1\")", c.since.get_ref()),
-                ));
-            }
-        }
-        let mut builders = BTreeMap::new();
-        for (name, b) in &raw.builders {
-            let spec = b.get_ref();
-            if let Some(l) = &spec.limits {
-                l.validate(name)
-                    .map_err(|e| at(path, text, b.span(), e.to_string().trim_start_matches("targets.toml: ")))?;
-            }
-            if spec.glibc.get_ref().split('.').count() != 2 || parse_major_minor(spec.glibc.get_ref()).is_none() {
-                return Err(at(
-                    path,
-                    text,
-                    spec.glibc.span(),
-                    format!(
-                        "builders.{name}.glibc: {:?} is not a glibc version like \"2.36\"",
-                        spec.glibc.get_ref()
-                    ),
-                ));
-            }
-            if spec.method == BuilderMethod::Dockerfile && spec.dockerfile.is_none() {
-                return Err(at(
-                    path,
-                    text,
-                    b.span(),
-                    format!("builders.{name}: method \"dockerfile\" needs a `dockerfile = \"builders/{name}/Dockerfile\"` field"),
-                ));
-            }
-            if spec.architectures.is_empty() {
-                return Err(at(
-                    path,
-                    text,
-                    b.span(),
-                    format!("builders.{name}.architectures: list at least one (e.g. [\"amd64\"])"),
-                ));
-            }
-            let first = &spec.architectures[0];
-            if Arch::from_debian(first).is_none() {
-                return Err(at(
-                    path,
-                    text,
-                    b.span(),
-                    format!(
-                        "builders.{name}.architectures: the first entry is the image's own architecture and must be \"amd64\" or \"arm64\", not {first:?}"
-                    ),
-                ));
-            }
-            builders.insert(name.clone(), spec.clone());
-        }
-
+        let raw = check::parse_raw(text, path)?;
+        check::check_file(path, text, &raw)?;
+        let builders = check::builders(path, text, &raw)?;
         let mut targets: Vec<Target> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for t in &raw.targets {
-            let spec = t.get_ref();
-            let distro = spec.distro.get_ref().clone();
-            if distro.is_empty() || !distro.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
-                return Err(at(
-                    path,
-                    text,
-                    spec.distro.span(),
-                    format!("target.distro: {distro:?} must be a plain name like \"jammy\""),
-                ));
-            }
-            let arch = *spec.arch.get_ref();
-            let name = format!("{distro}-{arch}");
-            if let Some(first) = seen.get(&name) {
-                let (l, _) = line_col(text, *first);
-                return Err(at(
-                    path,
-                    text,
-                    t.span(),
-                    format!("duplicate target {name} (first defined at line {l})"),
-                ));
-            }
-            seen.insert(name.clone(), t.span().start);
-            let bname = spec.builder.get_ref();
-            let builder = builders.get(bname).ok_or_else(|| {
-                let known: Vec<&String> = builders.keys().collect();
-                at(
-                    path,
-                    text,
-                    spec.builder.span(),
-                    format!("target {name}: unknown builder {bname:?}; defined builders: {known:?}"),
-                )
-            })?;
-            let image_arch = Arch::from_debian(&builder.architectures[0]).unwrap_or(arch);
-            match (&spec.cross, image_arch == arch) {
-                (None, false) => {
-                    return Err(at(
-                        path,
-                        text,
-                        spec.builder.span(),
-                        format!(
-                            "target {name}: has no `cross` table, so it builds natively, but builder {bname:?} makes an {} image \
-                             (its first architecture); name a builder whose architectures start with \"{}\", or add \
-                             cross = {{ triple = ..., tools = {{ CC = ... }} }} to cross-compile",
-                            image_arch.debian(),
-                            arch.debian()
-                        ),
-                    ))
-                }
-                (Some(_), true) => {
-                    return Err(at(
-                        path,
-                        text,
-                        spec.builder.span(),
-                        format!(
-                            "target {name}: has a `cross` table, but builder {bname:?} already makes an {} image; \
-                             remove `cross` to build natively, or name a builder of the other architecture",
-                            image_arch.debian()
-                        ),
-                    ))
-                }
-                _ => {}
-            }
-            for f in &spec.packages {
-                if !PACKAGE_FORMATS.contains(&f.get_ref().as_str()) {
-                    return Err(at(
-                        path,
-                        text,
-                        f.span(),
-                        format!(
-                            "target {name}: unknown package format {:?}; known: {PACKAGE_FORMATS:?}",
-                            f.get_ref()
-                        ),
-                    ));
-                }
-            }
-            targets.push(Target {
-                name,
-                distro,
-                arch,
-                builder: bname.clone(),
-                official: spec.official,
-                cross: spec.cross.clone(),
-                engine: spec.engine.clone(),
-                insecure_engine: spec.insecure_engine,
-                limits: builder.limits.clone().unwrap_or_default(),
-                glibc: builder.glibc.get_ref().clone(),
-                image_arch,
-                packages: spec.packages.iter().map(|f| f.get_ref().clone()).collect(),
-            });
+            targets.push(check::target(path, text, t, &builders, &mut seen)?);
         }
         if targets.is_empty() {
             return Err(Error::input(format!("{}: no [[target]] defined", path.display())));
@@ -620,10 +354,11 @@ impl Matrix {
         })
     }
 
-    /// Resolve a list of names (empty = all targets), keeping file order, without duplicates.
+    /// Resolve a list of names (empty = every target with `default`), keeping file order,
+    /// without duplicates.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Target>> {
         if names.is_empty() {
-            return Ok(self.targets.iter().collect());
+            return Ok(self.targets.iter().filter(|t| t.default).collect());
         }
         for n in names {
             self.target(n)?;

@@ -226,3 +226,41 @@ fn verify_escapes_names_like_sha256sum() {
         .unwrap();
     assert!(String::from_utf8_lossy(&gnu.stdout).starts_with("\\"), "{gnu:?}");
 }
+
+/// Every stage that writes into a dist directory for release V refuses one holding another
+/// release, with the one wording of `Manifest::check_release`: exit 2 naming the option, the
+/// manifest and both versions, before any container or source is touched.
+#[test]
+fn a_dist_of_another_release_is_refused_the_same_way_by_build_and_release() {
+    let d = tempfile::tempdir().unwrap();
+    partial_dist(&d.path().join("dist"), |_| {});
+    std::fs::create_dir_all(d.path().join("tree")).unwrap();
+    let said = "dist/manifest.json: is the manifest of release 8.1.1, not of 8.1.2";
+    let o = run(cmd().current_dir(d.path()).args([
+        "build",
+        "--version",
+        "8.1.2",
+        "--out",
+        "dist",
+        "--target",
+        "jammy-x86_64",
+        "--source",
+        "tree",
+    ]));
+    refused(&o, 2, &[&format!("--out: {said}")]);
+    let o = run(cmd().current_dir(d.path()).args([
+        "release",
+        "--version",
+        "8.1.2",
+        "--dry-run",
+        "--dist",
+        "dist",
+        "--target",
+        "jammy-x86_64",
+        "--source",
+        "tree",
+    ]));
+    refused(&o, 2, &[&format!("--dist: {said}")]);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(d.path().join("dist/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["version"], "8.1.1", "the other release's manifest is left as it was");
+}

@@ -53,7 +53,15 @@ fn lists_the_matrix_as_table_and_json() {
     assert_eq!(v["artifact"], "valkey-{version}-{distro}-{arch}");
     assert_eq!(v["s3_prefix"], "releases/");
     let ts = v["targets"].as_array().unwrap();
-    assert_eq!(ts.len(), 8);
+    // 9 Debian-family targets (bullseye x86_64 only, bookworm, trixie, jammy, noble) and the 30 RPM platform
+    // targets, which need a registry and are built only when named (`default = false`).
+    assert_eq!(ts.len(), 39);
+    assert_eq!(ts.iter().filter(|t| t["default"] == true).count(), 9);
+    let r = ts.iter().find(|t| t["name"] == "rocky9-arm64").unwrap();
+    assert_eq!(
+        (r["default"].as_bool(), r["method"].as_str(), r["mode"].as_str()),
+        (Some(false), Some("dockerfile"), Some("native"))
+    );
     let ja = ts.iter().find(|t| t["name"] == "jammy-arm64").unwrap();
     assert_eq!(ja["mode"], "cross");
     assert_eq!(ja["triple"], "aarch64-linux-gnu");

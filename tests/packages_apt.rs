@@ -5,7 +5,7 @@
 
 mod packages_support;
 
-use packages_support::engine::{ensure_install_image, farm_debs, fixture, Box};
+use packages_support::engine::{ensure_install_image_for, farm_debs, fixture, Box};
 use packages_support::{gpg_key, gpgv};
 use std::path::{Path, PathBuf};
 use valkey_release::repo::dir::{plan_apt, update_apt, verify_apt_dir};
@@ -13,10 +13,10 @@ use valkey_release::sign::SigningKey;
 
 const DATE: &str = "Tue, 14 Nov 2023 22:13:20 UTC";
 
-async fn debs(codename: &str, version: &str, into: &Path) -> Vec<PathBuf> {
+async fn debs_for(target: &str, version: &str, into: &Path) -> Vec<PathBuf> {
     let (_d, src) = fixture(version);
     let v = version.to_string();
-    let target = format!("{codename}-x86_64");
+    let target = target.to_string();
     let produced = tokio::task::spawn_blocking(move || farm_debs(&target, &v, &src)).await.unwrap();
     std::fs::create_dir_all(into).unwrap();
     produced
@@ -44,8 +44,32 @@ async fn trixie_apt_repository_installs_upgrades_and_purges() {
     apt_round_trip("trixie", "debian13", "2.41").await;
 }
 
+/// The bookworm-arm64 .debs (cross-built) in an arm64 bookworm container, emulated through the
+/// host's qemu binfmt entry (as tests/build_engines.rs runs arm64 images): the same install,
+/// start, PING, upgrade, purge check as on x86_64.
+#[tokio::test(flavor = "multi_thread")]
+async fn arm64_debs_install_upgrade_and_purge_in_an_emulated_arm64_container() {
+    assert!(
+        std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").is_ok_and(|s| s.starts_with("enabled")),
+        "this test needs the host's qemu-aarch64 binfmt entry (apt-get install qemu-user-static binfmt-support; .ci/setup does)"
+    );
+    apt_round_trip_on("bookworm", "debian12", "2.36", "arm64").await;
+}
+
+/// bullseye (Debian 11) from this machine's Debian mirror: its mmdebstrap builder makes the
+/// .debs, apt installs them in a fresh bullseye container.
+#[tokio::test(flavor = "multi_thread")]
+async fn bullseye_apt_repository_installs_upgrades_and_purges() {
+    apt_round_trip("bullseye", "debian11", "2.31").await;
+}
+
 async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
-    let repo_key = format!("packaging/valkey-8.1/deb/{platform}/amd64");
+    apt_round_trip_on(codename, platform, glibc, "amd64").await;
+}
+
+async fn apt_round_trip_on(codename: &str, platform: &str, glibc: &str, deb_arch: &str) {
+    let target = format!("{codename}-{}", if deb_arch == "amd64" { "x86_64" } else { "arm64" });
+    let repo_key = format!("packaging/valkey-8.1/deb/{platform}/{deb_arch}");
     let k = gpg_key("ed25519");
     let key = SigningKey::from_armored(&k.secret_armored).unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -53,7 +77,7 @@ async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
 
     // 8.1.1 is published first, 8.1.2 later: the second run merges with what is there.
     for v in ["8.1.1", "8.1.2"] {
-        let files = debs(codename, v, &work.path().join(format!("dist-{v}"))).await;
+        let files = debs_for(&target, v, &work.path().join(format!("dist-{v}"))).await;
         let plan = plan_apt(&files, DATE).unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].key, repo_key);
@@ -90,7 +114,7 @@ async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
 
     // Other bytes under a published version are refused, and nothing is written.
     let before = std::fs::read(dir.join("InRelease")).unwrap();
-    let mut plan = plan_apt(&debs(codename, "8.1.2", &work.path().join("dist-other")).await, DATE).unwrap();
+    let mut plan = plan_apt(&debs_for(&target, "8.1.2", &work.path().join("dist-other")).await, DATE).unwrap();
     let other = work.path().join("dist-tampered");
     std::fs::create_dir_all(&other).unwrap();
     let d0 = plan[0].debs[0].clone();
@@ -106,8 +130,8 @@ async fn apt_round_trip(codename: &str, platform: &str, glibc: &str) {
     assert_eq!(std::fs::read(dir.join("InRelease")).unwrap(), before);
 
     // apt itself, in a fresh container of the distro (network none), with the sources line of docs/packages.md.
-    let image = ensure_install_image(codename, glibc);
-    let c = Box::start(&image, "apt").await;
+    let image = ensure_install_image_for(codename, glibc, deb_arch);
+    let c = Box::start_on(&image, "apt", &format!("linux/{deb_arch}")).await;
     let result = async {
         let keys = work.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();

@@ -34,7 +34,9 @@ fn deb_job_is_plain_data_for_deb_targets_only() {
         };
         DebHook.job(&ctx).unwrap()
     };
-    assert!(mk("jammy-x86_64").is_none(), "jammy has no packages = [\"deb\"] in targets.toml");
+    assert!(mk("rocky9-x86_64").is_none(), "rocky9 asks for rpm only in targets.toml");
+    // jammy and noble (Dockerfile builders) make .debs too.
+    assert!(mk("jammy-arm64").unwrap().env.iter().any(|e| e == "DEBVERSION=8.1.1-1.jammy"));
     let job = mk("bookworm-arm64").unwrap();
     assert_eq!(job.cmd, ["sh", "-eu", "/pkg/deb/build.sh"]);
     assert_eq!(job.output_dir, "/pkg/out");

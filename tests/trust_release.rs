@@ -12,7 +12,12 @@ const V: &str = "8.1.1";
 
 /// Build the fixture (as a .tar.gz source) for `targets` into `out`; returns the source archive.
 fn build_release(work: &Path, targets: &[&str], out: &Path) -> PathBuf {
-    let (_d, src) = fixture(&[]);
+    build_release_with(work, &[], targets, out)
+}
+
+/// [`build_release`] of the fixture with `markers` (see its Makefile).
+fn build_release_with(work: &Path, markers: &[&str], targets: &[&str], out: &Path) -> PathBuf {
+    let (_d, src) = fixture(markers);
     build_support::touch_all(&src, "2025-01-01T00:00:00Z");
     let archive = work.join("valkey-8.1.1.tar.gz");
     fixture_targz(&src, &archive, "valkey-8.1.1");
@@ -268,8 +273,20 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
     let w = tempfile::tempdir().unwrap();
     let dist = w.path().join("dist");
     let archive = build_release(w.path(), &["bookworm-arm64"], &dist);
+    // The provenance records the builder's package list; here it says libc6:amd64 had another
+    // version, which a rebuild from the store (no facts/ there) must name.
+    let facts = dist.join("facts/bookworm-arm64/sbom-facts.json");
+    let original = std::fs::read(&facts).unwrap();
+    let mut f: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let real = f["packages"]["libc6:amd64"]
+        .as_str()
+        .expect("libc6:amd64 in the builder's package list")
+        .to_string();
+    f["packages"]["libc6:amd64"] = "0.0-recorded".into();
+    std::fs::write(&facts, serde_json::to_vec(&f).unwrap()).unwrap();
     let o = cli(&["provenance", "--dist", dist.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
+    std::fs::write(&facts, &original).unwrap();
     let rebuild_from = |from: &std::ffi::OsStr, targets: &Path, out: &Path| {
         let mut c = Command::new(BIN);
         c.arg("--targets")
@@ -287,14 +304,6 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
     let rebuild = |targets: &Path, out: &Path| rebuild_from(dist.as_os_str(), targets, out);
     // The recorded builder package list says libc6 had another version: the rebuilt builder's
     // list is compared with it and the package named (the bytes still decide identity).
-    let facts = dist.join("facts/bookworm-arm64/sbom-facts.json");
-    let mut f: serde_json::Value = serde_json::from_slice(&std::fs::read(&facts).unwrap()).unwrap();
-    let real = f["packages"]["libc6:amd64"]
-        .as_str()
-        .expect("libc6:amd64 in the builder's package list")
-        .to_string();
-    let original = std::fs::read(&facts).unwrap();
-    f["packages"]["libc6:amd64"] = "0.0-recorded".into();
     std::fs::write(&facts, serde_json::to_vec(&f).unwrap()).unwrap();
     let o = rebuild(&targets_toml(), &w.path().join("again"));
     assert_eq!(o.status.code(), Some(0), "a rebuild from the same inputs is identical");
@@ -338,19 +347,69 @@ fn rebuild_is_identical_and_names_the_member_and_section_an_altered_flag_changes
         "the make command difference is named: {t}"
     );
     assert!(v["notes"].to_string().contains("not the one recorded in the provenance"), "{v}");
-    if Command::new("diffoscope")
+    let has_diffoscope = Command::new("diffoscope")
         .arg("--version")
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        let report = out.join("logs/diffoscope-bookworm-arm64.txt");
-        assert!(report.exists(), "diffoscope report under logs/");
-    }
+        .unwrap_or(false);
+    assert!(
+        has_diffoscope,
+        "diffoscope is not installed: apt-get install diffoscope-minimal (or run .ci/setup --tests)"
+    );
+    let report = out.join("logs/diffoscope-bookworm-arm64.txt");
+    assert!(report.exists(), "diffoscope report under logs/");
+    assert_eq!(t["diffoscope"], report.display().to_string());
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("valkey-server"), "the report names the binary: {text:.400}");
 
     // The published copy (a file:// store: manifest, provenance and tarball downloaded first).
     let url = format!("file://{}/", dist.display());
     let o = rebuild_from(std::ffi::OsStr::new(&url), &targets_toml(), &w.path().join("from-store"));
     assert_eq!(o.status.code(), Some(0), "a rebuild of the published copy is identical");
     assert!(w.path().join("from-store/published/valkey-8.1.1-bookworm-arm64.tar.gz").exists());
+    assert!(!w.path().join("from-store/published/facts").exists());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["targets"][0]["status"], "identical");
+    assert!(
+        v["notes"].to_string().contains(&format!("libc6:amd64 0.0-recorded -> {real}")),
+        "the package the provenance recorded otherwise is named: {v}"
+    );
+}
+
+/// rebuild varies what a host could change (issue 14): a build that depends on its umask
+/// matches itself when rebuilt the same way, but the varied rebuild names the member.
+#[test]
+fn rebuild_varies_the_build_environment_and_catches_a_host_dependency() {
+    let w = tempfile::tempdir().unwrap();
+    let dist = w.path().join("dist");
+    let archive = build_release_with(w.path(), &["UMASKDEP"], &["bookworm-x86_64"], &dist);
+    let mut c = Command::new(BIN);
+    c.arg("--targets")
+        .arg(targets_toml())
+        .args(["--json", "rebuild", "--from"])
+        .arg(&dist)
+        .arg("--source")
+        .arg(&archive)
+        .arg("--out")
+        .arg(w.path().join("rebuilt"))
+        .args(image_args())
+        .env("VALKEY_RELEASE_PLAIN", "1");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1), "the umask-dependent build must differ");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(t["status"], "different", "{t}");
+    let varied = t["varied"].to_string();
+    for what in ["hostname rebuild-", "cpuset ", "make -j", "umask 0002"] {
+        assert!(varied.contains(what), "{what} not varied: {varied}");
+    }
+    let members = t["members"].as_array().unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m["member"] == "valkey-8.1.1-bookworm-x86_64/bin/valkey-server"),
+        "{members:?}"
+    );
+    // make -jN is varied on purpose: not reported as a changed input.
+    assert!(!t["inputs"].to_string().contains("make command"), "{t}");
 }

@@ -144,6 +144,7 @@ fn sbom_from_real_builder_passes_spdx_and_ntia_validators() {
         source_date_epoch: 1_746_000_000,
         artifact_file: "valkey-8.1.1-bookworm-x86_64.tar.gz",
         artifact_sha256: &"ab".repeat(32),
+        artifact_key: "valkey-8.1.1-bookworm-x86_64.tar.gz",
         public_url: "https://download.valkey.io/releases/",
         facts: &facts,
     };
@@ -173,4 +174,59 @@ fn sbom_from_real_builder_passes_spdx_and_ntia_validators() {
     eprintln!("ntia-checker: {report}");
     assert!(out.status.success(), "ntia-checker failed");
     assert!(report.contains("Conformant: True"), "{report}");
+
+    // The SBOM of a .deb of the same target: the package file itself (its name, sha256, Debian
+    // purl, URL under deb/), the same bundled components and linked libraries as the tarball's.
+    let deb = "valkey-server_8.1.1-1.bookworm_amd64.deb";
+    let deb_input = sbom::SbomInput {
+        artifact_file: deb,
+        artifact_sha256: &"cd".repeat(32),
+        artifact_key: &format!("deb/{deb}"),
+        ..input
+    };
+    let deb_bytes = sbom::render(&deb_input).unwrap();
+    let ddoc: serde_json::Value = serde_json::from_slice(&deb_bytes).unwrap();
+    let described = ddoc["documentDescribes"][0].as_str().unwrap();
+    let art = ddoc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["SPDXID"] == described)
+        .unwrap();
+    assert_eq!(art["packageFileName"], deb);
+    assert_eq!(art["name"], "valkey-server");
+    assert_eq!(art["versionInfo"], "8.1.1-1.bookworm");
+    assert_eq!(art["checksums"][0]["checksumValue"], "cd".repeat(32));
+    assert_eq!(art["downloadLocation"], format!("https://download.valkey.io/releases/deb/{deb}"));
+    assert_eq!(
+        art["externalRefs"][0]["referenceLocator"],
+        "pkg:deb/debian/valkey-server@8.1.1-1.bookworm?arch=amd64&distro=debian-12"
+    );
+    // Everything but the described package itself is the tarball's.
+    let others = |d: &serde_json::Value| -> Vec<serde_json::Value> {
+        d["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["SPDXID"] != "SPDXRef-Artifact")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&ddoc), others(&doc), "the .deb's components and libraries are the tarball's");
+    assert_eq!(ddoc["relationships"], doc["relationships"]);
+    let fd = d.path().join(format!("{deb}.spdx.json"));
+    std::fs::write(&fd, &deb_bytes).unwrap();
+    let out = Command::new("pyspdxtools").arg("-i").arg(&fd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools rejected the .deb SBOM: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("ntia-checker").arg(&fd).output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && report.contains("Conformant: True"),
+        "ntia-checker (.deb): {report}"
+    );
 }

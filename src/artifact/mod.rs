@@ -8,6 +8,7 @@
 //! of the artifact it is about.
 
 pub mod deb;
+pub mod rpm;
 pub mod sbom;
 pub mod tarball;
 #[cfg(test)]
@@ -57,6 +58,7 @@ pub trait Kind: Sync {
 static KINDS: &[&dyn Kind] = &[
     &tarball::Tarball,
     &deb::Deb,
+    &rpm::Rpm,
     &sbom::Sbom,
     #[cfg(test)]
     &testkind::TestKind,

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
     after_help = "The .debs are DIST's manifest artifacts of kind deb (what the build's deb hook made). Each goes to ROOT/packaging/valkey-<M.m>/deb/<platform>/<arch>/ (arch all into every arch of its \
 platform); the index there is merged with the one already in ROOT, so earlier patch versions stay installable. \
 Packages are written first, then Packages, Packages.gz, Release, Release.gpg, InRelease, then all is verified. \
+The .rpms (kind rpm) are signed in DIST with the key first, then go to ROOT/packaging/valkey-<M.m>/rpm/<platform>/<arch>/ \
+with repodata/ by createrepo_c --update (on this host) and repomd.xml.asc. \
 ROOT/packaging/GPG-KEY-valkey.asc gets the public key. Users' sources line (docs/packages.md):\n  \
 deb [signed-by=/usr/share/keyrings/valkey.asc] https://download.valkey.io/packaging/valkey-8.1/deb/debian12/amd64 ./"
 )]
@@ -59,22 +61,33 @@ fn read(p: &Path) -> Result<Vec<u8>> {
 pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
     let key = SigningKey::require(a.signing_key.as_deref())?;
     let plan = crate::repo::store::plan_dist(&a.dist, &crate::repo::index_date())?;
-    if plan.is_empty() {
+    let rpms = crate::repo::yum::dist_rpms(&a.dist)?;
+    if plan.is_empty() && rpms.is_empty() {
         return Err(Error::input(format!(
-            "{}: its manifest lists no package (kind deb or rpm): build targets with packages = [\"deb\"] first",
+            "{}: its manifest lists no artifact of kind deb or rpm: build targets with packages = [\"deb\"] or [\"rpm\"] first",
             a.dist.display()
         )));
     }
-    // The same store code as the release's repositories step, on a directory store.
+    // apt: the same store code as the release's repositories step, on a directory store.
     crate::fsutil::create_dir_all(&a.root)?;
     let store = crate::store::file::FileStore::new(&a.root)?;
     let reports = crate::repo::store::publish_all(&store, &plan, &key, true).await?;
+    let yum = crate::repo::yum::update_from_dist(&a.dist, &a.root, &key)?;
     let pubfile = a.root.join(crate::repo::store::public_key_key());
     if g.json {
-        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports});
+        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports, "yum": yum});
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for r in &reports {
+            println!(
+                "{}: {} added, {} already there, {} indexed",
+                r.key,
+                r.added.len(),
+                r.already.len(),
+                r.indexed.len()
+            );
+        }
+        for r in &yum {
             println!(
                 "{}: {} added, {} already there, {} indexed",
                 r.key,

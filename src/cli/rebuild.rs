@@ -8,7 +8,8 @@ const AFTER: &str = "\
 Examples:
   valkey-release rebuild --from downloads/ --out rebuilt/
   valkey-release rebuild --from dist/ --target bookworm-arm64 --source valkey-8.1.1.tar.gz
-  valkey-release rebuild --from https://download.valkey.io/releases/ --target bookworm-x86_64
+  valkey-release rebuild --from https://download.valkey.io/releases/ --version 8.1.1 --target bookworm-x86_64
+  valkey-release rebuild --from s3://my-bucket/releases/ --version 8.1.1 --out rebuilt/
 
 Per target: identical; different (the members of the tarball that differ and, for a binary, the
 ELF sections; a diffoscope report in <out>/logs/ when diffoscope is installed); builder-differs
@@ -27,9 +28,14 @@ Exit codes:
 #[command(after_help = AFTER, disable_version_flag = true)]
 pub struct Args {
     /// The published release: a directory with its manifest.json, artifacts and provenance, or
-    /// its URL (https://host/prefix/, file:///dir/), downloaded into <out>/published/ first.
+    /// its store URL (s3://BUCKET/PREFIX/, file://DIR) or https://HOST/PREFIX/, downloaded into
+    /// <out>/published/ first.
     #[arg(long, value_name = "DIR|URL")]
     pub from: PathBuf,
+    /// The release's version: names its manifest in a store (valkey-<V>.manifest.json). Needed
+    /// with a URL unless a manifest.json is published there.
+    #[arg(long, value_parser = super::parse_version, value_name = "V")]
+    pub version: Option<crate::version::Version>,
     /// Target to rebuild (repeatable). Default: every target of the release.
     #[arg(long = "target", id = "target", value_name = "TARGET")]
     pub target: Vec<String>,
@@ -49,6 +55,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     let matrix = g.matrix()?;
     let opts = crate::rebuild::RebuildOptions {
         published: a.from,
+        version: a.version.map(|v| v.to_string()),
         targets: a.target,
         source: a.source,
         out: a.out,
@@ -71,6 +78,9 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         }
         for t in &report.targets {
             println!("{:<18} {}", t.target, t.status);
+            if !t.varied.is_empty() {
+                println!("    varied: {}", t.varied.join(", "));
+            }
             for i in &t.inputs {
                 println!("    input differs: {i}");
             }

@@ -27,7 +27,7 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
             "targets": targets.iter().map(|t| serde_json::json!({
                 "name": t.name, "distro": t.distro, "arch": t.arch.as_str(), "builder": t.builder,
                 "method": m.builders[&t.builder].method, "mode": t.mode(), "image_arch": t.image_arch,
-                "triple": t.cross.as_ref().map(|c| c.triple.clone()), "glibc": t.glibc, "official": t.official,
+                "triple": t.cross.as_ref().map(|c| c.triple.clone()), "glibc": t.glibc, "official": t.official, "default": t.default,
                 "engine": t.engine,
             })).collect::<Vec<_>>(),
         });

@@ -2,8 +2,6 @@
 
 use super::Global;
 use crate::error::{Error, Result};
-use crate::version::Version;
-use std::path::PathBuf;
 
 /// Check files against checksum files, like `sha256sum -c`, or a published release (--remote).
 ///
@@ -22,44 +20,18 @@ use std::path::PathBuf;
     after_help = "Examples:\n  valkey-release verify dist/\n  valkey-release verify --public-key GPG-KEY-valkey.asc dist/   # and SHA256SUMS.asc\n  valkey-release verify valkey-8.1.1-jammy-x86_64.tar.gz      # reads the .sha256 beside it\n  valkey-release verify SHA256SUMS other.sha256\n  valkey-release verify --hashes valkey-hashes/README --dir downloads/\n  valkey-release verify --remote https://download.valkey.io/releases/ --version 8.1.1\n\nInputs: GNU lines (`<hex>  <file>`, `<hex> *<file>`), BSD lines (`SHA256 (<file>) = <hex>`),\na .sha256 holding only a digest, a file with <file>.sha256 beside it, a dist directory\n(SHA256SUMS and/or manifest.json: size and sha256 of each artifact), a manifest.json.\nNames resolve against the checksum file's directory. Output per file on stdout:\n`<file>: OK`, `<file>: FAILED`, `<file>: FAILED open or read`.\n\nExit codes:\n  0  every file matches\n  1  a mismatch or a missing file\n  2  unusable input (malformed line, named as file:line; unreadable checksum file or manifest;\n     --public-key with no SHA256SUMS.asc to check)\n  3  remote: the server or the network failed"
 )]
 pub struct Args {
-    /// Checksum files, files with a .sha256 beside them, dist directories, manifest files.
-    #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// A valkey-hashes README: check each `hash <file> sha256 <hex> <url>` line (the all-zero
-    /// `unstable` line is skipped).
-    #[arg(long, value_name = "README")]
-    pub hashes: Option<PathBuf>,
-    /// Directory holding the files named in --hashes (default: the README's directory).
-    #[arg(long, value_name = "DIR", requires = "hashes")]
-    pub dir: Option<PathBuf>,
-    /// Skip files that do not exist instead of failing (like sha256sum --ignore-missing).
-    #[arg(long)]
-    pub ignore_missing: bool,
-    /// Verify a published release instead: s3://bucket/prefix/ or https://host/prefix/ (needs --version).
-    #[arg(long, value_name = "URL", requires = "version", conflicts_with_all = ["paths", "hashes"])]
-    pub remote: Option<String>,
-    /// Release version to verify with --remote.
-    #[arg(long, value_parser = super::parse_version, value_name = "V", requires = "remote")]
-    pub version: Option<Version>,
-    /// Check the release directory PATH (default .) against its valkey-<V>.intoto.jsonl: every
-    /// file is a subject with its sha256, the signature verifies with --public-key, and the
-    /// source digest equals the --hashes line for V. See docs/trust.md.
-    #[arg(long, conflicts_with = "remote")]
-    pub provenance: bool,
-    /// The armored OpenPGP public key (GPG-KEY-valkey.asc). Without --provenance: each PATH's
-    /// SHA256SUMS (a directory's, or the file itself) must have a `.asc` signature beside it
-    /// that verifies with this key (exit 1 when it does not, 2 when there is none). With
-    /// --provenance: the key the provenance must be signed with.
-    #[arg(long, value_name = "FILE", conflicts_with = "remote")]
-    pub public_key: Option<PathBuf>,
-    /// With --provenance: the provenance file (default: the one *.intoto.jsonl in PATH).
-    #[arg(long, value_name = "FILE", requires = "provenance")]
-    pub provenance_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: crate::verify::args::VerifyArgs,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    let a = a.verify;
     if a.provenance {
-        return crate::verify::provenance::run_cli(g.json, a.paths, a.hashes, a.public_key, a.provenance_file);
+        let version = a.version.as_ref().map(|v| v.to_string());
+        return crate::verify::provenance::run_cli(g.json, a.paths, version, a.hashes, a.public_key, a.provenance_file);
+    }
+    if a.version.is_some() && a.remote.is_none() {
+        return Err(Error::input("--version goes with --remote URL or --provenance URL"));
     }
     if let Some(remote) = &a.remote {
         let version = a.version.as_ref().ok_or_else(|| Error::input("--remote needs --version V"))?;
@@ -79,17 +51,12 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         .filter(|c| !c.ok)
         .map(|c| format!("{}: {}", c.signature.display(), c.detail))
         .collect();
-    let opts = crate::verify::VerifyOptions {
-        paths: a.paths,
-        hashes: a.hashes,
-        hashes_dir: a.dir,
-        ignore_missing: a.ignore_missing,
-        progress: true,
-    };
+    let with_key = a.public_key.is_some();
+    let opts = a.into_local_options();
     let report = tokio::task::block_in_place(|| crate::verify::verify_local(&opts))?;
     if g.json {
         let mut v = serde_json::to_value(&report).map_err(|e| Error::external(e.to_string()))?;
-        if a.public_key.is_some() {
+        if with_key {
             v["signatures"] = serde_json::to_value(&signatures).map_err(|e| Error::external(e.to_string()))?;
         }
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::external(e.to_string()))?);

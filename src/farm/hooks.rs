@@ -87,6 +87,7 @@ pub fn registry() -> Vec<Box<dyn PostBuild>> {
     vec![
         Box::new(crate::sbom::hook::SbomFacts),
         Box::new(crate::pkg::deb::DebHook),                // .debs (packages = ["deb"])
+        Box::new(crate::pkg::rpm::RpmHook),                // .rpms (packages = ["rpm"])
         Box::new(crate::publish::modules_doc::ModulesDoc), // valkey-doc modules-api-ref.md (GA M.m.0)
     ]
 }

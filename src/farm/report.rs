@@ -24,6 +24,10 @@ pub struct BuildOptions {
     pub allow_dirty: bool,
     /// Build every target twice in fresh containers and compare.
     pub check_reproducible: bool,
+    /// Build in a varied environment (another hostname, one CPU, another make -j, umask and
+    /// build user; see [`super::repro::Variation`]): what `rebuild` does, so a build that
+    /// depends on the host differs from the published one instead of matching by chance.
+    pub vary: bool,
     /// The commit the release must be built from: a git checkout's HEAD must equal it
     /// (exit 4 otherwise); for other sources it is recorded in manifest.source.source_sha.
     pub source_sha: Option<String>,
@@ -50,6 +54,7 @@ impl BuildOptions {
             fail_fast: false,
             allow_dirty: false,
             check_reproducible: false,
+            vary: false,
             source_sha: None,
             builder_image: None,
             cancel: CancellationToken::new(),
@@ -111,7 +116,8 @@ pub struct TargetReport {
     /// With --check-reproducible: the files that differed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub differing_files: Vec<String>,
-    /// With --check-reproducible: what the second build changed (hostname, CPUs, make -j, ...).
+    /// With --check-reproducible: what the second build changed (hostname, CPUs, make -j, ...);
+    /// with [`BuildOptions::vary`]: what the build changed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub varied: Vec<String>,
     /// Files the post-build hooks made from this target's binaries (see [`super::hooks`]).

@@ -18,12 +18,19 @@ pub struct Variation {
     pub user: Option<String>,
 }
 
+/// Varied builds taken so far: each gets the next CPU of its engine, so varied builds running at
+/// once do not all share CPU 0.
+static NEXT_CPU: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Variation {
-    /// The variation of a second build after a first with `make_jobs` and `user`.
-    pub fn second(make_jobs: usize, user: Option<&str>) -> Variation {
+    /// The variation of a second build after a first with `make_jobs` and `user`, on an engine
+    /// with `engine_cpus` CPUs: one CPU (the next one, round robin), so `nproc` says 1.
+    pub fn second(make_jobs: usize, user: Option<&str>, engine_cpus: i64) -> Variation {
+        let n = NEXT_CPU.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cpu = n % usize::try_from(engine_cpus).unwrap_or(1).max(1);
         Variation {
             hostname: Some(format!("rebuild-{}", &super::signal::random_token()[..8])),
-            cpuset: Some("0".into()),
+            cpuset: Some(cpu.to_string()),
             make_jobs: Some(if make_jobs > 1 { 1 } else { 2 }),
             umask: Some("0002"),
             user: user.map(|_| "1001:1001".to_string()),

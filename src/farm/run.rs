@@ -52,6 +52,8 @@ pub(super) struct Shared {
     pub concurrent: usize,
     pub builder_image: Option<String>,
     pub check_reproducible: bool,
+    /// Vary the (first) build's environment ([`super::report::BuildOptions::vary`]).
+    pub vary: bool,
     pub hooks: Hooks,
     /// Engines used by this run (key: engine address or "" for the default).
     pub engines: Mutex<BTreeMap<String, Engine>>,
@@ -115,14 +117,8 @@ pub async fn run_build(matrix: &Matrix, opts: &BuildOptions, progress: &Progress
     validate(opts)?;
     crate::fsutil::create_dir_all(&opts.out)?;
     if let Some(m) = Manifest::load_if_present(&opts.out)? {
-        if m.version != opts.version.as_str() {
-            return Err(Error::input(format!(
-                "{}: holds release {}, not {}; use another --out directory",
-                Manifest::path(&opts.out).display(),
-                m.version,
-                opts.version
-            )));
-        }
+        m.check_release(opts.version.as_str(), Manifest::path(&opts.out).display())
+            .map_err(|e| e.context("--out"))?;
     }
     let run_id = new_run_id();
     let work = opts.out.join(format!(".work-{run_id}"));
@@ -207,6 +203,7 @@ async fn run_inner(
         insecure_engine: opts.insecure_engine,
         builder_image: opts.builder_image.clone(),
         check_reproducible: opts.check_reproducible,
+        vary: opts.vary,
         hooks: opts.hooks.clone(),
         engines: Mutex::new(engines),
         written: Mutex::new(Vec::new()),

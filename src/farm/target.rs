@@ -54,6 +54,8 @@ pub(super) struct Place<'a, E> {
     /// (image id, tag)
     pub image: (String, String),
     pub limits: super::limits::Limits,
+    /// CPUs of the engine (a varied build is pinned to one of them).
+    pub cpus: i64,
 }
 
 pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::result::Result<Outcome, Failure> {
@@ -71,6 +73,7 @@ pub(super) async fn build_target(sh: &Shared, t: &Target, item: &Item) -> std::r
             engine_arch: &engine.arch,
             image,
             limits: t.limits.resolve(engine.resources, sh.concurrent),
+            cpus: engine.resources.cpus,
         };
         build_target_on(sh, &place, t, item, &mut log).await
     }
@@ -90,7 +93,15 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
     log: &mut Log,
 ) -> Result<Outcome> {
     let tree = sh.work.join(&t.name).join("a");
-    let (built, build_info, produced) = build_once(sh, place, t, item, log, &tree, "", None).await?;
+    let mut varied = Vec::new();
+    let var1 = sh
+        .vary
+        .then(|| Variation::second(sh.make_jobs, place.limits.user.as_deref(), place.cpus));
+    if let Some(v) = &var1 {
+        varied = v.describe();
+        log.note(&format!("varied build (rebuild): {}", varied.join(", ")));
+    }
+    let (built, build_info, produced) = build_once(sh, place, t, item, log, &tree, "", var1.as_ref()).await?;
 
     item.set("packaging");
     // Files that were not there before this run are deleted again if the run is interrupted.
@@ -104,17 +115,16 @@ pub(super) async fn build_target_on<E: ContainerEngine>(
     }
     log.note(&format!("packaged {} sha256 {}", art.file, art.sha256));
 
-    let mut varied = Vec::new();
     let repro = if sh.check_reproducible {
         item.set("second build (reproducibility)");
-        let var = Variation::second(sh.make_jobs, place.limits.user.as_deref());
+        let var = Variation::second(sh.make_jobs, place.limits.user.as_deref(), place.cpus);
         varied = var.describe();
         log.note(&format!(
             "second build in a fresh container (--check-reproducible), varied: {}",
             var.describe().join(", ")
         ));
         let tree_b = sh.work.join(&t.name).join("b");
-        let (built_b, info_b, _) = build_once(sh, place, t, item, log, &tree_b, " (2nd)", Some(&var)).await?;
+        let (built_b, info_b, _) = build_once(sh, place, t, item, log, &tree_b, SECOND, Some(&var)).await?;
         let out_b = sh.work.join(&t.name).join("repro-out");
         let art_b = package(sh, t, &built_b.tree, &out_b, info_b)?;
         let diffs = super::repro::compare(&art, &art_b, &built.tree, &built_b.tree)?;
@@ -139,6 +149,9 @@ pub(super) fn phase(item: &Item, log: &mut Log, msg: &str) {
     item.set(msg);
     log.note(msg);
 }
+
+/// The log tag of the second build of --check-reproducible (which runs no hooks).
+const SECOND: &str = " (2nd)";
 
 /// One build in a fresh container: create, upload the source, make, download the results
 /// into `tree`, run `valkey-server --version`, check the binaries, run the post-build hooks
@@ -216,7 +229,7 @@ async fn build_once<E: ContainerEngine>(
         item.set("checking");
         log.note("checking binaries");
         let info = check(sh, t, &built).inspect_err(|e| log.note(&format!("check failed: {e}")))?;
-        let produced = if var.is_none() {
+        let produced = if tag != SECOND {
             run_hooks(sh, engine, &id, t, item, log, tree).await?
         } else {
             vec![]

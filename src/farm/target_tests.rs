@@ -44,6 +44,7 @@ fn shared(dir: &Path, hooks: Hooks) -> Shared {
         insecure_engine: false,
         builder_image: None,
         check_reproducible: false,
+        vary: false,
         hooks,
         engines: Mutex::new(Default::default()),
         written: Mutex::new(vec![]),
@@ -136,6 +137,7 @@ async fn run(fake: &FakeEngine, sh: &Shared, dir: &Path) -> Result<super::target
             },
             1,
         ),
+        cpus: 2,
     };
     let item = Progress::plain().spinner("t");
     build_target_on(sh, &place, &t, &item, &mut log).await

@@ -167,6 +167,14 @@ pub fn add_derived(dist: &Path, of: &Artifact, kind: &str, file_name: &str, byte
     add_owned(dist, owner, kind, file_name, bytes, Some(&of.file))
 }
 
+/// Replace the bytes of artifact `a` of a dist directory (same owner, kind and `describes`):
+/// its file, `.sha256`, manifest entry and SHA256SUMS line. For a step that changes an artifact
+/// in place before it is published (signing an .rpm adds a header signature).
+pub fn replace_artifact_bytes(dist: &Path, a: &Artifact, bytes: &[u8]) -> Result<Artifact> {
+    let owner = (a.target.as_str(), a.distro.as_str(), a.arch.as_str());
+    add_owned(dist, owner, &a.kind, &a.file, bytes, a.describes.as_deref())
+}
+
 fn add_owned(
     dist: &Path,
     (target, distro, arch): (&str, &str, &str),

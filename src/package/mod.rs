@@ -19,11 +19,13 @@
 //! Everything is streamed: input files are read in blocks, the compressed output is
 //! hashed while it is written to a temporary file that is renamed when whole.
 
+pub mod args;
 pub mod dist;
 pub mod pgz;
 
 pub use dist::{
-    add_artifact, add_derived, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest, AddReport,
+    add_artifact, add_derived, add_to_dist, check_dist, check_file_name, copy_artifact, fill_source, merge_dist, merge_manifest,
+    replace_artifact_bytes, AddReport,
 };
 
 use crate::error::{Error, Result};
@@ -125,6 +127,27 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
     if input.source_date_epoch < 0 {
         return Err(Error::input(format!("SOURCE_DATE_EPOCH {} is negative", input.source_date_epoch)));
     }
+    let files = input_files(input, &top)?;
+
+    // Hash every input in parallel (first pass: finds identical files).
+    use rayon::prelude::*;
+    let hashed: Vec<Result<(String, u64)>> = files.par_iter().map(|(_, src, _)| fsutil::sha256_file(src)).collect();
+
+    let mut files: Vec<(String, PathBuf, u32, String, u64)> = files
+        .into_iter()
+        .zip(hashed)
+        .map(|((p, src, mode), h)| h.map(|(sha, size)| (p, src, mode, sha, size)))
+        .collect::<Result<_>>()?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let entries = layout(&top, files);
+    Ok((top, entries))
+}
+
+/// The files of the artifact, `(archive path, source path, mode)`: every one present, a regular
+/// file, inside the tree, before anything is written.
+fn input_files(input: &PackageInput, top: &str) -> Result<Vec<(String, PathBuf, u32)>> {
+    let m = input.matrix;
     let tree = input.tree;
     match std::fs::metadata(tree) {
         Ok(md) if md.is_dir() => {}
@@ -179,18 +202,12 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
             missing.join(", ")
         )));
     }
+    Ok(files)
+}
 
-    // Hash every input in parallel (first pass: finds identical files).
-    use rayon::prelude::*;
-    let hashed: Vec<Result<(String, u64)>> = files.par_iter().map(|(_, src, _)| fsutil::sha256_file(src)).collect();
-
-    let mut files: Vec<(String, PathBuf, u32, String, u64)> = files
-        .into_iter()
-        .zip(hashed)
-        .map(|((p, src, mode), h)| h.map(|(sha, size)| (p, src, mode, sha, size)))
-        .collect::<Result<_>>()?;
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-
+/// The entries of the tarball, sorted: its directories, then each file, or a link to the first
+/// file of identical content and mode.
+fn layout(top: &str, files: Vec<(String, PathBuf, u32, String, u64)>) -> Vec<Planned> {
     let mut entries: Vec<Planned> = Vec::new();
     let mut dirs = std::collections::BTreeSet::new();
     dirs.insert(format!("{top}/"));
@@ -230,7 +247,7 @@ fn plan(input: &PackageInput) -> Result<(String, Vec<Planned>)> {
         entries.push(Planned { path, kind });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((top, entries))
+    entries
 }
 
 /// A symlink in the tree may point within it only: the host's files are never packaged.

@@ -5,13 +5,13 @@
 //! Packages (SPEC.md, "Distro packages"): `valkey-server`, `valkey-sentinel`, `valkey-tools`,
 //! `valkey-dev` (arch all), `valkey-compat-redis` (arch all), version `<V>-1.<codename>`.
 
-use super::recipes::{self, RecipeFile};
+use super::recipes;
 use crate::error::{Error, Result};
-use crate::farm::hooks::{HookContext, InputFile, Job, PostBuild, Produced};
+use crate::farm::hooks::{HookContext, Job, PostBuild, Produced};
 use crate::version::Version;
 
 /// Where the recipe, binaries and outputs live inside the container.
-pub const PKG_ROOT: &str = "/pkg";
+pub const PKG_ROOT: &str = recipes::PKG_ROOT;
 
 /// The `deb` hook (applies to targets whose `packages` include `deb`).
 pub struct DebHook;
@@ -28,16 +28,6 @@ pub fn deb_version(version: &Version, codename: &str) -> Result<String> {
 /// The file name of one .deb (`valkey-server_8.1.1-1.bookworm_amd64.deb`).
 pub fn deb_file_name(package: &str, deb_version: &str, arch: &str) -> String {
     format!("{package}_{deb_version}_{arch}.deb")
-}
-
-fn recipe_inputs(files: &[RecipeFile], into: &mut Vec<InputFile>) {
-    for f in files {
-        into.push(InputFile {
-            path: format!("{PKG_ROOT}/{}", f.path),
-            bytes: f.bytes.to_vec(),
-            mode: f.mode,
-        });
-    }
 }
 
 impl PostBuild for DebHook {
@@ -59,25 +49,8 @@ impl PostBuild for DebHook {
         })?;
         let debversion = deb_version(ctx.version, &t.distro)?;
         let minor = ctx.version.major_minor().unwrap_or_default();
-        let mut inputs = Vec::new();
-        recipe_inputs(recipes::COMMON, &mut inputs);
-        recipe_inputs(recipes::DEB, &mut inputs);
-        for (name, bytes) in ctx.binaries {
-            inputs.push(InputFile {
-                path: format!("{PKG_ROOT}/bin/{name}"),
-                bytes: bytes.clone(),
-                mode: 0o755,
-            });
-        }
-        inputs.push(InputFile {
-            path: format!("{PKG_ROOT}/COPYING"),
-            bytes: ctx.license.to_vec(),
-            mode: 0o644,
-        });
-        let strip = match &t.cross {
-            Some(c) => format!("{}-strip", c.triple),
-            None => "strip".to_string(),
-        };
+        let inputs = recipes::hook_inputs(ctx, recipes::DEB);
+        let strip = recipes::strip_command(t);
         let env = vec![
             format!("VERSION={}", ctx.version.as_str()),
             format!("DEBVERSION={debversion}"),

@@ -5,4 +5,5 @@
 pub mod deb;
 pub mod debfile;
 pub mod recipes;
+pub mod rpm;
 pub mod rpmsign;

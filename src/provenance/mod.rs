@@ -114,7 +114,7 @@ pub fn resolved_dependencies(dist: &Path, m: &Manifest, matrix: &Matrix, env: &d
         "digest": digest,
         "annotations": {"kind": m.source.kind},
     }));
-    for a in &m.artifacts {
+    for a in m.artifacts.iter().filter(|a| a.kind == crate::artifact::DEFAULT_KIND) {
         let Some(b) = &a.build else { continue };
         let facts = crate::sbom::facts_path(dist, &a.target);
         let mut ann = serde_json::Map::new();
@@ -124,6 +124,9 @@ pub fn resolved_dependencies(dist: &Path, m: &Manifest, matrix: &Matrix, env: &d
             let f = crate::sbom::facts::Facts::load(&facts)?;
             ann.insert("packagesSha256".into(), json!(f.packages_sha256));
             ann.insert("packagesCount".into(), json!(f.packages.len()));
+            // The list itself (`package:arch` -> version), so a rebuild from a store (which
+            // has no facts/) names each package that moved.
+            ann.insert("packages".into(), json!(f.packages));
         }
         deps.push(json!({
             "name": format!("builder-image/{}", a.target),
@@ -157,10 +160,12 @@ pub fn statement(dist: &Path, matrix: &Matrix, run: &RunInfo, env: &dyn Fn(&str)
         .into_iter()
         .map(|(n, h)| json!({"name": n, "digest": {"sha256": h}}))
         .collect();
-    let targets: Vec<&str> = m.artifacts.iter().map(|a| a.target.as_str()).collect();
+    // One entry per built target (a target also owns its packages and SBOMs).
+    let targets: std::collections::BTreeSet<&str> = m.artifacts.iter().map(|a| a.target.as_str()).collect();
     let make: serde_json::Map<String, Value> = m
         .artifacts
         .iter()
+        .filter(|a| a.kind == crate::artifact::DEFAULT_KIND)
         .filter_map(|a| a.build.as_ref().map(|b| (a.target.clone(), json!(b.make_command))))
         .collect();
     let id = builder_id(env);

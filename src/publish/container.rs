@@ -326,72 +326,11 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
     };
     let others: Vec<(u64, u64)> = map.keys().filter(|k| **k != mm).filter_map(|k| parse_mm(k)).collect();
 
-    let (old_release, copy_from, existing_ga) = if let Some(entry) = map.get(&mm) {
-        let old = Release {
-            version: str_field(entry, &mm, "version")?.to_string(),
-            url: str_field(entry, &mm, "url")?.to_string(),
-            sha256: str_field(entry, &mm, "sha256")?.to_string(),
-        };
-        let old_v = Version::parse(&old.version).map_err(|e| e.context(format!("{VERSIONS_JSON}: entry \"{mm}\" field \"version\"")))?;
-        if order_key(&old_v) > order_key(version) {
-            return Err(Error::refused(format!(
-                "valkey-container: {VERSIONS_JSON} entry \"{mm}\" already holds {old_v}, newer than {version}; refusing to move it back"
-            )));
-        }
-        let existing_ga = !old_v.is_rc();
-        let e = map
-            .get_mut(&mm)
-            .and_then(|e| e.as_object_mut())
-            .ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: entry \"{mm}\" is not an object")))?;
-        e.insert("version".into(), new.version.clone().into());
-        e.insert("url".into(), new.url.clone().into());
-        e.insert("sha256".into(), new.sha256.clone().into());
-        if old != new {
-            out.notes
-                .push(format!("{VERSIONS_JSON}: \"{mm}\" {} -> {}", old.version, new.version));
-        }
+    let (old_release, copy_from, existing_ga) = if map.contains_key(&mm) {
+        let (old, existing_ga) = update_entry(&mut map, &mm, version, &new, &mut out)?;
         (Some(old), None, existing_ga)
     } else {
-        let newest = newest_key(&map, None);
-        let mut entry = serde_json::Map::new();
-        entry.insert("version".into(), new.version.clone().into());
-        entry.insert("url".into(), new.url.clone().into());
-        entry.insert("sha256".into(), new.sha256.clone().into());
-        if let Some(k) = &newest {
-            for f in ["debian", "alpine"] {
-                if let Some(x) = map[k].get(f) {
-                    entry.insert(f.into(), x.clone());
-                }
-            }
-        }
-        for (f, v) in [("debian", input.debian_suite), ("alpine", input.alpine_version)] {
-            if let Some(v) = v {
-                entry.insert(f.into(), serde_json::json!({ "version": v }));
-            }
-        }
-        let lower = nearest_lower(&map, n);
-        let lower_release = match &lower {
-            Some(l) => Some((
-                l.clone(),
-                Release {
-                    version: str_field(&map[l], l, "version")?.to_string(),
-                    url: str_field(&map[l], l, "url")?.to_string(),
-                    sha256: str_field(&map[l], l, "sha256")?.to_string(),
-                },
-            )),
-            None => None,
-        };
-        map.insert(mm.clone(), serde_json::Value::Object(entry));
-        out.new_entry = true;
-        out.notes.push(format!(
-            "{VERSIONS_JSON}: new entry \"{mm}\" = {}{}",
-            new.version,
-            newest
-                .as_ref()
-                .map(|k| format!(" (debian/alpine copied from \"{k}\")"))
-                .unwrap_or_default()
-        ));
-        (None, lower_release, false)
+        (None, add_entry(&mut map, &mm, n, &new, input, &mut out)?, false)
     };
     let entry = &map[&mm];
     out.debian_suite = nested_version(entry, "debian");
@@ -419,12 +358,114 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
     if input.regenerate {
         return Ok(out);
     }
+    edit_dockerfiles(input, &mm, old_release.as_ref(), copy_from.as_ref(), &new, &mut out);
+    Ok(out)
+}
+
+/// An existing `M.m` entry of versions.json moves to the new release (never back to an older
+/// one). Returns the release it held and whether that was a GA.
+fn update_entry(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    mm: &str,
+    version: &Version,
+    new: &Release,
+    out: &mut ContainerEdit,
+) -> Result<(Release, bool)> {
+    let entry = &map[mm];
+    let old = Release {
+        version: str_field(entry, mm, "version")?.to_string(),
+        url: str_field(entry, mm, "url")?.to_string(),
+        sha256: str_field(entry, mm, "sha256")?.to_string(),
+    };
+    let old_v = Version::parse(&old.version).map_err(|e| e.context(format!("{VERSIONS_JSON}: entry \"{mm}\" field \"version\"")))?;
+    if order_key(&old_v) > order_key(version) {
+        return Err(Error::refused(format!(
+            "valkey-container: {VERSIONS_JSON} entry \"{mm}\" already holds {old_v}, newer than {version}; refusing to move it back"
+        )));
+    }
+    let existing_ga = !old_v.is_rc();
+    let e = map
+        .get_mut(mm)
+        .and_then(|e| e.as_object_mut())
+        .ok_or_else(|| Error::input(format!("{VERSIONS_JSON}: entry \"{mm}\" is not an object")))?;
+    e.insert("version".into(), new.version.clone().into());
+    e.insert("url".into(), new.url.clone().into());
+    e.insert("sha256".into(), new.sha256.clone().into());
+    if old != *new {
+        out.notes
+            .push(format!("{VERSIONS_JSON}: \"{mm}\" {} -> {}", old.version, new.version));
+    }
+    Ok((old, existing_ga))
+}
+
+/// A new `M.m` entry of versions.json (debian/alpine copied from the newest entry, or given).
+/// Returns the nearest lower entry and its release, whose Dockerfiles the new one copies.
+fn add_entry(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    mm: &str,
+    n: (u64, u64),
+    new: &Release,
+    input: &ContainerInput,
+    out: &mut ContainerEdit,
+) -> Result<Option<(String, Release)>> {
+    let newest = newest_key(map, None);
+    let mut entry = serde_json::Map::new();
+    entry.insert("version".into(), new.version.clone().into());
+    entry.insert("url".into(), new.url.clone().into());
+    entry.insert("sha256".into(), new.sha256.clone().into());
+    if let Some(k) = &newest {
+        for f in ["debian", "alpine"] {
+            if let Some(x) = map[k].get(f) {
+                entry.insert(f.into(), x.clone());
+            }
+        }
+    }
+    for (f, v) in [("debian", input.debian_suite), ("alpine", input.alpine_version)] {
+        if let Some(v) = v {
+            entry.insert(f.into(), serde_json::json!({ "version": v }));
+        }
+    }
+    let lower = nearest_lower(map, n);
+    let lower_release = match &lower {
+        Some(l) => Some((
+            l.clone(),
+            Release {
+                version: str_field(&map[l], l, "version")?.to_string(),
+                url: str_field(&map[l], l, "url")?.to_string(),
+                sha256: str_field(&map[l], l, "sha256")?.to_string(),
+            },
+        )),
+        None => None,
+    };
+    map.insert(mm.to_string(), serde_json::Value::Object(entry));
+    out.new_entry = true;
+    out.notes.push(format!(
+        "{VERSIONS_JSON}: new entry \"{mm}\" = {}{}",
+        new.version,
+        newest
+            .as_ref()
+            .map(|k| format!(" (debian/alpine copied from \"{k}\")"))
+            .unwrap_or_default()
+    ));
+    Ok(lower_release)
+}
+
+/// The Dockerfiles under `M.m/`: brought from the old release to the new one, or, for a new
+/// entry, copied from the nearest lower `M.m/` (warnings when there is nothing to edit).
+fn edit_dockerfiles(
+    input: &ContainerInput,
+    mm: &str,
+    old_release: Option<&Release>,
+    copy_from: Option<&(String, Release)>,
+    new: &Release,
+    out: &mut ContainerEdit,
+) {
     let prefix = format!("{mm}/");
-    if let Some(old) = &old_release {
+    if let Some(old) = old_release {
         let mut any = false;
         for (path, f) in input.files.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix)) {
             any = true;
-            let t = substitute(&f.text, old, &new);
+            let t = substitute(&f.text, old, new);
             if t != f.text {
                 out.changes.push(FileChange::modify(path, &f.text, t, Some(&f.mode)));
             }
@@ -432,17 +473,17 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
         if !any {
             out.warnings
                 .push(format!("valkey-container: no files under {prefix}; Dockerfiles not updated"));
-        } else if old != &new {
+        } else if old != new {
             out.notes
                 .push(format!("{prefix}: {} -> {} (version, url, sha256)", old.version, new.version));
         }
-    } else if let Some((lower, lower_rel)) = &copy_from {
+    } else if let Some((lower, lower_rel)) = copy_from {
         let lp = format!("{lower}/");
         let mut any = false;
         for (path, f) in input.files.range(lp.clone()..).take_while(|(p, _)| p.starts_with(&lp)) {
             any = true;
             let dest = format!("{prefix}{}", &path[lp.len()..]);
-            let t = substitute(&f.text, lower_rel, &new);
+            let t = substitute(&f.text, lower_rel, new);
             // Package-repository names and similar `valkey-M.m` strings follow the new minor.
             let t = replace_version_token(&t, &format!("valkey-{lower}"), &format!("valkey-{mm}"));
             let existing = input.files.get(&dest).map(|x| x.text.clone());
@@ -471,7 +512,6 @@ pub fn edit_container(input: &ContainerInput) -> Result<ContainerEdit> {
             "valkey-container: no lower M.m to copy into {prefix}; run apply-templates.sh"
         ));
     }
-    Ok(out)
 }
 
 /// The valkey-container hand-off: on branch `update-V`, "Update versions.json and Dockerfiles

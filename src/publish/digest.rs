@@ -21,7 +21,7 @@ pub async fn resolve_source_sha256(opts: &Options) -> Result<(String, String)> {
         let tag_url = hashes::tag_archive_url(v);
         let is_tag_archive = (s.kind == "archive" || s.kind == "url")
             && (s.name == hashes::archive_name(v) || s.name == format!("{v}.tar.gz") || s.url.as_deref() == Some(tag_url.as_str()));
-        if m.version == v && is_tag_archive {
+        if m.is_release(v) && is_tag_archive {
             if let Some(h) = s.sha256.as_deref().filter(|h| crate::fsutil::is_sha256_hex(h)) {
                 return Ok((
                     h.to_ascii_lowercase(),

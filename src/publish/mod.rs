@@ -17,6 +17,7 @@
 //! hand-offs <- this file.
 
 pub mod apply;
+pub mod args;
 pub mod bundle;
 pub mod container;
 pub mod digest;
@@ -207,7 +208,7 @@ pub fn pr_body(opts: &Options, edit: &Edit) -> String {
     let v = opts.version.as_str();
     b.push_str(&format!("\nSource: {}\n", hashes::tag_archive_url(v)));
     if let Ok(Some(m)) = Manifest::load_if_present(&opts.dist) {
-        if m.version == v && !m.artifacts.is_empty() {
+        if m.is_release(v) && !m.artifacts.is_empty() {
             b.push_str("\nArtifacts:\n");
             for a in &m.artifacts {
                 b.push_str(&format!(

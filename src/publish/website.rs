@@ -227,14 +227,7 @@ impl Handoff for Website {
             let path = page_path(opts.version.as_str());
             let existing = src.read(&path).await?;
             let manifest = Manifest::load(&opts.dist).map_err(|e| e.context("website: the artifacts list comes from manifest.json"))?;
-            if manifest.version != opts.version.as_str() {
-                return Err(Error::input(format!(
-                    "{}: version {} does not match --version {}",
-                    Manifest::path(&opts.dist).display(),
-                    manifest.version,
-                    opts.version
-                )));
-            }
+            manifest.check_release(opts.version.as_str(), Manifest::path(&opts.dist).display())?;
             let artifacts: Vec<(String, String)> = manifest.artifacts.iter().map(|a| (a.distro.clone(), a.arch.clone())).collect();
             let (suite, alpine) = resolve_suites(opts).await?;
             let date = match (&opts.date, existing.as_ref().and_then(|p| page_date(&p.text))) {

@@ -31,8 +31,11 @@ use std::path::{Path, PathBuf};
 /// What to rebuild.
 #[derive(Debug, Clone)]
 pub struct RebuildOptions {
-    /// The published release: a dist directory with manifest.json and the artifacts.
+    /// The published release: a dist directory with manifest.json and the artifacts, or a
+    /// store/HTTP URL of one (downloaded into `<out>/published/`).
     pub published: PathBuf,
+    /// The release's version, naming its manifest in a store (`valkey-<V>.manifest.json`).
+    pub version: Option<String>,
     /// Targets to rebuild (empty: every target of the published manifest).
     pub targets: Vec<String>,
     /// Where to get the source (default: the recorded URL); its sha256 must equal the recorded one.
@@ -57,6 +60,9 @@ pub struct TargetResult {
     /// Recorded inputs that came out different in the rebuild (make command, epoch, image).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
+    /// What the rebuild varied on purpose (hostname, CPUs, make -j, umask, build user).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub varied: Vec<String>,
     /// Builder packages that differ from the recorded list: `pkg:arch recorded -> rebuilt`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub builder_packages: Vec<String>,
@@ -166,54 +172,53 @@ fn diffoscope(a: &Path, b: &Path, report: &Path) -> Option<PathBuf> {
     (st.code() == Some(1) && report.exists()).then(|| report.to_path_buf())
 }
 
-/// Download a published release (`https://host/prefix/`, `file:///dir/`) into `into`: its
-/// manifest.json, its provenance, and the artifacts of `targets` (all when empty).
-pub async fn download(url: &str, targets: &[String], into: &Path) -> Result<()> {
-    let base = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
-    let fetch = crate::verify::provenance::Fetch::new(&base)?;
-    crate::fsutil::create_dir_all(into)?;
-    let get = |name: String| {
-        let fetch = &fetch;
-        let base = &base;
-        async move {
-            fetch
-                .get(&name)
-                .await?
-                .ok_or_else(|| Error::check(format!("{base}{name}: not found in the published release")))
-        }
+/// Download a published release (a store URL `s3://BUCKET/PREFIX/`, `file://DIR`, or
+/// `https://HOST/PREFIX/`) into `into`: its manifest.json, its provenance, and the artifacts
+/// of `targets` (all when empty). Exit 1 when one of those artifacts is not published.
+pub async fn download(url: &str, version: Option<&str>, targets: &[String], into: &Path) -> Result<()> {
+    let want = crate::verify::published::Wanted {
+        version: version.map(str::to_string),
+        targets: targets.to_vec(),
+        provenance: None,
+        subjects: false,
     };
-    let m = get(crate::manifest::MANIFEST.to_string()).await?;
-    crate::fsutil::write_atomic(&into.join(crate::manifest::MANIFEST), &m)?;
-    let manifest = Manifest::load(into)?;
-    if let Some(p) = fetch.get(&crate::provenance::file_name(&manifest.version)).await? {
-        crate::fsutil::write_atomic(&into.join(crate::provenance::file_name(&manifest.version)), &p)?;
-    }
-    for a in manifest
-        .artifacts
+    let got = crate::verify::published::download(url, &want, into).await?;
+    let artifacts: Vec<&String> = got
+        .missing
         .iter()
-        .filter(|a| targets.is_empty() || targets.contains(&a.target))
-    {
-        let bytes = get(a.file.clone()).await?;
-        crate::fsutil::write_atomic(&into.join(&a.file), &bytes)?;
+        .filter(|m| got.manifest.artifacts.iter().any(|a| &&a.file == m))
+        .collect();
+    if !artifacts.is_empty() {
+        return Err(Error::check(format!(
+            "{url}: the manifest lists {} but {} not published",
+            artifacts.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            if artifacts.len() == 1 { "it is" } else { "they are" }
+        )));
     }
     Ok(())
 }
 
-/// Rebuild and compare. `opts.published` may be a URL (`https://`, `file://`): the release is
-/// downloaded into `<out>/published/` first.
+/// Rebuild and compare. `opts.published` may be a URL (`s3://`, `file://`, `https://`): the
+/// release is downloaded into `<out>/published/` first.
 pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress) -> Result<RebuildReport> {
     let from = opts.published.to_string_lossy().into_owned();
     let mut opts = opts.clone();
     if from.contains("://") {
         let into = opts.out.join("published");
-        download(&from, &opts.targets, &into).await?;
+        download(&from, opts.version.as_deref(), &opts.targets, &into).await?;
         opts.published = into;
     }
     let opts = &opts;
     let published = Manifest::load(&opts.published)?;
     let version = Version::parse(&published.version)?;
     let targets: Vec<String> = if opts.targets.is_empty() {
-        published.artifacts.iter().map(|a| a.target.clone()).collect()
+        // One per target: its tarball (SBOMs and packages of the target are derived from it).
+        published
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == crate::artifact::DEFAULT_KIND)
+            .map(|a| a.target.clone())
+            .collect()
     } else {
         for t in &opts.targets {
             if published.artifact(t).is_none() {
@@ -254,6 +259,9 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
     bo.builder_image = opts.builder_image.clone();
     bo.source_sha = published.source.git_commit.clone().or_else(|| published.source.source_sha.clone());
     bo.cancel = opts.cancel.clone();
+    // Vary what a host could change (hostname, CPUs, make -j, umask, build user), so a build
+    // that depends on its host is reported, not matched by chance on a similar machine.
+    bo.vary = true;
     let report = run_build(matrix, &bo, progress).await?;
     let rebuilt = Manifest::load_if_present(&opts.out)?;
     if let (Some(r), Some(p)) = (
@@ -279,6 +287,7 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
             rebuilt_sha256: ra.map(|a| a.sha256.clone()),
             members: vec![],
             inputs: vec![],
+            varied: built.map(|b| b.varied.clone()).unwrap_or_default(),
             builder_packages: vec![],
             diffoscope: None,
             error: None,
@@ -304,8 +313,15 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
             let recorded = dep
                 .as_ref()
                 .and_then(|d| d["annotations"]["packagesSha256"].as_str().map(str::to_string));
-            let ours = crate::sbom::facts::Facts::load(&fr)?.packages_sha256;
-            if let Some(r) = recorded.filter(|r| *r != ours) {
+            let list: Option<BTreeMap<String, String>> = dep
+                .as_ref()
+                .and_then(|d| serde_json::from_value(d["annotations"]["packages"].clone()).ok());
+            let facts = crate::sbom::facts::Facts::load(&fr)?;
+            let ours = facts.packages_sha256.clone();
+            if let Some(list) = list {
+                // The provenance records the list: name each package that differs.
+                res.builder_packages = package_differences(&list, &facts.packages);
+            } else if let Some(r) = recorded.filter(|r| *r != ours) {
                 res.builder_packages.push(format!(
                     "the builder's package list differs from the recorded one (sha256 {r}, rebuilt {ours}; the rebuilt list is in {})",
                     fr.display()
@@ -347,6 +363,12 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
     })
 }
 
+/// `-jN` (make's parallelism).
+fn is_jobs_flag(w: &str) -> bool {
+    w.strip_prefix("-j")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Recorded inputs of one target that differ in the rebuild.
 fn compare_inputs(pm: &Manifest, rm: &Manifest, pa: &crate::manifest::Artifact, ra: &crate::manifest::Artifact, out: &mut Vec<String>) {
     if pm.source_date_epoch != rm.source_date_epoch {
@@ -356,7 +378,9 @@ fn compare_inputs(pm: &Manifest, rm: &Manifest, pa: &crate::manifest::Artifact, 
         ));
     }
     if let (Some(a), Some(b)) = (&pa.build, &ra.build) {
-        if a.make_command != b.make_command {
+        // make -jN is varied on purpose (and depends on the machine's cores): not an input.
+        let no_jobs = |c: &[String]| -> Vec<String> { c.iter().filter(|w| !is_jobs_flag(w)).cloned().collect() };
+        if no_jobs(&a.make_command) != no_jobs(&b.make_command) {
             out.push(format!(
                 "make command: recorded {:?}, rebuilt {:?}",
                 a.make_command.join(" "),

@@ -149,9 +149,9 @@ pub fn release_targets<'m>(matrix: &'m Matrix, names: &[String]) -> Result<Vec<&
     if !names.is_empty() {
         return matrix.select(names);
     }
-    let official: Vec<_> = matrix.targets.iter().filter(|t| t.official).collect();
+    let official: Vec<_> = matrix.targets.iter().filter(|t| t.official && t.default).collect();
     if official.is_empty() {
-        Ok(matrix.targets.iter().collect())
+        Ok(matrix.targets.iter().filter(|t| t.default).collect())
     } else {
         Ok(official)
     }

@@ -36,7 +36,7 @@ pub async fn for_release(matrix: &Matrix, opts: &super::ReleaseOptions) -> Resul
     for d in std::iter::once(&opts.dist).chain(opts.merge.iter()) {
         if source_sha256.is_none() {
             if let Ok(Some(m)) = crate::manifest::Manifest::load_if_present(d) {
-                if m.version == opts.req.version.as_str() {
+                if m.is_release(opts.req.version.as_str()) {
                     source_sha256 = m.source.sha256.clone();
                 }
             }

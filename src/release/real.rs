@@ -115,14 +115,8 @@ pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result
     let Some(m) = Manifest::load_if_present(dist)? else {
         return Ok(targets.to_vec());
     };
-    if m.version != req.version.as_str() {
-        return Err(Error::input(format!(
-            "{}: holds release {}, not {}; use another --dist",
-            Manifest::path(dist).display(),
-            m.version,
-            req.version
-        )));
-    }
+    m.check_release(req.version.as_str(), Manifest::path(dist).display())
+        .map_err(|e| e.context("--dist"))?;
     if let (Some(want), Some(have)) = (
         req.source_sha.as_deref(),
         m.source.source_sha.as_deref().or(m.source.git_commit.as_deref()),
@@ -269,12 +263,6 @@ impl Stages for RealStages<'_> {
                 out: ctx.dist.to_path_buf(),
                 expect_version: Some(ctx.req.version.to_string()),
             })?;
-            if r.version != ctx.req.version.as_str() {
-                return Err(Error::input(format!(
-                    "--merge: the partial dists hold release {}, not {}",
-                    r.version, ctx.req.version
-                )));
-            }
             self.record_source_sha(ctx)?;
             let copied = r.artifacts.iter().filter(|a| a.copied).count();
             return Ok(Outcome::new(format!(

@@ -7,6 +7,7 @@
 pub mod apt;
 pub mod dir;
 pub mod store;
+pub mod yum;
 
 use crate::error::Result;
 use crate::sign::SigningKey;

@@ -32,6 +32,9 @@ pub struct SbomInput<'a> {
     /// Artifact file name and its sha256.
     pub artifact_file: &'a str,
     pub artifact_sha256: &'a str,
+    /// Where the artifact is below `public_url`: its object key below the release prefix
+    /// (`deb/valkey-server_8.1.1-1.bookworm_amd64.deb` for a package, the file name for a tarball).
+    pub artifact_key: &'a str,
     /// Public base URL artifacts are served at (`https://download.valkey.io/releases/`).
     pub public_url: &'a str,
     pub facts: &'a Facts,
@@ -77,6 +80,14 @@ pub fn deb_purl(distro_id: &str, distro_version: &str, package: &str, version: &
     format!("pkg:deb/{ns}/{package}@{v}{}{}", if q.is_empty() { "" } else { "?" }, q.join("&"))
 }
 
+/// `(package, version, arch)` of a Debian package file name `<package>_<version>_<arch>.deb`.
+pub fn deb_file_parts(file: &str) -> Option<(&str, &str, &str)> {
+    let stem = file.strip_suffix(".deb")?;
+    let mut it = stem.splitn(3, '_');
+    let (p, v, a) = (it.next()?, it.next()?, it.next()?);
+    (!p.is_empty() && !v.is_empty() && !a.is_empty() && !a.contains('_')).then_some((p, v, a))
+}
+
 /// The SPDX document of one artifact.
 pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     let f = i.facts;
@@ -106,17 +117,33 @@ pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     if let (Some(s), Some(_)) = (&i.source.sha256, &i.source.url) {
         valkey["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": s}]);
     }
+    let download_url = format!("{}{}", i.public_url, i.artifact_key);
+    // A .deb is a Debian package of its own (`<package>_<debversion>_<arch>.deb`): its purl and
+    // version are the package's; a tarball is valkey's generic download.
+    let (name, version, purpose, purl) = match deb_file_parts(i.artifact_file) {
+        Some((pkg, debversion, arch)) => (
+            pkg.to_string(),
+            debversion.to_string(),
+            "INSTALL",
+            deb_purl(&f.distro_id, &f.distro_version, pkg, debversion, arch),
+        ),
+        None => (
+            i.artifact_file.to_string(),
+            i.version.to_string(),
+            "ARCHIVE",
+            format!("pkg:generic/valkey@{}?download_url={}", i.version, download_url.replace(':', "%3A")),
+        ),
+    };
     let artifact = json!({
-        "SPDXID": artifact_id, "name": i.artifact_file, "versionInfo": i.version,
+        "SPDXID": artifact_id, "name": name, "versionInfo": version,
         "packageFileName": i.artifact_file,
         "supplier": "Organization: Valkey (https://valkey.io)",
-        "downloadLocation": format!("{}{}", i.public_url, i.artifact_file),
+        "downloadLocation": download_url,
         "checksums": [{"algorithm": "SHA256", "checksumValue": i.artifact_sha256}],
         "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION", "filesAnalyzed": false,
-        "primaryPackagePurpose": "ARCHIVE",
-        "externalRefs": purl_ref(&format!("pkg:generic/{}@{}?download_url={}{}", "valkey", i.version,
-            i.public_url.replace(':', "%3A"), i.artifact_file)),
+        "primaryPackagePurpose": purpose,
+        "externalRefs": purl_ref(&purl),
     });
     let mut packages = vec![artifact, valkey];
     let mut rels = vec![
@@ -218,6 +245,7 @@ pub fn render_for(dist: &Path, m: &crate::manifest::Manifest, a: &crate::manifes
         source_date_epoch: m.source_date_epoch,
         artifact_file: &a.file,
         artifact_sha256: &a.sha256,
+        artifact_key: &crate::artifact::key_name(a, &a.file),
         public_url,
         facts: &facts,
     };

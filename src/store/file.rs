@@ -201,6 +201,26 @@ impl Store for FileStore {
         })
     }
 
+    fn download<'a>(&'a self, key: &'a str, dest: &'a Path) -> BoxFuture<'a, Result<Option<(String, u64)>>> {
+        let p = match self.path(key) {
+            Ok(p) => p,
+            Err(e) => return async move { Err(e) }.boxed(),
+        };
+        let dest = dest.to_path_buf();
+        blocking(move || {
+            if !p.is_file() {
+                return Ok(None);
+            }
+            let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, "open", e))?;
+            let mut out = crate::fsutil::AtomicFile::create(&dest)?;
+            let mut w = crate::fsutil::HashingWriter::new(out.file());
+            std::io::copy(&mut std::io::BufReader::new(f), &mut w).map_err(|e| Error::io(&p, "copy", e))?;
+            let (_, sha, n) = w.finish();
+            out.commit()?;
+            Ok(Some((sha, n)))
+        })
+    }
+
     fn abort_in_flight(&self) -> BoxFuture<'_, ()> {
         // Temporary files are removed when their writer is dropped.
         async {}.boxed()

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::progress::Item;
 use futures_util::future::BoxFuture;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the store says about an object that exists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,6 +67,18 @@ pub trait Store: Send + Sync {
     fn hash_object<'a>(&'a self, key: &'a str, progress: Option<&'a Item>) -> BoxFuture<'a, Result<Option<(String, u64)>>>;
     /// Read a small object whole (manifest, `.sha256`); `None` when absent. Refuses over `limit` bytes.
     fn get_small<'a>(&'a self, key: &'a str, limit: u64) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+    /// Download an object into the file `dest` (written under a temporary name and renamed
+    /// into place only when whole); returns its (sha256 hex, size), `None` when absent.
+    /// The default reads it whole through [`Store::get_small`]; stores stream it.
+    fn download<'a>(&'a self, key: &'a str, dest: &'a Path) -> BoxFuture<'a, Result<Option<(String, u64)>>> {
+        Box::pin(async move {
+            let Some(b) = self.get_small(key, u64::MAX).await? else {
+                return Ok(None);
+            };
+            crate::fsutil::write_atomic(dest, &b)?;
+            Ok(Some((hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)), b.len() as u64)))
+        })
+    }
     /// Prove that create-only writes are honoured (prod relies on them), writing only the
     /// empty object `probe_key`: a refused error (exit 4) when the store ignores them or lacks
     /// them. Stores whose create-only write cannot be ignored (a directory) need not probe.

@@ -8,7 +8,11 @@
 //! - with a valkey-hashes file, the source digest recorded in the provenance equals the line of
 //!   `valkey-<V>.tar.gz` there.
 //!
-//! Exit codes as for `verify`: 0 all good, 1 a check failed, 2 unusable input.
+//! A published release (a store URL or an HTTP(S) prefix) is downloaded first
+//! ([`super::published`]) and checked the same way.
+//!
+//! Exit codes as for `verify`: 0 all good, 1 a check failed, 2 unusable input, 3 the store or
+//! the network failed.
 
 use crate::error::{Error, Result};
 use crate::provenance::{self, dsse};
@@ -246,123 +250,93 @@ pub fn verify_provenance(opts: &ProvenanceOptions) -> Result<ProvenanceReport> {
     })
 }
 
-/// Check a published release (`https://host/prefix/` or `file:///dir/`) against its provenance
-/// `name` there: each subject is fetched and hashed (files the provenance does not name cannot
-/// be listed over HTTP and are not looked for).
-pub async fn verify_remote_provenance(url: &str, name: &str, public_key: Option<&Path>, hashes: Option<&Path>) -> Result<ProvenanceReport> {
-    let base = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
-    let fetch = Fetch::new(&base)?;
-    let where_ = format!("{base}{name}");
-    let text = fetch
-        .get(name)
-        .await?
-        .ok_or_else(|| Error::check(format!("{where_}: no such provenance file")))?;
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let mut checks = Vec::new();
-    let Some(st) = check_envelope(&where_, &text, public_key, &mut checks)? else {
-        return Ok(ProvenanceReport {
-            provenance: where_.into(),
-            version: String::new(),
-            checks,
-        });
+/// Check a published release (`s3://BUCKET/PREFIX/`, `file://DIR`, `https://HOST/PREFIX/`)
+/// against its provenance: the release is downloaded into a temporary directory
+/// ([`super::published`]) and checked there like a local one; the report names the URL.
+pub async fn verify_published(
+    url: &str,
+    version: Option<&str>,
+    provenance: Option<&str>,
+    public_key: Option<&Path>,
+    hashes: Option<&Path>,
+) -> Result<ProvenanceReport> {
+    let tmp = tempfile::Builder::new()
+        .prefix("valkey-release-verify.")
+        .tempdir()
+        .map_err(|e| Error::io(&std::env::temp_dir(), "create temporary directory", e))?;
+    let want = super::published::Wanted {
+        version: version.map(str::to_string),
+        targets: vec![],
+        provenance: provenance.map(str::to_string),
+        subjects: true,
     };
-    let subjects = subject_map(&st);
-    let mut files = BTreeMap::new();
-    for s in subjects.keys() {
-        files.insert(s.clone(), fetch.sha256(s).await?);
+    let got = super::published::download(url, &want, tmp.path()).await?;
+    let base = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    let name = got.provenance.clone().ok_or_else(|| {
+        Error::check(format!(
+            "{base}{}: no such provenance file",
+            want.provenance
+                .clone()
+                .unwrap_or_else(|| crate::provenance::file_name(&got.manifest.version))
+        ))
+    })?;
+    let mut report = verify_provenance(&ProvenanceOptions {
+        dir: tmp.path().to_path_buf(),
+        provenance: Some(tmp.path().join(&name)),
+        public_key: public_key.map(Path::to_path_buf),
+        hashes: hashes.map(Path::to_path_buf),
+    })?;
+    // Name what was checked as published, not the temporary copy.
+    let local = tmp.path().display().to_string();
+    report.provenance = format!("{base}{name}").into();
+    for c in &mut report.checks {
+        c.item = c.item.replace(&format!("{local}/"), &base);
+        c.detail = c.detail.replace(&local, base.trim_end_matches('/'));
     }
-    check_subjects(&subjects, &files, &base, &mut checks);
-    if let Some(h) = hashes {
-        check_source(&st, h, &mut checks)?;
-    }
-    Ok(ProvenanceReport {
-        provenance: where_.into(),
-        version: version_of(&st),
-        checks,
-    })
+    Ok(report)
 }
 
-/// Files of a published release by name: over HTTP(S) or from a `file://` directory.
-pub(crate) enum Fetch {
-    Http { client: reqwest::Client, base: String },
-    Dir(PathBuf),
-}
-
-impl Fetch {
-    pub(crate) fn new(base: &str) -> Result<Fetch> {
-        if let Some(dir) = base.strip_prefix("file://") {
-            return Ok(Fetch::Dir(PathBuf::from(dir)));
-        }
-        if base.starts_with("https://") || base.starts_with("http://") {
-            let client = reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(15))
-                .user_agent(concat!("valkey-release/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::external(format!("cannot set up the HTTP client: {e}")))?;
-            return Ok(Fetch::Http {
-                client,
-                base: base.to_string(),
-            });
-        }
-        Err(Error::input(format!(
-            "{base:?}: verify --provenance takes a release directory, https://HOST/PREFIX/ or file:///DIR/ (for s3:// download the release first)"
-        )))
-    }
-
-    pub(crate) async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        match self {
-            Fetch::Dir(d) => match std::fs::read(d.join(name)) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::io(&d.join(name), "read", e)),
-            },
-            Fetch::Http { client, base } => {
-                let url = format!("{base}{name}");
-                let r = client.get(&url).send().await.map_err(|e| Error::external(format!("{url}: {e}")))?;
-                if r.status() == reqwest::StatusCode::NOT_FOUND {
-                    return Ok(None);
-                }
-                if !r.status().is_success() {
-                    return Err(Error::external(format!("{url}: HTTP {}", r.status())));
-                }
-                Ok(Some(r.bytes().await.map_err(|e| Error::external(format!("{url}: {e}")))?.to_vec()))
-            }
-        }
-    }
-
-    async fn sha256(&self, name: &str) -> Result<Option<String>> {
-        use sha2::Digest;
-        Ok(self.get(name).await?.map(|b| hex::encode(sha2::Sha256::digest(&b))))
-    }
+/// The version a provenance file name `valkey-<V>.intoto.jsonl` is of.
+fn version_of_name(name: &str) -> Option<&str> {
+    name.strip_prefix("valkey-")?.strip_suffix(".intoto.jsonl")
 }
 
 /// `verify --provenance [DIR]`: print one line per check (or JSON) and return the exit status.
 pub fn run_cli(
     json: bool,
     paths: Vec<PathBuf>,
+    version: Option<String>,
     hashes: Option<PathBuf>,
     public_key: Option<PathBuf>,
     provenance: Option<PathBuf>,
 ) -> Result<()> {
     if paths.len() > 1 {
-        return Err(Error::input("verify --provenance takes one release directory"));
+        return Err(Error::input("verify --provenance takes one release directory or store URL"));
     }
     let dir = paths.into_iter().next().unwrap_or_else(|| PathBuf::from("."));
     let as_text = dir.to_string_lossy().into_owned();
     if as_text.contains("://") {
-        let name = provenance.as_ref().map(|p| p.to_string_lossy().into_owned()).ok_or_else(|| {
-            Error::input(format!(
-                "{as_text}: name the provenance file with --provenance-file valkey-<V>.intoto.jsonl"
-            ))
-        })?;
+        let name = provenance.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let version = version.or_else(|| name.as_deref().and_then(version_of_name).map(str::to_string));
         let report = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(verify_remote_provenance(&as_text, &name, public_key.as_deref(), hashes.as_deref()))
+            tokio::runtime::Handle::current().block_on(verify_published(
+                &as_text,
+                version.as_deref(),
+                name.as_deref(),
+                public_key.as_deref(),
+                hashes.as_deref(),
+            ))
         })?;
         return print_report(json, &report);
     }
+    if version.is_some() {
+        return Err(Error::input(
+            "--version goes with a published release (verify --provenance s3://BUCKET/PREFIX/ --version V)",
+        ));
+    }
     if !dir.is_dir() {
         return Err(Error::input(format!(
-            "{}: not a directory (verify --provenance checks a release directory)",
+            "{}: not a directory (verify --provenance checks a release directory or a store URL)",
             dir.display()
         )));
     }

@@ -17,13 +17,13 @@ use std::time::Duration;
 const SMALL_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Where a release is published.
-enum Remote {
+pub(crate) enum Remote {
     Store { store: Arc<dyn Store>, prefix: String },
     Http { client: reqwest::Client, base: String },
 }
 
 impl Remote {
-    async fn open(remote: &str) -> Result<Remote> {
+    pub(crate) async fn open(remote: &str) -> Result<Remote> {
         if !(remote.starts_with("https://") || remote.starts_with("http://")) {
             let url = StoreUrl::parse(remote).map_err(|e| e.context("--remote"))?;
             let store = crate::store::open(&url, &crate::store::StoreConfig::default()).await?;
@@ -47,7 +47,7 @@ impl Remote {
         )))
     }
 
-    fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         match self {
             Remote::Store { store, prefix } => store.uri(&format!("{prefix}{name}")),
             Remote::Http { base, .. } => format!("{base}{name}"),
@@ -94,6 +94,31 @@ impl Remote {
                     }
                 }
                 Ok(Some(out))
+            }
+        }
+    }
+
+    /// Download `name` into the file `dest` (renamed into place only when whole); its
+    /// (sha256, size), `None` when it is not published.
+    pub(crate) async fn download(&self, name: &str, dest: &std::path::Path) -> Result<Option<(String, u64)>> {
+        match self {
+            Remote::Store { store, prefix } => store.download(&format!("{prefix}{name}"), dest).await,
+            Remote::Http { client, base } => {
+                use std::io::Write;
+                let url = format!("{base}{name}");
+                let Some(r) = Self::http_get(client, &url).await? else {
+                    return Ok(None);
+                };
+                let mut out = crate::fsutil::AtomicFile::create(dest)?;
+                let mut w = crate::fsutil::HashingWriter::new(out.file());
+                let mut s = r.bytes_stream();
+                while let Some(c) = s.next().await {
+                    let c = c.map_err(|e| Error::external(format!("{url}: download failed: {e}")))?;
+                    w.write_all(&c).map_err(|e| Error::io(dest, "write", e))?;
+                }
+                let (_, sha, n) = w.finish();
+                out.commit()?;
+                Ok(Some((sha, n)))
             }
         }
     }

@@ -65,12 +65,33 @@ async fn run(docker: &bollard::Docker, id: &str, cmd: &[String]) -> (i64, String
 /// post-build hooks in the target's builder container) and return the files the hooks made
 /// (its manifest artifacts other than the tarball), sorted by name, with the dist directory.
 pub fn farm_build(target: &str, version: &str, src: &Path) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
+    farm_build_with(&targets_toml(), target, version, src)
+}
+
+/// The repository's targets.toml with `packages = ["deb", "rpm"]` for the bookworm targets
+/// (the Debian-built targets the rpm path is tested on here: no RPM distro image can be had),
+/// written into `dir`.
+pub fn rpm_targets_toml(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(targets_toml()).unwrap();
+    let from = "builder = \"bookworm\"\npackages = [\"deb\"]";
+    assert_eq!(
+        text.matches(from).count(),
+        2,
+        "targets.toml: the bookworm targets no longer say {from:?}"
+    );
+    let p = dir.join("targets.toml");
+    std::fs::write(&p, text.replace(from, "builder = \"bookworm\"\npackages = [\"deb\", \"rpm\"]")).unwrap();
+    p
+}
+
+/// [`farm_build`] with another targets.toml.
+pub fn farm_build_with(toml: &Path, target: &str, version: &str, src: &Path) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
     ensure_builder(target);
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_valkey-release"))
         .arg("--targets")
-        .arg(targets_toml())
+        .arg(toml)
         .args(["build", "--version", version, "--target", target, "--source"])
         .arg(src)
         .arg("--out")
@@ -113,15 +134,25 @@ fn rand_suffix() -> String {
 /// A minimal image of `suite` (mmdebstrap --variant=apt plus adduser: what a fresh install of
 /// the distro has), made and loaded like the builder images, cached by tag. Returns its tag.
 pub fn ensure_install_image(suite: &str, glibc: &str) -> String {
+    ensure_install_image_for(suite, glibc, "amd64")
+}
+
+/// [`ensure_install_image`] for a Debian architecture (`arm64`: an arm64 image, made and run
+/// through the host's qemu binfmt entry).
+pub fn ensure_install_image_for(suite: &str, glibc: &str, deb_arch: &str) -> String {
+    let (name, arch) = match deb_arch {
+        "amd64" => (format!("pkgtest-{suite}"), "x86_64"),
+        other => (format!("pkgtest-{suite}-{other}"), "arm64"),
+    };
     let repo_toml = std::fs::read_to_string(targets_toml()).unwrap();
     let head = repo_toml
         .split("# ---------------------------------------------------------------- builders")
         .next()
         .unwrap();
     let text = format!(
-        "{head}\n[builders.pkgtest-{suite}]\nmethod = \"mmdebstrap\"\nsuite = \"{suite}\"\nglibc = \"{glibc}\"\n\
-         architectures = [\"amd64\"]\npackages = [\"adduser\"]\n\n[[target]]\ndistro = \"pkgtest{suite}\"\narch = \"x86_64\"\n\
-         builder = \"pkgtest-{suite}\"\n"
+        "{head}\n[builders.{name}]\nmethod = \"mmdebstrap\"\nsuite = \"{suite}\"\nglibc = \"{glibc}\"\n\
+         architectures = [\"{deb_arch}\"]\npackages = [\"adduser\"]\n\n[[target]]\ndistro = \"pkgtest{suite}\"\narch = \"{arch}\"\n\
+         builder = \"{name}\"\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("targets.toml");
@@ -132,15 +163,13 @@ pub fn ensure_install_image(suite: &str, glibc: &str) -> String {
         .arg(env!("CARGO_BIN_EXE_valkey-release"))
         .arg("--targets")
         .arg(&toml)
-        .args(["images", "--target", &format!("pkgtest{suite}-x86_64")])
+        .args(["images", "--target", &format!("pkgtest{suite}-{arch}")])
         .current_dir(dir.path())
         .status()
         .expect("run valkey-release images");
     assert!(st.success(), "making the minimal {suite} image failed");
     let matrix = Matrix::load_file(&toml).unwrap();
-    valkey_release::farm::image::Definition::load(&matrix, &format!("pkgtest-{suite}"))
-        .unwrap()
-        .tag()
+    valkey_release::farm::image::Definition::load(&matrix, &name).unwrap().tag()
 }
 
 /// A running container of `image` (network none), removed on drop of the returned guard's
@@ -154,6 +183,11 @@ impl Box {
     /// A container as a fresh install has it: root with the default capabilities (apt and dpkg
     /// need them), network none, an init process.
     pub async fn start(image: &str, name: &str) -> Box {
+        Box::start_on(image, name, "linux/amd64").await
+    }
+
+    /// [`Box::start`] for a platform (`linux/arm64`: emulated through the host's qemu binfmt).
+    pub async fn start_on(image: &str, name: &str, platform: &str) -> Box {
         use bollard::models::{ContainerCreateBody, HostConfig};
         let docker = valkey_release::farm::engine::connect(None).await.unwrap();
         let mut labels = std::collections::HashMap::new();
@@ -174,7 +208,7 @@ impl Box {
         };
         let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
             .name(&format!("valkey-release-pkgtest-{name}-{}", rand_suffix()))
-            .platform("linux/amd64")
+            .platform(platform)
             .build();
         let id = docker.create_container(Some(opts), body).await.unwrap().id;
         container::start(&docker, &id).await.unwrap();

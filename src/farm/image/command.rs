@@ -44,7 +44,7 @@ pub struct ImagesReport {
 /// pullable) are reported in `skipped` and the others are still prepared.
 pub async fn prepare_images(matrix: &Matrix, opts: &ImagesOptions, progress: &Progress) -> Result<ImagesReport> {
     let targets = if opts.targets.is_empty() {
-        matrix.targets.iter().collect::<Vec<_>>()
+        matrix.targets.iter().filter(|t| t.default).collect::<Vec<_>>()
     } else {
         opts.targets.iter().map(|t| matrix.target(t)).collect::<Result<Vec<_>>>()?
     };

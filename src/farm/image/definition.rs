@@ -12,6 +12,39 @@ use std::path::{Path, PathBuf};
 const EMBEDDED_CONTEXTS: &[(&str, &str)] = &[
     ("builders/jammy/Dockerfile", include_str!("../../../builders/jammy/Dockerfile")),
     ("builders/noble/Dockerfile", include_str!("../../../builders/noble/Dockerfile")),
+    ("builders/el8/Dockerfile", include_str!("../../../builders/el8/Dockerfile")),
+    ("builders/el9/Dockerfile", include_str!("../../../builders/el9/Dockerfile")),
+    ("builders/el10/Dockerfile", include_str!("../../../builders/el10/Dockerfile")),
+    ("builders/rocky8/Dockerfile", include_str!("../../../builders/rocky8/Dockerfile")),
+    ("builders/rocky9/Dockerfile", include_str!("../../../builders/rocky9/Dockerfile")),
+    ("builders/rocky10/Dockerfile", include_str!("../../../builders/rocky10/Dockerfile")),
+    ("builders/alma8/Dockerfile", include_str!("../../../builders/alma8/Dockerfile")),
+    ("builders/alma9/Dockerfile", include_str!("../../../builders/alma9/Dockerfile")),
+    ("builders/alma10/Dockerfile", include_str!("../../../builders/alma10/Dockerfile")),
+    (
+        "builders/amzn2023/Dockerfile",
+        include_str!("../../../builders/amzn2023/Dockerfile"),
+    ),
+    (
+        "builders/fedora39/Dockerfile",
+        include_str!("../../../builders/fedora39/Dockerfile"),
+    ),
+    (
+        "builders/fedora40/Dockerfile",
+        include_str!("../../../builders/fedora40/Dockerfile"),
+    ),
+    (
+        "builders/fedora41/Dockerfile",
+        include_str!("../../../builders/fedora41/Dockerfile"),
+    ),
+    (
+        "builders/opensuse15.5/Dockerfile",
+        include_str!("../../../builders/opensuse15.5/Dockerfile"),
+    ),
+    (
+        "builders/opensuse15.6/Dockerfile",
+        include_str!("../../../builders/opensuse15.6/Dockerfile"),
+    ),
 ];
 
 // ------------------------------------------------------------------ definitions
