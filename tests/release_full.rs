@@ -73,6 +73,7 @@ fn step_lines(out: &str) -> Vec<(String, String)> {
             let label = [
                 "skipped (already done)",
                 "skipped (not for this release)",
+                "skipped (not configured)",
                 "done",
                 "failed",
                 "not reached",
@@ -127,7 +128,8 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(step_states(&v), want_states, "{out1}");
     assert!(!d.path().join("dist/handoff").exists(), "GitHub mode writes no patch files");
     let keys = moto.keys("relbucket-prod", "releases/");
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    // 2 tarballs, 2 SBOMs, their .sha256, SHA256SUMS, its .asc, the public key, the provenance, the manifest.
+    assert_eq!(keys.len(), 13, "{keys:?}");
 
     // The exact writes: hashes committed straight to main; one commit + branch + PR per PR repository.
     let reqs1 = gh.requests().await;
@@ -225,12 +227,16 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let (code, out2, err2) = go(false);
     assert_eq!(code, 0, "{out2}\n{err2}");
     let rows = step_lines(&out2);
-    for (step, label) in &rows[2..8] {
+    for (step, label) in &rows[2..12] {
+        if step == "repositories" {
+            assert_eq!(label, "skipped (not configured)", "{step}: {out2}"); // no packages
+            continue;
+        }
         assert_eq!(label, "skipped (already done)", "{step}: {out2}");
     }
-    assert_eq!(rows.len(), 9, "{out2}");
+    assert_eq!(rows.len(), 13, "{out2}");
     assert_eq!(
-        rows[8],
+        rows[12],
         ("docs".to_string(), "skipped (not for this release)".to_string()),
         "{out2}"
     );
@@ -255,7 +261,7 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         1,
         "the dispatch is recorded in the release state and not sent again"
     );
-    assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 6);
+    assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 13);
 
     // No secret appears anywhere: stdout, stderr (debug log lines included), and every file the
     // runs wrote (manifest, report, logs, release state, hand-off files).
@@ -290,7 +296,8 @@ fn split_build_of_two_targets_then_merge_releases_both() {
         assert_eq!(code, 0, "build {t}: {o}\n{e}");
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.path().join(out).join("manifest.json")).unwrap()).unwrap();
-        assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
+        let tarballs = m["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "tarball").count();
+        assert_eq!(tarballs, 1, "{m}");
     }
     let go = || {
         run(cmd(d.path())
@@ -308,12 +315,14 @@ fn split_build_of_two_targets_then_merge_releases_both() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|a| a["kind"] == "tarball")
         .map(|a| a["target"].as_str().unwrap())
         .collect();
     targets.sort();
     assert_eq!(targets, ["bookworm-arm64", "bookworm-x86_64"], "{m}");
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 2, "{sums}");
+    // Every artifact (tarballs, .debs, SBOMs) has its line.
+    assert_eq!(sums.lines().count(), m["artifacts"].as_array().unwrap().len(), "{sums}");
     for a in m["artifacts"].as_array().unwrap() {
         let file = a["file"].as_str().unwrap();
         let sha = valkey_release::fsutil::sha256_file(&dist.join(file)).unwrap().0;
@@ -323,20 +332,33 @@ fn split_build_of_two_targets_then_merge_releases_both() {
             "{file} not in SHA256SUMS: {sums}"
         );
         // The object in the store is the artifact, with its checksum file beside it.
-        let obj = d.path().join("store/releases").join(file);
+        let sub = if a["kind"] == "deb" { "releases/deb" } else { "releases" };
+        let obj = d.path().join("store").join(sub).join(file);
         assert_eq!(valkey_release::fsutil::sha256_file(&obj).unwrap().0, sha, "{}", obj.display());
-        assert!(d.path().join("store/releases").join(format!("{file}.sha256")).is_file());
+        assert!(d.path().join("store").join(sub).join(format!("{file}.sha256")).is_file());
     }
-    for k in ["valkey-8.1.1.SHA256SUMS", "valkey-8.1.1.manifest.json"] {
+    for k in [
+        "valkey-8.1.1.SHA256SUMS",
+        "valkey-8.1.1.SHA256SUMS.asc",
+        "GPG-KEY-valkey.asc",
+        "valkey-8.1.1.intoto.jsonl",
+        "valkey-8.1.1.manifest.json",
+    ] {
         assert!(d.path().join("store/releases").join(k).is_file(), "{k} not in the store");
     }
-    assert_eq!(all_files(&d.path().join("store")).len(), 6);
+    let n = m["artifacts"].as_array().unwrap().len();
+    assert_eq!(all_files(&d.path().join("store/releases")).len(), 2 * n + 5);
+    // Both architectures' apt repositories, merged by the repositories step.
+    for arch in ["amd64", "arm64"] {
+        let dir = d.path().join(format!("store/packaging/valkey-8.1/deb/debian12/{arch}"));
+        assert!(dir.join("InRelease").is_file(), "{}", dir.display());
+    }
     // Merged again: nothing is uploaded twice.
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let v = report(&out);
-    assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
-    assert_eq!(v["steps"][3]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][5]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][6]["state"], "skipped_already_done", "{out}");
 }
 
 #[test]
@@ -370,7 +392,10 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
         }
         c.args(["release", "--version", "9.1.2", "--environment", "prod"])
             .args(["--source", "../valkey-9.1.2.tar.gz", "--target", "bookworm-x86_64"])
-            .args(["--repos", "../repos", "--date", "2025-01-01", "--allow-local-store"]);
+            .args(["--repos", "../repos", "--date", "2025-01-01", "--allow-local-store"])
+            // A prod release is signed: the key is the one thing given (a file, no variable).
+            .arg("--signing-key")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/test-signing-key.asc"));
         // Only when the tests are told to use a given image; else the clone's targets.toml
         // names the bookworm builder, made (or reused) above.
         if std::env::var("VALKEY_RELEASE_TEST_IMAGE").is_ok_and(|i| !i.is_empty()) {
@@ -381,9 +406,15 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    let mut want = vec!["done"; 8];
+    let mut want = vec!["done"; 12];
     want.push("skipped (not for this release)");
     assert_eq!(rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), want, "{out}");
+    assert!(
+        clone
+            .join("dist/bucket/packaging/valkey-9.1/deb/debian12/amd64/InRelease")
+            .is_file(),
+        "{out}"
+    );
     let bucket = clone.join("dist/bucket/releases");
     for k in [
         "valkey-9.1.2-bookworm-x86_64.tar.gz",
@@ -423,8 +454,8 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    assert_eq!(rows.len(), 9, "{out}");
-    for (step, label) in &rows[..8] {
+    assert_eq!(rows.len(), 13, "{out}");
+    for (step, label) in &rows[..12] {
         assert_eq!(label, "skipped (already done)", "{step}: {out}");
     }
     assert!(out.contains("patch already written for review"), "{out}");
