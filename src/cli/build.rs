@@ -26,6 +26,11 @@ pub struct Args {
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    crate::fsutil::check_dir_arg(
+        &a.build.out,
+        "--out",
+        "the dist directory tarballs, manifest.json and logs/ are written into",
+    )?;
     let matrix = g.matrix()?;
     let opts = a.build.into_options();
     let ctrl_c = crate::farm::signal::cancel_on_interrupt(opts.cancel.clone());
@@ -77,6 +82,7 @@ pub struct ImagesArgs {
 }
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
+    crate::fsutil::check_dir_arg(&a.images.log_dir, "--log-dir", "where the image build logs are written")?;
     let matrix = g.matrix()?;
     let opts = a.images.into_options();
     let progress = crate::progress::Progress::new();

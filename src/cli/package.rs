@@ -20,6 +20,12 @@ pub struct Args {
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    crate::fsutil::check_dir_arg(
+        &a.package.out,
+        "--out",
+        "the dist directory the tarball, its .sha256, manifest.json and SHA256SUMS are written into",
+    )?;
+    crate::fsutil::check_dir_arg(&a.package.from, "--from", "the build tree: valkey's source tree after make")?;
     let matrix = g.matrix()?;
     let opts = a.package.into_options()?;
     let progress = crate::progress::Progress::new();

@@ -102,6 +102,17 @@ fn parse_repo(s: &str) -> Result<RepoId> {
 impl PublishArgs {
     /// The library options from these flags and the environment (GITHUB_TOKEN).
     pub fn options(&self) -> Result<Options> {
+        crate::fsutil::check_dir_arg(&self.dist, "--dist", "the dist directory with manifest.json")?;
+        for (opt, d, what) in [
+            ("--checkout", &self.checkout, "a git checkout of the repository"),
+            ("--handoff", &self.handoff, "where the patch files for review are written"),
+            ("--base", &self.base, "a copy of the repository to read"),
+            ("--container-checkout", &self.container_checkout, "a valkey-container checkout"),
+        ] {
+            if let Some(d) = d {
+                crate::fsutil::check_dir_arg(d, opt, what)?;
+            }
+        }
         let mut o = Options::new(self.version.clone());
         o.dist = self.dist.clone();
         o.date = self.date.clone();

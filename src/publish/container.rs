@@ -509,4 +509,68 @@ mod tests {
             "ENV V 9.1.1\n@9.1.1?x 19.1.0 9.1.0-rc2 9.1.0.1 \"9.1.1\""
         );
     }
+
+    /// A `pkg` variant (valkey from the apt repository) keeps pointing at its minor's
+    /// repository (SPEC.md: `packaging/valkey-<M.m>/deb/<platform>/<arch>/`, key
+    /// `packaging/GPG-KEY-valkey.asc`): a patch release changes only the version; a new
+    /// minor's copy points at the new minor's repository.
+    #[test]
+    fn pkg_variant_follows_the_minor_repository() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos/valkey-container");
+        let vj = std::fs::read_to_string(fixture.join("versions.json")).unwrap();
+        let pkg = "FROM debian:trixie-slim\nENV VALKEY_VERSION 9.1.0\n\
+            RUN curl -fsSo /usr/share/keyrings/valkey.asc https://download.valkey.io/packaging/GPG-KEY-valkey.asc && \\\n  \
+            echo \"deb [signed-by=/usr/share/keyrings/valkey.asc] https://download.valkey.io/packaging/valkey-9.1/deb/debian13/$(dpkg --print-architecture) ./\" \
+            > /etc/apt/sources.list.d/valkey.list && apt-get update && apt-get install -y valkey-server=${VALKEY_VERSION}-1.trixie\n";
+        let mut files = BTreeMap::new();
+        files.insert(
+            "9.1/pkg/Dockerfile".to_string(),
+            super::super::edit::RepoFile {
+                text: pkg.to_string(),
+                mode: "100644".into(),
+            },
+        );
+        let edit = |v: &str| {
+            let version = Version::parse(v).unwrap();
+            edit_container(&ContainerInput {
+                versions_json: &vj,
+                stackbrew: None,
+                files: &files,
+                version: &version,
+                url: &format!("https://github.com/valkey-io/valkey/archive/refs/tags/{v}.tar.gz"),
+                sha256: &"a".repeat(64),
+                regenerate: false,
+                debian_suite: None,
+                alpine_version: None,
+            })
+            .unwrap()
+        };
+        let repo = |mm: &str| format!("https://download.valkey.io/packaging/valkey-{mm}/deb/debian13/$(dpkg --print-architecture) ./");
+        let patch = edit("9.1.1");
+        let c = patch
+            .changes
+            .iter()
+            .find(|c| c.path == "9.1/pkg/Dockerfile")
+            .expect("9.1/pkg/Dockerfile changed");
+        assert!(c.new.contains("ENV VALKEY_VERSION 9.1.1\n"), "{}", c.new);
+        assert!(c.new.contains(&repo("9.1")), "{}", c.new);
+        assert!(
+            c.new.contains("https://download.valkey.io/packaging/GPG-KEY-valkey.asc"),
+            "{}",
+            c.new
+        );
+        let minor = edit("9.2.0");
+        let c = minor
+            .changes
+            .iter()
+            .find(|c| c.path == "9.2/pkg/Dockerfile")
+            .expect("9.2/pkg/Dockerfile created");
+        assert!(c.new.contains("ENV VALKEY_VERSION 9.2.0\n"), "{}", c.new);
+        assert!(c.new.contains(&repo("9.2")) && !c.new.contains("valkey-9.1"), "{}", c.new);
+        assert!(
+            c.new.contains("https://download.valkey.io/packaging/GPG-KEY-valkey.asc"),
+            "{}",
+            c.new
+        );
+    }
 }

@@ -251,6 +251,8 @@ pub struct PlanOptions<'a> {
     /// sha256 of the source archive, when known without downloading (a local archive).
     pub source_sha256: Option<String>,
     pub date: String,
+    /// Is a signing key given (`--signing-key` or the variable)?
+    pub signing: bool,
 }
 
 /// Compute the plan (no network, no credentials, no build).
@@ -272,7 +274,19 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         .map(|s| (s, None))
         .chain(table.iter().map(|h| (Step::Handoff(h.name()), Some(h))))
     {
-        let applies = s.applies(o.req, h.map(|h| h.as_ref()));
+        let has_packages = release_targets(o.matrix, o.targets)?.iter().any(|t| !t.packages.is_empty());
+        let applies = s.applies(o.req, h.map(|h| h.as_ref())).and_then(|()| match s {
+            Step::Sign if !o.signing => Err(format!(
+                "no signing key (--signing-key FILE or ${}): SHA256SUMS is not signed",
+                crate::sign::KEY_ENV
+            )),
+            Step::Repositories if !has_packages => Err("no target of this release makes packages".into()),
+            Step::Repositories if !o.signing => Err(format!(
+                "no signing key (--signing-key FILE or ${}): no repository",
+                crate::sign::KEY_ENV
+            )),
+            _ => Ok(()),
+        });
         steps.push(PlanStep {
             step: s,
             runs: applies.is_ok(),

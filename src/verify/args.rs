@@ -35,8 +35,11 @@ pub struct VerifyArgs {
     /// into a temporary directory first. See docs/trust.md.
     #[arg(long, conflicts_with = "remote")]
     pub provenance: bool,
-    /// With --provenance: the armored OpenPGP public key the provenance must be signed with.
-    #[arg(long, value_name = "FILE", requires = "provenance")]
+    /// The armored OpenPGP public key (GPG-KEY-valkey.asc). Without --provenance: each PATH's
+    /// SHA256SUMS (a directory's, or the file itself) must have a `.asc` signature beside it
+    /// that verifies with this key (exit 1 when it does not, 2 when there is none). With
+    /// --provenance: the key the provenance must be signed with.
+    #[arg(long, value_name = "FILE", conflicts_with = "remote")]
     pub public_key: Option<PathBuf>,
     /// With --provenance: the provenance file (default: the one *.intoto.jsonl in PATH).
     #[arg(long, value_name = "FILE", requires = "provenance")]

@@ -18,6 +18,7 @@ pub mod parse;
 pub mod provenance;
 pub mod published;
 pub mod remote;
+pub mod signature;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, MANIFEST, SHA256SUMS};
