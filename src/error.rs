@@ -66,10 +66,16 @@ impl Error {
 
     /// An I/O error on `path`, with the path named.
     pub fn io(path: &Path, action: &str, e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Input(format!("{}: cannot {action}: no such file or directory", path.display()))
-        } else {
-            Error::External(format!("{}: cannot {action}: {e}", path.display()))
+        use std::io::ErrorKind;
+        let p = path.display();
+        match e.kind() {
+            ErrorKind::NotFound => Error::Input(format!("{p}: cannot {action}: no such file or directory")),
+            // A path given where the other kind is expected is unusable input, not a disk failure.
+            ErrorKind::NotADirectory => Error::Input(format!(
+                "{p}: cannot {action}: a component of the path is a file where a directory is expected"
+            )),
+            ErrorKind::IsADirectory => Error::Input(format!("{p}: cannot {action}: is a directory, expected a file")),
+            _ => Error::External(format!("{p}: cannot {action}: {e}")),
         }
     }
 

@@ -8,7 +8,38 @@ use std::path::{Path, PathBuf};
 
 /// Create `dir` and its parents.
 pub fn create_dir_all(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))
+    std::fs::create_dir_all(dir).map_err(|e| match std::fs::metadata(dir) {
+        Ok(md) if !md.is_dir() => Error::input(format!(
+            "{}: cannot create directory: it exists and is {}, expected a directory",
+            dir.display(),
+            kind_of(&md)
+        )),
+        _ => Error::io(dir, "create directory", e),
+    })
+}
+
+/// "a file", "a symlink", "a FIFO or device" ... for messages.
+pub fn kind_of(md: &std::fs::Metadata) -> &'static str {
+    if md.is_dir() {
+        "a directory"
+    } else if md.is_file() {
+        "a file"
+    } else {
+        "not a regular file (a FIFO, socket or device)"
+    }
+}
+
+/// A directory argument (`--out`, `--dist`, `--merge`): when `dir` exists it must be a
+/// directory; exit 2 naming the option, the path, what it is and what is expected.
+pub fn check_dir_arg(dir: &Path, option: &str, expected: &str) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(md) if !md.is_dir() => Err(Error::input(format!(
+            "{option} {}: is {}; expected a directory ({expected})",
+            dir.display(),
+            kind_of(&md)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A file being written under a temporary name next to its final path.

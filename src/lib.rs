@@ -29,6 +29,7 @@ pub mod progress;
 pub mod provenance;
 pub mod publish;
 pub mod rebuild;
+pub mod redact;
 pub mod release;
 pub mod repo;
 pub mod sbom;

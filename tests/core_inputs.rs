@@ -203,8 +203,17 @@ fn unusable_input_files_are_exit_2_not_3() {
         let o = run(cmd().args(["upload", "--store", "file://x", "--dist"]).arg(&dist));
         refused(&o, 2, &["manifest.json"]);
     }
-    // Not done yet: `package --out FILE` still ends with exit 3 (issue 11).
-    // Not done yet: `release --merge FILE` is not yet exit 2 in every case (issue 11).
+    // A file where the dist directory is expected: `package --out FILE`, `release --merge FILE`.
+    let out = garbage.display().to_string();
+    let o = package(&fixture_tree(), &garbage, "8.1.1", "jammy-x86_64");
+    refused(&o, 2, &[&format!("--out {out}: is a file; expected a directory")]);
+    let o = run(cmd()
+        .current_dir(d.path())
+        .args(["release", "--version", "8.1.1", "--dry-run", "--dist", "dist2", "--merge"])
+        .arg(&garbage));
+    refused(&o, 2, &[&format!("--merge {out}: is a file; expected a directory")]);
+    assert!(!d.path().join("dist2").exists(), "a refused release created its --dist");
+    // (every command with the wrong kind of path: tests/core_inputs_sweep.rs)
 }
 
 #[test]

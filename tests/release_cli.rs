@@ -204,13 +204,17 @@ fn merge_of_split_builds_then_rerun_is_idempotent() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["steps"][1]["step"], "build");
     assert_eq!(v["steps"][1]["state"], "done");
-    assert_eq!(v["steps"][2]["state"], "skipped_dry_run");
-    assert_eq!(v["artifacts"].as_array().unwrap().len(), 2);
+    assert_eq!(v["steps"][5]["state"], "skipped_dry_run");
+    // Two tarballs and their SBOMs (the sbom step runs in a dry run: it writes into dist only).
+    assert_eq!(v["steps"][2]["step"], "sbom");
+    assert_eq!(v["steps"][2]["state"], "done");
+    assert_eq!(v["artifacts"].as_array().unwrap().len(), 4);
     let dist = d.path().join("dist");
     let m = valkey_release::manifest::Manifest::load(&dist).unwrap();
-    assert_eq!(m.artifacts.len(), 2);
+    assert_eq!(m.artifacts.len(), 4);
+    assert_eq!(m.artifacts.iter().filter(|a| a.kind == "sbom").count(), 2);
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 2);
+    assert_eq!(sums.lines().count(), 4);
     let ok = std::process::Command::new("sha256sum")
         .arg("-c")
         .arg("SHA256SUMS")
@@ -316,7 +320,7 @@ fn source_sha_must_match_a_git_checkout_or_archive() {
     assert_eq!(code, 4, "{out}{err}");
     assert!(err.contains(&head) && err.contains(other), "{err}");
     assert!(out.contains("source") && out.contains("failed"), "{out}");
-    assert!(out.contains("build      not reached"), "{out}");
+    assert!(out.contains("build        not reached"), "{out}");
 
     // An archive made by git archive carries its commit id.
     let tgz = d.path().join("valkey-8.1.1.tar.gz");
@@ -595,9 +599,78 @@ fn unstable_dev_build_replaces_its_objects_each_run() {
         assert_eq!(std::fs::read(&obj).unwrap(), bytes, "run {run_no}: the object is this run's build");
         if run_no == 2 {
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-            assert!(v["steps"][2]["summary"].as_str().unwrap().contains("overwritten"), "{out}");
+            assert!(v["steps"][5]["summary"].as_str().unwrap().contains("overwritten"), "{out}");
         }
     }
     // A version in prod is never overwritten (the no-overwrite rule stays): see
     // release_e2e::prod_rerun_refuses_to_overwrite_a_published_object_that_differs.
+}
+
+/// Without a signing key: a dev release skips `sign` with the reason and writes an unsigned
+/// provenance; a prod release is refused before anything runs (exit 2, naming both ways to give
+/// a key); a key that is not one is refused without quoting it.
+#[test]
+fn signing_key_is_optional_for_dev_and_required_for_prod() {
+    let d = tempfile::tempdir().unwrap();
+    make_partial(&d.path().join("p1"), "8.1.1", "jammy-x86_64", b"jammy bytes");
+    let (code, out, err) = run(cmd(d.path()).env_remove("VALKEY_RELEASE_SIGNING_KEY").args([
+        "--json",
+        "release",
+        "--version",
+        "8.1.1",
+        "--environment",
+        "dev",
+        "--dry-run",
+        "--merge",
+        "p1",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let step = |n: &str| v["steps"].as_array().unwrap().iter().find(|s| s["step"] == n).unwrap().clone();
+    assert_eq!(step("sign")["state"], "skipped_not_configured", "{out}");
+    assert!(
+        step("sign")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--signing-key FILE or $VALKEY_RELEASE_SIGNING_KEY"),
+        "{out}"
+    );
+    assert_eq!(step("provenance")["state"], "done", "{out}");
+    assert_eq!(step("provenance")["data"]["signed"], false, "{out}");
+    assert!(!d.path().join("dist/SHA256SUMS.asc").exists());
+
+    let (code, out, err) = run(cmd(d.path()).env_remove("VALKEY_RELEASE_SIGNING_KEY").args([
+        "release",
+        "--version",
+        "8.1.1",
+        "--environment",
+        "prod",
+        "--merge",
+        "p1",
+        "--store",
+        "s3://some-bucket",
+        "--dist",
+        "d2",
+    ]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("--signing-key FILE") && err.contains("VALKEY_RELEASE_SIGNING_KEY"),
+        "{err}"
+    );
+    assert!(!d.path().join("d2/manifest.json").exists(), "nothing runs without the key");
+
+    let (code, _, err) = run(cmd(d.path()).env("VALKEY_RELEASE_SIGNING_KEY", "s3cr3t-not-a-key").args([
+        "release",
+        "--version",
+        "8.1.1",
+        "--environment",
+        "dev",
+        "--dry-run",
+        "--merge",
+        "p1",
+        "--dist",
+        "d3",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("VALKEY_RELEASE_SIGNING_KEY") && !err.contains("s3cr3t"), "{err}");
 }

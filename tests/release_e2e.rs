@@ -40,7 +40,8 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
         ]
     );
     let keys = moto.keys("relbucket-test", "releases/");
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    // 2 tarballs, 2 SBOMs, their .sha256, SHA256SUMS, its .asc, the public key, the provenance, the manifest.
+    assert_eq!(keys.len(), 13, "{keys:?}");
     for k in [
         "releases/valkey-8.1.1-jammy-x86_64.tar.gz",
         "releases/valkey-8.1.1-noble-arm64.tar.gz.sha256",
@@ -58,26 +59,26 @@ fn dev_release_to_s3_resumes_after_a_lost_object_without_duplicates() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{err}");
     let v = report(&out);
-    assert_eq!(v["steps"][2]["state"], "skipped_already_done");
-    assert_eq!(v["steps"][3]["state"], "skipped_already_done");
+    assert_eq!(v["steps"][5]["state"], "skipped_already_done");
+    assert_eq!(v["steps"][6]["state"], "skipped_already_done");
 
     // An object lost from the bucket: the next run puts back that one object and verifies again.
     moto.delete("relbucket-test", "releases/valkey-8.1.1-noble-arm64.tar.gz");
-    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 5);
+    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 12);
     let (code, out, err) = go();
     assert_eq!(code, 0, "{err}");
     let v = report(&out);
-    assert_eq!(v["steps"][2]["state"], "done");
+    assert_eq!(v["steps"][5]["state"], "done");
     assert!(
-        v["steps"][2]["summary"]
+        v["steps"][5]["summary"]
             .as_str()
             .unwrap()
-            .starts_with("1 uploaded, 5 already there"),
+            .starts_with("1 uploaded, 12 already there"),
         "{}",
-        v["steps"][2]["summary"]
+        v["steps"][5]["summary"]
     );
-    assert_eq!(v["steps"][3]["state"], "done");
-    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 6);
+    assert_eq!(v["steps"][6]["state"], "done");
+    assert_eq!(moto.keys("relbucket-test", "releases/").len(), 13);
     // The production bucket was never created nor written.
     let (st, _) = moto.http("GET", "/relbucket-prod?list-type=2");
     assert_eq!(st, 404);
@@ -101,8 +102,8 @@ fn store_down_fails_upload_then_rerun_completes() {
         .args(["release", "--version", "8.1.1", "--environment", "dev", "--merge", "p1"]);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 3, "{out}\n{err}");
-    assert!(out.contains("upload     failed"), "{out}");
-    assert!(out.contains("verify     not reached"), "{out}");
+    assert!(out.contains("upload       failed"), "{out}");
+    assert!(out.contains("verify       not reached"), "{out}");
     assert!(out.contains("Release NOT complete: step upload failed"), "{out}");
 
     // The same command against a server that is up completes; the build is not redone.
@@ -115,8 +116,8 @@ fn store_down_fails_upload_then_rerun_completes() {
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{err}");
     let v = report(&out);
-    assert_eq!(v["steps"][2]["state"], "done");
-    assert_eq!(moto.keys("relbucket-down", "releases/").len(), 4);
+    assert_eq!(v["steps"][5]["state"], "done");
+    assert_eq!(moto.keys("relbucket-down", "releases/").len(), 9);
     let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("dist/release-state.json")).unwrap()).unwrap();
     assert!(st["steps"]["upload"]["attempts"].as_u64().unwrap() >= 1);
     assert_eq!(st["steps"]["upload"]["state"], "done");
@@ -208,8 +209,9 @@ fn prod_release_with_local_checkouts_resumes_after_a_publish_failure_without_dup
     assert_eq!(code, 0);
     let v = report(&out);
     assert!(
-        v["steps"].as_array().unwrap()[2..8]
+        v["steps"].as_array().unwrap()[2..12]
             .iter()
+            .filter(|s| s["step"] != "repositories") // no packages: not configured
             .all(|s| s["state"] == "skipped_already_done"),
         "{out}"
     );
@@ -263,7 +265,7 @@ fn dev_release_builds_in_docker_uploads_and_resumes() {
     assert_eq!(code, 0, "{out}\n{err}");
     let v = report(&out);
     assert_eq!(v["steps"][1]["state"], "skipped_already_done", "{out}");
-    assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][5]["state"], "skipped_already_done", "{out}");
 }
 
 #[test]
@@ -298,6 +300,9 @@ fn prod_rerun_refuses_to_overwrite_a_published_object_that_differs() {
     std::fs::write(&obj, b"tampered").unwrap();
     let (code, out, err) = go();
     assert_eq!(code, 4, "{out}\n{err}");
-    assert!(out.contains("upload     failed") && out.contains("verify     not reached"), "{out}");
+    assert!(
+        out.contains("upload       failed") && out.contains("verify       not reached"),
+        "{out}"
+    );
     assert_eq!(std::fs::read(&obj).unwrap(), b"tampered", "prod must not overwrite");
 }

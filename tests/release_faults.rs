@@ -192,12 +192,26 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
         "{out}"
     );
     // Sorted, as `keys` are.
-    let want_keys = vec![
-        format!("releases/valkey-{V}-bookworm-x86_64.tar.gz"),
-        format!("releases/valkey-{V}-bookworm-x86_64.tar.gz.sha256"),
-        format!("releases/valkey-{V}.SHA256SUMS"),
-        format!("releases/valkey-{V}.manifest.json"),
-    ];
+    // The release's objects: every manifest artifact (tarball, .debs under deb/, SBOMs) and its
+    // .sha256, SHA256SUMS, its signature, the public key, the provenance, the manifest.
+    let want_keys = {
+        let m = dist_json(d.path(), "manifest.json");
+        let mut k = vec![
+            format!("releases/valkey-{V}.SHA256SUMS"),
+            format!("releases/valkey-{V}.SHA256SUMS.asc"),
+            "releases/GPG-KEY-valkey.asc".to_string(),
+            format!("releases/valkey-{V}.intoto.jsonl"),
+            format!("releases/valkey-{V}.manifest.json"),
+        ];
+        for a in m["artifacts"].as_array().unwrap() {
+            let sub = if a["kind"] == "deb" { "deb/" } else { "" };
+            k.push(format!("releases/{sub}{}", a["file"].as_str().unwrap()));
+            k.push(format!("releases/{sub}{}", a["checksum_file"].as_str().unwrap()));
+        }
+        k.sort();
+        k
+    };
+    assert!(want_keys.contains(&format!("releases/valkey-{V}-bookworm-x86_64.tar.gz")));
     let each_written_once: BTreeMap<String, usize> = want_keys.iter().map(|k| (format!("/{BUCKET}/{k}"), 1)).collect();
     let mut keys = moto.keys(BUCKET, "");
     keys.sort();
@@ -225,11 +239,13 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
     let hashes_commit_failing = commit_then_failing("valkey-hashes", &["git/trees", "git/commits"], &format!("PATCH {HASHES_MAIN}"));
     assert_eq!(writes(&new_requests(&gh, &mut gh_seen).await), hashes_commit_failing);
     let s3 = proxy.requests();
-    assert!(
-        s3_writes(&s3[s3_seen..]).is_empty(),
-        "nothing uploaded again: {:?}",
-        s3_writes(&s3[s3_seen..])
-    );
+    // Nothing of the release uploaded again (the package repositories are written once, by
+    // the repositories step after verify: checked at the end).
+    let again: Vec<String> = s3_writes(&s3[s3_seen..])
+        .into_iter()
+        .filter(|w| !w.contains(&format!("/{BUCKET}/packaging/")))
+        .collect();
+    assert!(again.is_empty(), "nothing uploaded again: {again:?}");
     let gets: Vec<&String> = s3[s3_seen..].iter().filter(|(m, _)| m == "GET").map(|(_, p)| p).collect();
     for k in &want_keys {
         assert!(
@@ -317,18 +333,25 @@ async fn prod_release_survives_verify_hashes_and_container_failures_without_dupl
         "{v}"
     );
 
-    // What is left: the four objects, each written once.
-    let mut keys = moto.keys(BUCKET, "");
-    keys.sort();
-    assert_eq!(keys, want_keys, "objects in the bucket at the end");
-    assert_eq!(
-        put_counts(&proxy.requests()),
-        each_written_once,
-        "each object written once over all runs"
+    // What is left: the release's objects and the package repository, each written once.
+    let keys = moto.keys(BUCKET, "");
+    let mut release_keys: Vec<String> = keys.iter().filter(|k| k.starts_with("releases/")).cloned().collect();
+    release_keys.sort();
+    assert_eq!(release_keys, want_keys, "objects in the bucket at the end");
+    assert!(
+        keys.contains(&"packaging/valkey-9.1/deb/debian12/amd64/InRelease".to_string())
+            && keys.contains(&"packaging/GPG-KEY-valkey.asc".to_string()),
+        "{keys:?}"
     );
+    let all_once: BTreeMap<String, usize> = keys.iter().map(|k| (format!("/{BUCKET}/{k}"), 1)).collect();
+    assert_eq!(put_counts(&proxy.requests()), all_once, "each object written once over all runs");
     // The stored artifact is the one built.
     let m = dist_json(d.path(), "manifest.json");
-    assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
+    assert_eq!(
+        m["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "tarball").count(),
+        1,
+        "{m}"
+    );
     assert_eq!(m["source"]["sha256"], archive_sha.as_str(), "{m}");
 
     // One hash line on main, one commit on top of the seed.

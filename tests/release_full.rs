@@ -11,6 +11,37 @@ use release_support::{
 use std::path::Path;
 
 const TOKEN: &str = "ghp_RELEASETESTTOKEN0123456789SECRETxyz";
+/// Recognisable credentials (moto accepts any): none may appear in any output or file.
+const AWS_KEY_ID: &str = "AKIAVALKEYLEAKCHECK7Q";
+const AWS_SECRET: &str = "valkeyLeakCheckSecretAccessKey0123456789xyz";
+const AWS_SESSION: &str = "valkeyLeakCheckSessionToken/0123456789+abcdefSESSION";
+
+/// An armored OpenPGP secret key made by gpg for this test, and the lines of its armor that only
+/// the secret key holds (not in the public key's armor): none of those may appear anywhere.
+fn signing_key() -> (String, Vec<String>) {
+    let home = tempfile::tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let o = std::process::Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg is not installed: apt-get install gnupg (see .ci/setup --tests)");
+        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    gpg(&["--quick-gen-key", "Leak Check <leak@valkey.invalid>", "ed25519", "sign", "1d"]);
+    let secret = gpg(&["--armor", "--export-secret-keys"]);
+    let public = gpg(&["--armor", "--export"]);
+    let only_secret = secret
+        .lines()
+        .filter(|l| l.len() >= 40 && !l.contains(' ') && !public.contains(*l))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert!(!only_secret.is_empty(), "{secret}");
+    (secret, only_secret)
+}
 
 /// Every file under `dir` with its bytes, to compare before and after a run.
 fn files_and_bytes(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -42,6 +73,7 @@ fn step_lines(out: &str) -> Vec<(String, String)> {
             let label = [
                 "skipped (already done)",
                 "skipped (not for this release)",
+                "skipped (not configured)",
                 "done",
                 "failed",
                 "not reached",
@@ -65,11 +97,16 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     make_partial(&d.path().join("p2"), "9.1.2", "noble-arm64", b"noble arm64 9.1.2");
     let gh = GitHub::start_with_publish_repos().await;
     let hashes_base = gh.branch("valkey-hashes", "main").unwrap();
+    let (key, key_lines) = signing_key();
     let go = |json: bool| {
         let mut c = cmd(d.path());
         moto.env(&mut c);
         c.env("AWS_S3_BUCKET", "relbucket-prod")
             .env("AWS_TEST_BUCKET", "relbucket-dev")
+            .env("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+            .env("AWS_SESSION_TOKEN", AWS_SESSION)
+            .env("VALKEY_RELEASE_SIGNING_KEY", &key)
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_API_URL", gh.uri())
             .env("RUST_LOG", "debug");
@@ -91,7 +128,8 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     assert_eq!(step_states(&v), want_states, "{out1}");
     assert!(!d.path().join("dist/handoff").exists(), "GitHub mode writes no patch files");
     let keys = moto.keys("relbucket-prod", "releases/");
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    // 2 tarballs, 2 SBOMs, their .sha256, SHA256SUMS, its .asc, the public key, the provenance, the manifest.
+    assert_eq!(keys.len(), 13, "{keys:?}");
 
     // The exact writes: hashes committed straight to main; one commit + branch + PR per PR repository.
     let reqs1 = gh.requests().await;
@@ -189,12 +227,16 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
     let (code, out2, err2) = go(false);
     assert_eq!(code, 0, "{out2}\n{err2}");
     let rows = step_lines(&out2);
-    for (step, label) in &rows[2..8] {
+    for (step, label) in &rows[2..12] {
+        if step == "repositories" {
+            assert_eq!(label, "skipped (not configured)", "{step}: {out2}"); // no packages
+            continue;
+        }
         assert_eq!(label, "skipped (already done)", "{step}: {out2}");
     }
-    assert_eq!(rows.len(), 9, "{out2}");
+    assert_eq!(rows.len(), 13, "{out2}");
     assert_eq!(
-        rows[8],
+        rows[12],
         ("docs".to_string(), "skipped (not for this release)".to_string()),
         "{out2}"
     );
@@ -219,19 +261,25 @@ async fn prod_release_through_github_opens_each_pr_once_and_the_rerun_writes_not
         1,
         "the dispatch is recorded in the release state and not sent again"
     );
-    assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 6);
+    assert_eq!(moto.keys("relbucket-prod", "releases/").len(), 13);
 
-    // The token appears nowhere: output, log lines, files written.
+    // No secret appears anywhere: stdout, stderr (debug log lines included), and every file the
+    // runs wrote (manifest, report, logs, release state, hand-off files).
+    let mut secrets: Vec<&str> = vec![TOKEN, AWS_KEY_ID, AWS_SECRET, AWS_SESSION, key.as_str()];
+    secrets.extend(key_lines.iter().map(String::as_str));
     for (what, text) in [("stdout 1", &out1), ("stderr 1", &err1), ("stdout 2", &out2), ("stderr 2", &err2)] {
-        assert!(!text.contains(TOKEN), "the token is printed on {what}");
+        for s in &secrets {
+            let line = text.lines().find(|l| l.contains(s));
+            assert!(line.is_none(), "the secret {s:?} is printed on {what}: {line:?}");
+        }
     }
-    for f in all_files(d.path()) {
-        let bytes = std::fs::read(&f).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(TOKEN),
-            "the token is written into {}",
-            f.display()
-        );
+    let files = all_files(d.path());
+    assert!(files.iter().any(|f| f.ends_with("release-state.json")), "{files:?}");
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        for s in &secrets {
+            assert!(!text.contains(s), "the secret {s:?} is written into {}", f.display());
+        }
     }
 }
 
@@ -248,7 +296,8 @@ fn split_build_of_two_targets_then_merge_releases_both() {
         assert_eq!(code, 0, "build {t}: {o}\n{e}");
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.path().join(out).join("manifest.json")).unwrap()).unwrap();
-        assert_eq!(m["artifacts"].as_array().unwrap().len(), 1, "{m}");
+        let tarballs = m["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "tarball").count();
+        assert_eq!(tarballs, 1, "{m}");
     }
     let go = || {
         run(cmd(d.path())
@@ -266,12 +315,14 @@ fn split_build_of_two_targets_then_merge_releases_both() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|a| a["kind"] == "tarball")
         .map(|a| a["target"].as_str().unwrap())
         .collect();
     targets.sort();
     assert_eq!(targets, ["bookworm-arm64", "bookworm-x86_64"], "{m}");
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 2, "{sums}");
+    // Every artifact (tarballs, .debs, SBOMs) has its line.
+    assert_eq!(sums.lines().count(), m["artifacts"].as_array().unwrap().len(), "{sums}");
     for a in m["artifacts"].as_array().unwrap() {
         let file = a["file"].as_str().unwrap();
         let sha = valkey_release::fsutil::sha256_file(&dist.join(file)).unwrap().0;
@@ -281,20 +332,33 @@ fn split_build_of_two_targets_then_merge_releases_both() {
             "{file} not in SHA256SUMS: {sums}"
         );
         // The object in the store is the artifact, with its checksum file beside it.
-        let obj = d.path().join("store/releases").join(file);
+        let sub = if a["kind"] == "deb" { "releases/deb" } else { "releases" };
+        let obj = d.path().join("store").join(sub).join(file);
         assert_eq!(valkey_release::fsutil::sha256_file(&obj).unwrap().0, sha, "{}", obj.display());
-        assert!(d.path().join("store/releases").join(format!("{file}.sha256")).is_file());
+        assert!(d.path().join("store").join(sub).join(format!("{file}.sha256")).is_file());
     }
-    for k in ["valkey-8.1.1.SHA256SUMS", "valkey-8.1.1.manifest.json"] {
+    for k in [
+        "valkey-8.1.1.SHA256SUMS",
+        "valkey-8.1.1.SHA256SUMS.asc",
+        "GPG-KEY-valkey.asc",
+        "valkey-8.1.1.intoto.jsonl",
+        "valkey-8.1.1.manifest.json",
+    ] {
         assert!(d.path().join("store/releases").join(k).is_file(), "{k} not in the store");
     }
-    assert_eq!(all_files(&d.path().join("store")).len(), 6);
+    let n = m["artifacts"].as_array().unwrap().len();
+    assert_eq!(all_files(&d.path().join("store/releases")).len(), 2 * n + 5);
+    // Both architectures' apt repositories, merged by the repositories step.
+    for arch in ["amd64", "arm64"] {
+        let dir = d.path().join(format!("store/packaging/valkey-8.1/deb/debian12/{arch}"));
+        assert!(dir.join("InRelease").is_file(), "{}", dir.display());
+    }
     // Merged again: nothing is uploaded twice.
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let v = report(&out);
-    assert_eq!(v["steps"][2]["state"], "skipped_already_done", "{out}");
-    assert_eq!(v["steps"][3]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][5]["state"], "skipped_already_done", "{out}");
+    assert_eq!(v["steps"][6]["state"], "skipped_already_done", "{out}");
 }
 
 #[test]
@@ -328,7 +392,10 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
         }
         c.args(["release", "--version", "9.1.2", "--environment", "prod"])
             .args(["--source", "../valkey-9.1.2.tar.gz", "--target", "bookworm-x86_64"])
-            .args(["--repos", "../repos", "--date", "2025-01-01", "--allow-local-store"]);
+            .args(["--repos", "../repos", "--date", "2025-01-01", "--allow-local-store"])
+            // A prod release is signed: the key is the one thing given (a file, no variable).
+            .arg("--signing-key")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/test-signing-key.asc"));
         // Only when the tests are told to use a given image; else the clone's targets.toml
         // names the bookworm builder, made (or reused) above.
         if std::env::var("VALKEY_RELEASE_TEST_IMAGE").is_ok_and(|i| !i.is_empty()) {
@@ -339,9 +406,15 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    let mut want = vec!["done"; 8];
+    let mut want = vec!["done"; 12];
     want.push("skipped (not for this release)");
     assert_eq!(rows.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), want, "{out}");
+    assert!(
+        clone
+            .join("dist/bucket/packaging/valkey-9.1/deb/debian12/amd64/InRelease")
+            .is_file(),
+        "{out}"
+    );
     let bucket = clone.join("dist/bucket/releases");
     for k in [
         "valkey-9.1.2-bookworm-x86_64.tar.gz",
@@ -381,8 +454,8 @@ fn embedded_default_from_a_fresh_clone_with_nothing_configured() {
     let (code, out, err) = go();
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = step_lines(&out);
-    assert_eq!(rows.len(), 9, "{out}");
-    for (step, label) in &rows[..8] {
+    assert_eq!(rows.len(), 13, "{out}");
+    for (step, label) in &rows[..12] {
         assert_eq!(label, "skipped (already done)", "{step}: {out}");
     }
     assert!(out.contains("patch already written for review"), "{out}");

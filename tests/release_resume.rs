@@ -11,6 +11,11 @@ use valkey_release::release::{execute, Ctx, Outcome, RunOptions, Stages, Step, S
 #[derive(Default, Debug)]
 struct World {
     built: bool,
+    /// The trust and repository steps' work (SBOMs, signature, provenance, repository).
+    sbom: bool,
+    signed: bool,
+    provenance: bool,
+    repository: bool,
     objects: BTreeMap<String, String>,
     puts: u32,
     /// Every hash line written (the fake appends on every call: a second call is a duplicate).
@@ -67,6 +72,10 @@ impl Stages for Fake {
             Step::Build => w.built,
             Step::Upload => KEYS.iter().all(|k| w.objects.contains_key(*k)),
             Step::Verify => ctx.prior.map(|r| r.state.is_done()).unwrap_or(false),
+            Step::Sbom => w.sbom,
+            Step::Sign => w.signed,
+            Step::Provenance => w.provenance,
+            Step::Repositories => w.repository,
             Step::Handoff("hashes") => w.hash_lines.iter().any(|l| l.contains(ctx.req.version.as_str())),
             Step::Handoff("container") => w.prs.iter().any(|(b, _)| b.starts_with("update-9")),
             Step::Handoff("website") => w.prs.iter().any(|(b, _)| b.starts_with("update-website-")),
@@ -101,6 +110,30 @@ impl Stages for Fake {
             self.world.put_log.push(k.to_string());
         }
         Ok(Outcome::new("uploaded"))
+    }
+    async fn sbom(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Sbom)?;
+        self.maybe_fail(Step::Sbom)?;
+        self.world.sbom = true;
+        Ok(Outcome::new("sboms"))
+    }
+    async fn sign(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Sign)?;
+        self.maybe_fail(Step::Sign)?;
+        self.world.signed = true;
+        Ok(Outcome::new("signed"))
+    }
+    async fn provenance(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Provenance)?;
+        self.maybe_fail(Step::Provenance)?;
+        self.world.provenance = true;
+        Ok(Outcome::new("provenance"))
+    }
+    async fn repositories(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
+        self.ran(Step::Repositories)?;
+        self.maybe_fail(Step::Repositories)?;
+        self.world.repository = true;
+        Ok(Outcome::new("repository"))
     }
     async fn verify(&mut self, _c: &Ctx<'_>) -> Result<Outcome> {
         self.ran(Step::Verify)?;
@@ -197,8 +230,12 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
     }
     for s in [
         Step::Build,
+        Step::Sbom,
+        Step::Sign,
+        Step::Provenance,
         Step::Upload,
         Step::Verify,
+        Step::Repositories,
         Step::Handoff("hashes"),
         Step::Handoff("container"),
         Step::Handoff("bundle"),
@@ -223,20 +260,20 @@ async fn dev_stops_after_verify_and_rc_gets_a_website_page_but_no_docs() {
     let out = execute(&mut f, &req("9.1.1", "dev"), &opts(d.path())).await.unwrap();
     assert!(out.error.is_none());
     let st = states(&out.report);
-    assert_eq!(&st[..4].iter().map(|x| x.1).collect::<Vec<_>>(), &[StepState::Done; 4]);
-    assert!(st[4..].iter().all(|x| x.1 == StepState::SkippedNotForEnvironment));
+    assert_eq!(&st[..8].iter().map(|x| x.1).collect::<Vec<_>>(), &[StepState::Done; 8]);
+    assert!(st[8..].iter().all(|x| x.1 == StepState::SkippedNotForEnvironment));
     assert!(!f.runs.contains_key(&Step::Handoff("hashes")) && !f.probes.contains_key(&Step::Handoff("hashes")));
 
     let d = tempfile::tempdir().unwrap();
     let mut f = Fake::default();
     let out = execute(&mut f, &req("9.1.0-rc2", "prod"), &opts(d.path())).await.unwrap();
     let st = states(&out.report);
-    assert_eq!(st[5], (Step::Handoff("container"), StepState::Done));
-    assert_eq!(st[6], (Step::Handoff("bundle"), StepState::Done));
-    assert_eq!(st[7], (Step::Handoff("website"), StepState::Done));
-    assert_eq!(st[8], (Step::Handoff("docs"), StepState::SkippedNotForEnvironment));
+    assert_eq!(st[9], (Step::Handoff("container"), StepState::Done));
+    assert_eq!(st[10], (Step::Handoff("bundle"), StepState::Done));
+    assert_eq!(st[11], (Step::Handoff("website"), StepState::Done));
+    assert_eq!(st[12], (Step::Handoff("docs"), StepState::SkippedNotForEnvironment));
     assert_eq!(
-        out.report.steps[8].reason.as_deref(),
+        out.report.steps[12].reason.as_deref(),
         Some("valkey-doc is updated for a GA M.m.0 only, not 9.1.0-rc2")
     );
     // A GA M.m.0 runs every hand-off; 8.0.x gets no bundle dispatch.
@@ -252,7 +289,7 @@ async fn dev_stops_after_verify_and_rc_gets_a_website_page_but_no_docs() {
     let mut f = Fake::default();
     let out = execute(&mut f, &req("8.0.9", "prod"), &opts(d.path())).await.unwrap();
     assert_eq!(
-        states(&out.report)[6],
+        states(&out.report)[10],
         (Step::Handoff("bundle"), StepState::SkippedNotForEnvironment)
     );
     assert!(f.world.dispatches.is_empty());
@@ -270,8 +307,10 @@ async fn dry_run_builds_only() {
     assert!(out.error.is_none());
     let st = states(&out.report);
     assert_eq!(st[1], (Step::Build, StepState::Done));
+    // SBOMs, signature and provenance are written into dist in a dry run too.
+    assert!(st[2..5].iter().all(|x| x.1 == StepState::Done), "{st:?}");
     assert!(
-        st[2..]
+        st[5..]
             .iter()
             .all(|x| x.1 == StepState::SkippedDryRun || x.0 == Step::Handoff("docs")),
         "{st:?}"
@@ -326,7 +365,11 @@ async fn failure_at_each_step_then_rerun_completes_without_duplicates() {
         // failure left its work in place (the container PR was opened: the probe sees it).
         for s in [
             Step::Build,
+            Step::Sbom,
+            Step::Sign,
+            Step::Provenance,
             Step::Upload,
+            Step::Repositories,
             Step::Handoff("hashes"),
             Step::Handoff("container"),
             Step::Handoff("bundle"),
@@ -375,10 +418,10 @@ async fn json_report_has_every_step_and_links() {
     };
     let out = execute(&mut f, &req("9.1.1", "prod"), &opts(d.path())).await.unwrap();
     let v = serde_json::to_value(&out.report).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 9);
-    assert_eq!(v["steps"][4]["state"], "failed");
-    assert_eq!(v["steps"][4]["label"], "failed");
-    assert_eq!(v["steps"][5]["state"], "not_reached");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 13);
+    assert_eq!(v["steps"][8]["state"], "failed");
+    assert_eq!(v["steps"][8]["label"], "failed");
+    assert_eq!(v["steps"][9]["state"], "not_reached");
     assert_eq!(v["error"]["exit_code"], 3);
     assert_eq!(v["ok"], false);
     let md = out.report.to_markdown();

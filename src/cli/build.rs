@@ -2,8 +2,6 @@
 
 use super::Global;
 use crate::error::{Error, Result};
-use crate::version::Version;
-use std::path::PathBuf;
 
 const BUILD_AFTER: &str = "\
 Each target is built in a fresh builder container (no network, not privileged, labelled
@@ -23,58 +21,18 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_help = BUILD_AFTER, disable_version_flag = true)]
 pub struct Args {
-    /// The release version (M.m.p, M.m.p-rcN or unstable).
-    #[arg(long, value_parser = super::parse_version)]
-    pub version: Version,
-    /// The source: a directory (git checkout or unpacked tree), a .tar.gz/.tar.xz archive, or an
-    /// http(s) URL. Default: GitHub's tag archive of the version (the file valkey-hashes lists).
-    #[arg(long, value_name = "DIR|ARCHIVE|URL")]
-    pub source: Option<String>,
-    /// Target to build, as <distro>-<arch> (repeatable). Default: every target of targets.toml.
-    #[arg(long = "target", id = "target", value_name = "TARGET")]
-    pub target: Vec<String>,
-    /// Containers running at once (default: one per target, at most the number of cores).
-    /// make's -j is set so all containers together use the machine's cores.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
-    /// Output directory: tarballs, .sha256 files, SHA256SUMS, manifest.json, logs/.
-    #[arg(long, default_value = "dist", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Stop the other targets as soon as one fails.
-    #[arg(long)]
-    pub fail_fast: bool,
-    /// Build a git checkout that has local changes (refused otherwise).
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Build every target twice in fresh containers and compare; name the files that differ.
-    #[arg(long)]
-    pub check_reproducible: bool,
-    /// The commit the release must be built from (a dispatch's source_sha): a git checkout's HEAD
-    /// must be it (exit 4 otherwise); for an archive or URL it is recorded in the manifest.
-    #[arg(long, value_name = "COMMIT")]
-    pub source_sha: Option<String>,
-    /// Use this Docker image for every target instead of the targets' builder images.
-    #[arg(long, value_name = "IMAGE")]
-    pub builder_image: Option<String>,
-    /// Allow a plain (unencrypted, unauthenticated) tcp:// engine on another host, for every
-    /// target (per target: `insecure_engine = true` in targets.toml). Refused otherwise (exit 2).
-    #[arg(long)]
-    pub insecure_engine: bool,
+    #[command(flatten)]
+    pub build: crate::farm::args::BuildArgs,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    crate::fsutil::check_dir_arg(
+        &a.build.out,
+        "--out",
+        "the dist directory tarballs, manifest.json and logs/ are written into",
+    )?;
     let matrix = g.matrix()?;
-    let mut opts = crate::farm::BuildOptions::new(a.version);
-    opts.source = a.source;
-    opts.targets = a.target;
-    opts.jobs = a.jobs.map(usize::from);
-    opts.out = a.out;
-    opts.fail_fast = a.fail_fast;
-    opts.allow_dirty = a.allow_dirty;
-    opts.check_reproducible = a.check_reproducible;
-    opts.source_sha = a.source_sha;
-    opts.builder_image = a.builder_image;
-    opts.insecure_engine = a.insecure_engine;
+    let opts = a.build.into_options();
     let ctrl_c = crate::farm::signal::cancel_on_interrupt(opts.cancel.clone());
     let progress = crate::progress::Progress::new();
     let result = crate::farm::run_build(&matrix, &opts, &progress).await;
@@ -119,25 +77,14 @@ valkey-release images --target bookworm-arm64  # the bookworm builder (arm64 cro
 valkey-release images --target jammy-x86_64 --force --json"
 )]
 pub struct ImagesArgs {
-    /// Prepare the builders of these targets (`<distro>-<arch>`, repeatable). Default: every
-    /// builder whose method can run here; the others are listed as skipped, with the reason.
-    #[arg(id = "image_targets", long = "target", short = 't', value_name = "TARGET")]
-    pub targets: Vec<String>,
-    /// Rebuild the images even when present.
-    #[arg(long)]
-    pub force: bool,
-    /// Where the mmdebstrap / docker build output goes (`images-<builder>.log`).
-    #[arg(long, value_name = "DIR", default_value = "dist/logs")]
-    pub log_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub images: crate::farm::args::PrepareImagesArgs,
 }
 
 pub async fn run_images(g: &Global, a: ImagesArgs) -> Result<()> {
+    crate::fsutil::check_dir_arg(&a.images.log_dir, "--log-dir", "where the image build logs are written")?;
     let matrix = g.matrix()?;
-    let opts = crate::farm::image::ImagesOptions {
-        targets: a.targets,
-        force: a.force,
-        log_dir: Some(a.log_dir),
-    };
+    let opts = a.images.into_options();
     let progress = crate::progress::Progress::new();
     // Ctrl-C drops the preparation: a running mmdebstrap is terminated and its temporary rootfs removed.
     let report = tokio::select! {

@@ -109,7 +109,7 @@ const DEFAULT_LOG_FILTER: &str = "warn,aws_config=error,aws_smithy_runtime=error
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::Redacting::from_env())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),

@@ -2,9 +2,7 @@
 //! .debs, the release's `SHA256SUMS.asc`, and checking an OpenPGP signature with a public key.
 
 use super::Global;
-use crate::artifact::Kind;
 use crate::error::{Error, Result};
-use crate::repo::dir::{plan_apt, update_apt};
 use crate::sign::{self, SigningKey, PUBLIC_KEY_FILE};
 use std::path::{Path, PathBuf};
 
@@ -60,49 +58,29 @@ fn read(p: &Path) -> Result<Vec<u8>> {
     std::fs::read(p).map_err(|e| Error::io(p, "read", e))
 }
 
-/// The .debs of a dist directory: its manifest's artifacts of kind `deb`, sorted by file name.
-fn find_debs(dist: &Path) -> Result<Vec<PathBuf>> {
-    let m = crate::manifest::Manifest::load(dist)?;
-    let mut debs: Vec<PathBuf> = m
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == crate::artifact::deb::Deb.name())
-        .map(|a| dist.join(&a.file))
-        .collect();
-    debs.sort();
-    Ok(debs)
-}
-
-/// The Release date (RFC 1123 in UTC, as Debian's archive writes it: `Tue, 14 Nov 2023 22:13:20 UTC`):
-/// SOURCE_DATE_EPOCH when set, else now.
-fn release_date() -> String {
-    let now = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .unwrap_or_else(chrono::Utc::now);
-    now.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
-}
-
 pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
+    crate::fsutil::check_dir_arg(&a.dist, "--dist", "the dist directory of a build")?;
+    crate::fsutil::check_dir_arg(&a.root, "--root", "the repository tree to update")?;
     let key = SigningKey::require(a.signing_key.as_deref())?;
-    let debs = find_debs(&a.dist)?;
+    let plan = crate::repo::store::plan_dist(&a.dist, &crate::repo::index_date())?;
     let rpms = crate::repo::yum::dist_rpms(&a.dist)?;
-    if debs.is_empty() && rpms.is_empty() {
+    if plan.is_empty() && rpms.is_empty() {
         return Err(Error::input(format!(
             "{}: its manifest lists no artifact of kind deb or rpm: build targets with packages = [\"deb\"] or [\"rpm\"] first",
             a.dist.display()
         )));
     }
-    let plan = if debs.is_empty() {
-        Vec::new()
+    // apt: the same store code as the release's repositories step, on a directory store.
+    crate::fsutil::create_dir_all(&a.root)?;
+    let store = crate::store::file::FileStore::new(&a.root)?;
+    let reports = crate::repo::store::publish_all(&store, &plan, &key, true).await?;
+    let yum = crate::repo::yum::update_from_dist(&a.dist, &a.root, &key)?;
+    let pubfile = a.root.join(crate::repo::store::public_key_key());
+    if g.json {
+        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports, "yum": yum});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        plan_apt(&debs, &release_date())?
-    };
-    let mut reports = Vec::new();
-    for up in &plan {
-        let r = update_apt(&a.root, up, &key)?;
-        if !g.json {
+        for r in &reports {
             println!(
                 "{}: {} added, {} already there, {} indexed",
                 r.key,
@@ -111,10 +89,6 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
                 r.indexed.len()
             );
         }
-        reports.push(r);
-    }
-    let yum = crate::repo::yum::update_from_dist(&a.dist, &a.root, &key)?;
-    if !g.json {
         for r in &yum {
             println!(
                 "{}: {} added, {} already there, {} indexed",
@@ -124,21 +98,14 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
                 r.indexed.len()
             );
         }
-    }
-    let pubfile = a.root.join("packaging").join(PUBLIC_KEY_FILE);
-    std::fs::write(&pubfile, key.public_armored()).map_err(|e| Error::io(&pubfile, "write", e))?;
-    if g.json {
-        let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports, "yum": yum});
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    } else {
         println!("signed by {}; public key: {}", key.fingerprint(), pubfile.display());
     }
     Ok(())
 }
 
 pub async fn run_sign(g: &Global, a: SignArgs) -> Result<()> {
-    let key = SigningKey::require(a.signing_key.as_deref())?;
     let data = read(&a.file)?;
+    let key = SigningKey::require(a.signing_key.as_deref())?;
     let sig = key.detached_armored(&data)?;
     let mut out = a.file.clone().into_os_string();
     out.push(".asc");

@@ -7,9 +7,12 @@ use crate::release::{plan, report, ReleaseOptions};
 use std::path::PathBuf;
 
 const RELEASE_AFTER: &str = "\
-Steps: source -> build -> upload -> verify -> hashes -> container -> bundle -> website -> docs.
-dev stops after verify; prod also runs the hand-offs that apply to the version (bundle: >= 8.1.0;
-docs: a GA M.m.0 only). A prod release needs an s3:// store (or --allow-local-store).
+Steps: source -> build -> sbom -> sign -> provenance -> upload -> verify -> repositories
+       -> hashes -> container -> bundle -> website -> docs.
+dev stops before the hand-offs; prod also runs the hand-offs that apply to the version (bundle:
+>= 8.1.0; docs: a GA M.m.0 only). A prod release needs an s3:// store (or --allow-local-store)
+and a signing key (--signing-key FILE or $VALKEY_RELEASE_SIGNING_KEY); without a key a dev
+release skips sign and repositories (reason in the report) and writes an unsigned provenance.
 Each step's result is kept in DIST/release-state.json: run the same command again after a
 failure and it re-checks what is done (artifacts, objects, hash line, PRs) and continues.
 
@@ -71,6 +74,13 @@ impl Args {
 
     pub fn options(&self, json: bool) -> Result<ReleaseOptions> {
         let mut o = self.opts.clone();
+        crate::fsutil::check_dir_arg(&o.dist, "--dist", "the release's dist directory")?;
+        for d in &o.merge {
+            crate::fsutil::check_dir_arg(d, "--merge", "a partial dist directory: the --out of `build --target T`")?;
+            if !d.exists() {
+                return Err(Error::input(format!("--merge {}: no such directory", d.display())));
+            }
+        }
         o.req = self.request()?;
         o.json = json;
         Ok(o)

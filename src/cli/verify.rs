@@ -2,8 +2,6 @@
 
 use super::Global;
 use crate::error::{Error, Result};
-use crate::version::Version;
-use std::path::PathBuf;
 
 /// Check files against checksum files, like `sha256sum -c`, or a published release (--remote).
 ///
@@ -19,44 +17,18 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(
     disable_version_flag = true,
-    after_help = "Examples:\n  valkey-release verify dist/\n  valkey-release verify valkey-8.1.1-jammy-x86_64.tar.gz      # reads the .sha256 beside it\n  valkey-release verify SHA256SUMS other.sha256\n  valkey-release verify --hashes valkey-hashes/README --dir downloads/\n  valkey-release verify --remote https://download.valkey.io/releases/ --version 8.1.1\n\nInputs: GNU lines (`<hex>  <file>`, `<hex> *<file>`), BSD lines (`SHA256 (<file>) = <hex>`),\na .sha256 holding only a digest, a file with <file>.sha256 beside it, a dist directory\n(SHA256SUMS and/or manifest.json: size and sha256 of each artifact), a manifest.json.\nNames resolve against the checksum file's directory. Output per file on stdout:\n`<file>: OK`, `<file>: FAILED`, `<file>: FAILED open or read`.\n\nExit codes:\n  0  every file matches\n  1  a mismatch or a missing file\n  2  unusable input (malformed line, named as file:line; unreadable checksum file or manifest)\n  3  remote: the server or the network failed"
+    after_help = "Examples:\n  valkey-release verify dist/\n  valkey-release verify --public-key GPG-KEY-valkey.asc dist/   # and SHA256SUMS.asc\n  valkey-release verify valkey-8.1.1-jammy-x86_64.tar.gz      # reads the .sha256 beside it\n  valkey-release verify SHA256SUMS other.sha256\n  valkey-release verify --hashes valkey-hashes/README --dir downloads/\n  valkey-release verify --remote https://download.valkey.io/releases/ --version 8.1.1\n\nInputs: GNU lines (`<hex>  <file>`, `<hex> *<file>`), BSD lines (`SHA256 (<file>) = <hex>`),\na .sha256 holding only a digest, a file with <file>.sha256 beside it, a dist directory\n(SHA256SUMS and/or manifest.json: size and sha256 of each artifact), a manifest.json.\nNames resolve against the checksum file's directory. Output per file on stdout:\n`<file>: OK`, `<file>: FAILED`, `<file>: FAILED open or read`.\n\nExit codes:\n  0  every file matches\n  1  a mismatch or a missing file\n  2  unusable input (malformed line, named as file:line; unreadable checksum file or manifest;\n     --public-key with no SHA256SUMS.asc to check)\n  3  remote: the server or the network failed"
 )]
 pub struct Args {
-    /// Checksum files, files with a .sha256 beside them, dist directories, manifest files.
-    #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// A valkey-hashes README: check each `hash <file> sha256 <hex> <url>` line (the all-zero
-    /// `unstable` line is skipped).
-    #[arg(long, value_name = "README")]
-    pub hashes: Option<PathBuf>,
-    /// Directory holding the files named in --hashes (default: the README's directory).
-    #[arg(long, value_name = "DIR", requires = "hashes")]
-    pub dir: Option<PathBuf>,
-    /// Skip files that do not exist instead of failing (like sha256sum --ignore-missing).
-    #[arg(long)]
-    pub ignore_missing: bool,
-    /// Verify a published release instead: s3://bucket/prefix/ or https://host/prefix/ (needs --version).
-    #[arg(long, value_name = "URL", requires = "version", conflicts_with_all = ["paths", "hashes"])]
-    pub remote: Option<String>,
-    /// Release version to verify with --remote, or with --provenance of a store URL.
-    #[arg(long, value_parser = super::parse_version, value_name = "V")]
-    pub version: Option<Version>,
-    /// Check the release directory PATH (default .) against its valkey-<V>.intoto.jsonl: every
-    /// file is a subject with its sha256, the signature verifies with --public-key, and the
-    /// source digest equals the --hashes line for V. PATH may be a published release
-    /// (s3://BUCKET/PREFIX/, file://DIR, https://HOST/PREFIX/; with --version V), downloaded
-    /// into a temporary directory first. See docs/trust.md.
-    #[arg(long, conflicts_with = "remote")]
-    pub provenance: bool,
-    /// With --provenance: the armored OpenPGP public key the provenance must be signed with.
-    #[arg(long, value_name = "FILE", requires = "provenance")]
-    pub public_key: Option<PathBuf>,
-    /// With --provenance: the provenance file (default: the one *.intoto.jsonl in PATH).
-    #[arg(long, value_name = "FILE", requires = "provenance")]
-    pub provenance_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: crate::verify::args::VerifyArgs,
 }
 
 pub async fn run(g: &Global, a: Args) -> Result<()> {
+    let a = a.verify;
+    if let Some(d) = &a.dir {
+        crate::fsutil::check_dir_arg(d, "--dir", "the directory holding the files valkey-hashes lists")?;
+    }
     if a.provenance {
         let version = a.version.as_ref().map(|v| v.to_string());
         return crate::verify::provenance::run_cli(g.json, a.paths, version, a.hashes, a.public_key, a.provenance_file);
@@ -68,19 +40,29 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
         let version = a.version.as_ref().ok_or_else(|| Error::input("--remote needs --version V"))?;
         return crate::verify::remote::verify_remote(remote, version, g.json).await;
     }
-    let opts = crate::verify::VerifyOptions {
-        paths: a.paths,
-        hashes: a.hashes,
-        hashes_dir: a.dir,
-        ignore_missing: a.ignore_missing,
-        progress: true,
+    let signatures = match &a.public_key {
+        Some(k) => crate::verify::signature::check(&a.paths, k)?,
+        None => Vec::new(),
     };
+    if !g.json {
+        for c in &signatures {
+            println!("{}: {} ({})", c.signature.display(), if c.ok { "OK" } else { "FAILED" }, c.detail);
+        }
+    }
+    let bad_sig: Vec<String> = signatures
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.signature.display(), c.detail))
+        .collect();
+    let with_key = a.public_key.is_some();
+    let opts = a.into_local_options();
     let report = tokio::task::block_in_place(|| crate::verify::verify_local(&opts))?;
     if g.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::external(e.to_string()))?
-        );
+        let mut v = serde_json::to_value(&report).map_err(|e| Error::external(e.to_string()))?;
+        if with_key {
+            v["signatures"] = serde_json::to_value(&signatures).map_err(|e| Error::external(e.to_string()))?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::external(e.to_string()))?);
     } else {
         for f in &report.files {
             println!("{}", f.line());
@@ -91,5 +73,9 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
             }
         }
     }
-    report.into_result()
+    report.into_result()?;
+    if !bad_sig.is_empty() {
+        return Err(Error::check(format!("signature check failed:\n  {}", bad_sig.join("\n  "))));
+    }
+    Ok(())
 }

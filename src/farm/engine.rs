@@ -29,10 +29,31 @@ pub fn engine_address(engine: Option<&str>) -> String {
     }
 }
 
-fn unreachable(addr: &str, e: impl std::fmt::Display) -> Error {
-    Error::external(format!(
-        "cannot reach the Docker engine at {addr}: {e} (is the daemon running? is DOCKER_HOST or the target's `engine` in targets.toml right?)"
-    ))
+fn unreachable(addr: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    let why = error_chain(e);
+    let hint = if why.contains("certificate") || why.contains("alert") {
+        "TLS failed: does ca.pem in DOCKER_CERT_PATH hold the CA that signed the engine's certificate, \
+         and is cert.pem a client certificate the engine accepts?"
+    } else {
+        "is the daemon running? is DOCKER_HOST or the target's `engine` in targets.toml right?"
+    };
+    Error::external(format!("cannot reach the Docker engine at {addr}: {why} ({hint})"))
+}
+
+/// An error with its sources (`client error (Connect): invalid peer certificate: UnknownIssuer`):
+/// the cause of a TLS failure is only in the chain.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+        cur = s.source();
+    }
+    msg
 }
 
 /// Connect to the engine and check it answers; negotiates the API version. Plain `tcp://` to
@@ -140,9 +161,9 @@ pub async fn connect_checked(engine: Option<&str>, allow_insecure: bool) -> Resu
         }
         Transport::Ssh(a) => Docker::connect_with_ssh(&a, TIMEOUT_SECS, &API_VERSION, None),
     }
-    .map_err(|e| unreachable(&addr, e))?;
-    let docker = docker.negotiate_version().await.map_err(|e| unreachable(&addr, e))?;
-    docker.ping().await.map_err(|e| unreachable(&addr, e))?;
+    .map_err(|e| unreachable(&addr, &e))?;
+    let docker = docker.negotiate_version().await.map_err(|e| unreachable(&addr, &e))?;
+    docker.ping().await.map_err(|e| unreachable(&addr, &e))?;
     Ok(docker)
 }
 

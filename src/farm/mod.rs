@@ -10,6 +10,7 @@
 //! - [`hooks`]: post-build work in the target's container; [`produced`]: where its files go;
 //! - [`image`]: builder images (with its own seam, [`image::ImageEngine`]); [`checks`]: binary checks.
 
+pub mod args;
 pub mod container;
 pub mod glue;
 pub mod hooks;

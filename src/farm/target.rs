@@ -285,6 +285,9 @@ async fn make_in<E: ContainerEngine>(
     if code != 0 {
         return Err(Error::check(format!("make exited with code {code}")));
     }
+    if let Some(cpu) = cpu_seconds(engine, id).await {
+        log.note(&format!("{CPU_NOTE}{cpu:.1} s (user+sys in the container so far, from its cgroup)"));
+    }
     phase(item, log, &format!("downloading binaries{tag}"));
     crate::fsutil::create_dir_all(&tree.join("src"))?;
     for b in &sh.matrix.artifact.binaries {
@@ -312,6 +315,32 @@ async fn make_in<E: ContainerEngine>(
         return Err(Error::check(format!("`{}` failed with code {code}: {text}", vcmd.join(" "))));
     }
     Ok((recorded, text))
+}
+
+/// The start of the log line giving the CPU time a build used (read by `cargo bench --bench release`).
+pub const CPU_NOTE: &str = "cpu: ";
+
+/// CPU seconds used in container `id` so far, from its cgroup (v2 `cpu.stat`, v1 `cpuacct.usage`);
+/// `None` when the engine does not show it.
+async fn cpu_seconds<E: ContainerEngine>(engine: &E, id: &str) -> Option<f64> {
+    let read = "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage 2>/dev/null \
+                || cat /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage";
+    let cmd = ["sh", "-c", read].map(String::from);
+    let mut out = Vec::new();
+    let code = engine
+        .exec(id, &cmd, &ExecOptions::default(), &mut |b| out.extend_from_slice(b))
+        .await
+        .ok()?;
+    (code == 0).then_some(())?;
+    parse_cpu_usage(&String::from_utf8_lossy(&out))
+}
+
+/// Seconds from cgroup v2 `cpu.stat` (`usage_usec N`) or v1 `cpuacct.usage` (nanoseconds).
+pub(super) fn parse_cpu_usage(text: &str) -> Option<f64> {
+    if let Some(l) = text.lines().find_map(|l| l.strip_prefix("usage_usec ")) {
+        return l.trim().parse::<u64>().ok().map(|us| us as f64 / 1e6);
+    }
+    text.trim().parse::<u64>().ok().map(|ns| ns as f64 / 1e9)
 }
 
 /// Run every post-build hook's job in the target's container (see [`super::hooks`]).

@@ -211,3 +211,11 @@ async fn fake_engine_hooks_run_in_the_build_container_after_the_checks() {
         "{log}"
     );
 }
+
+#[test]
+fn cpu_time_is_read_from_either_cgroup_version() {
+    use super::target::parse_cpu_usage;
+    assert_eq!(parse_cpu_usage("usage_usec 2500000\nuser_usec 2000000\n"), Some(2.5));
+    assert_eq!(parse_cpu_usage("1500000000\n"), Some(1.5));
+    assert_eq!(parse_cpu_usage("garbage"), None);
+}

@@ -225,7 +225,7 @@ fn add_owned(
 
 /// Copy one artifact of the dist directory `from` into `into`: the tarball (streamed, atomic,
 /// checked against the manifest's size and sha256: exit 1 naming the file otherwise), its
-/// `.sha256` file written from the manifest, and its build log when there is one. A tarball
+/// `.sha256` file written from the manifest, and its build log and SBOM facts when there are. A tarball
 /// already in `into` with the right sha256 is not copied again. Returns whether it was copied.
 pub fn copy_artifact(from: &Path, a: &Artifact, into: &Path) -> Result<bool> {
     check_file_name(from, a)?;
@@ -240,6 +240,11 @@ pub fn copy_artifact(from: &Path, a: &Artifact, into: &Path) -> Result<bool> {
         let log = from.join("logs").join(format!("{}.log", a.target));
         if log.is_file() {
             copy_checked(&log, &into.join("logs").join(format!("{}.log", a.target)), None)?;
+        }
+        // The SBOM facts of the target (the release's sbom step reads them).
+        let facts = crate::sbom::facts_path(from, &a.target);
+        if facts.is_file() {
+            copy_checked(&facts, &crate::sbom::facts_path(into, &a.target), None)?;
         }
     }
     let ck = format!("{}.sha256", a.file);

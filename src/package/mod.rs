@@ -19,6 +19,7 @@
 //! Everything is streamed: input files are read in blocks, the compressed output is
 //! hashed while it is written to a temporary file that is renamed when whole.
 
+pub mod args;
 pub mod dist;
 pub mod pgz;
 

@@ -36,7 +36,8 @@ pub fn is_provenance(name: &str) -> bool {
     name.ends_with(".intoto.jsonl")
 }
 
-/// Every top-level regular file of `dist` but provenance files and hidden files, sorted,
+/// Every top-level regular file of `dist` but provenance files, hidden files and the release's
+/// own bookkeeping (`release-state.json`, rewritten after every step), sorted,
 /// with its sha256.
 pub fn subjects(dist: &Path) -> Result<Vec<(String, String)>> {
     let rd = std::fs::read_dir(dist).map_err(|e| Error::io(dist, "read directory", e))?;
@@ -44,7 +45,11 @@ pub fn subjects(dist: &Path) -> Result<Vec<(String, String)>> {
     for e in rd {
         let e = e.map_err(|e| Error::io(dist, "read directory", e))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if !e.file_type().map(|t| t.is_file()).unwrap_or(false) || name.starts_with('.') || is_provenance(&name) {
+        if !e.file_type().map(|t| t.is_file()).unwrap_or(false)
+            || name.starts_with('.')
+            || is_provenance(&name)
+            || name == crate::release::state::STATE_FILE
+        {
             continue;
         }
         out.push((name, crate::fsutil::sha256_file(&e.path())?.0));

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 
 pub use super::edit::RepoFile;
 
+mod aliases;
+use aliases::edit_aliases;
+
 pub const VERSIONS_JSON: &str = "versions.json";
 pub const STACKBREW: &str = "generate-stackbrew-library.sh";
 
@@ -185,114 +188,6 @@ pub fn substitute(text: &str, old: &Release, new: &Release) -> String {
         t = t.replace(&old.sha256, &new.sha256);
     }
     replace_version_token(&t, &old.version, &new.version)
-}
-
-/// One `[M.m]='words'` line of the aliases block.
-#[derive(Debug, Clone)]
-struct Alias {
-    line: usize,
-    indent: String,
-    key: String,
-    words: String,
-}
-
-fn parse_aliases(text: &str) -> Option<(usize, usize, Vec<Alias>)> {
-    let lines: Vec<&str> = text.split('\n').collect();
-    let start = lines.iter().position(|l| l.trim_start().starts_with("declare -A aliases=("))?;
-    let end = start + 1 + lines[start + 1..].iter().position(|l| l.trim() == ")")?;
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate().take(end).skip(start + 1) {
-        let t = l.trim_start();
-        let indent = l[..l.len() - t.len()].to_string();
-        let Some(rest) = t.strip_prefix('[') else { continue };
-        let Some((key, val)) = rest.split_once("]=") else { continue };
-        let words = val.trim_end().trim_matches('\'').trim_matches('"').to_string();
-        out.push(Alias {
-            line: i,
-            indent,
-            key: key.to_string(),
-            words,
-        });
-    }
-    Some((start, end, out))
-}
-
-/// Apply the aliases rule (see SPEC.md and README.md, "container") to `generate-stackbrew-library.sh`.
-///
-/// `existing_ga`: the `M.m` key already exists with a GA version. `others`: the other `M.m` keys.
-fn edit_aliases(
-    text: &str,
-    version: &Version,
-    mm: &str,
-    existing_ga: bool,
-    others: &[(u64, u64)],
-    notes: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> String {
-    if version.is_rc() {
-        return text.to_string();
-    }
-    if existing_ga {
-        return text.to_string();
-    }
-    let Some(n) = parse_mm(mm) else { return text.to_string() };
-    let Some((start, end, aliases)) = parse_aliases(text) else {
-        warnings.push(format!("{STACKBREW}: no `declare -A aliases=(` block found; aliases not changed"));
-        return text.to_string();
-    };
-    let _ = start;
-    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-    if aliases.iter().any(|a| a.key == mm) {
-        return text.to_string();
-    }
-    let newest = others.iter().copied().filter(|o| *o != n).max();
-    let indent = aliases.first().map(|a| a.indent.clone()).unwrap_or_else(|| "\t".to_string());
-    match newest {
-        Some(nw) if n.0 > nw.0 => {
-            // New major: `latest` leaves the old entry, the new M.m gets `M latest`.
-            for a in &aliases {
-                let words: Vec<&str> = a.words.split_whitespace().collect();
-                if words.contains(&"latest") {
-                    let kept: Vec<&str> = words.into_iter().filter(|w| *w != "latest").collect();
-                    lines[a.line] = format!("{}[{}]='{}'", a.indent, a.key, kept.join(" "));
-                    notes.push(format!("{STACKBREW}: `latest` removed from [{}]", a.key));
-                }
-            }
-            let at = aliases.last().map(|a| a.line + 1).unwrap_or(end);
-            lines.insert(at, format!("{indent}[{mm}]='{} latest'", n.0));
-            notes.push(format!("{STACKBREW}: added [{mm}]='{} latest' (new major)", n.0));
-        }
-        Some(nw) if n.0 == nw.0 && n > nw => {
-            // New minor of the newest major: the alias words move from the previous newest minor.
-            let prev = aliases
-                .iter()
-                .filter_map(|a| parse_mm(&a.key).map(|k| (k, a)))
-                .filter(|(k, _)| k.0 == n.0 && *k < n)
-                .max_by_key(|(k, _)| *k)
-                .map(|(_, a)| a.clone());
-            match prev {
-                Some(a) => {
-                    lines[a.line] = format!("{}[{mm}]='{}'", a.indent, a.words);
-                    notes.push(format!("{STACKBREW}: aliases '{}' moved from [{}] to [{mm}]", a.words, a.key));
-                }
-                None => warnings.push(format!(
-                    "{STACKBREW}: no alias entry for major {} to move to [{mm}]; aliases not changed",
-                    n.0
-                )),
-            }
-        }
-        None => {
-            let at = aliases.last().map(|a| a.line + 1).unwrap_or(end);
-            lines.insert(at, format!("{indent}[{mm}]='{} latest'", n.0));
-            notes.push(format!("{STACKBREW}: added [{mm}]='{} latest' (first entry)", n.0));
-        }
-        Some(_) => {
-            notes.push(format!(
-                "{STACKBREW}: {mm} is not the newest minor of the newest major; aliases not changed"
-            ));
-        }
-    }
-    lines.join("\n")
 }
 
 /// Compute the new content of the container repository for `input.version`.
@@ -612,6 +507,70 @@ mod tests {
         assert_eq!(
             replace_version_token(t, "9.1.0", "9.1.1"),
             "ENV V 9.1.1\n@9.1.1?x 19.1.0 9.1.0-rc2 9.1.0.1 \"9.1.1\""
+        );
+    }
+
+    /// A `pkg` variant (valkey from the apt repository) keeps pointing at its minor's
+    /// repository (SPEC.md: `packaging/valkey-<M.m>/deb/<platform>/<arch>/`, key
+    /// `packaging/GPG-KEY-valkey.asc`): a patch release changes only the version; a new
+    /// minor's copy points at the new minor's repository.
+    #[test]
+    fn pkg_variant_follows_the_minor_repository() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/repos/valkey-container");
+        let vj = std::fs::read_to_string(fixture.join("versions.json")).unwrap();
+        let pkg = "FROM debian:trixie-slim\nENV VALKEY_VERSION 9.1.0\n\
+            RUN curl -fsSo /usr/share/keyrings/valkey.asc https://download.valkey.io/packaging/GPG-KEY-valkey.asc && \\\n  \
+            echo \"deb [signed-by=/usr/share/keyrings/valkey.asc] https://download.valkey.io/packaging/valkey-9.1/deb/debian13/$(dpkg --print-architecture) ./\" \
+            > /etc/apt/sources.list.d/valkey.list && apt-get update && apt-get install -y valkey-server=${VALKEY_VERSION}-1.trixie\n";
+        let mut files = BTreeMap::new();
+        files.insert(
+            "9.1/pkg/Dockerfile".to_string(),
+            super::super::edit::RepoFile {
+                text: pkg.to_string(),
+                mode: "100644".into(),
+            },
+        );
+        let edit = |v: &str| {
+            let version = Version::parse(v).unwrap();
+            edit_container(&ContainerInput {
+                versions_json: &vj,
+                stackbrew: None,
+                files: &files,
+                version: &version,
+                url: &format!("https://github.com/valkey-io/valkey/archive/refs/tags/{v}.tar.gz"),
+                sha256: &"a".repeat(64),
+                regenerate: false,
+                debian_suite: None,
+                alpine_version: None,
+            })
+            .unwrap()
+        };
+        let repo = |mm: &str| format!("https://download.valkey.io/packaging/valkey-{mm}/deb/debian13/$(dpkg --print-architecture) ./");
+        let patch = edit("9.1.1");
+        let c = patch
+            .changes
+            .iter()
+            .find(|c| c.path == "9.1/pkg/Dockerfile")
+            .expect("9.1/pkg/Dockerfile changed");
+        assert!(c.new.contains("ENV VALKEY_VERSION 9.1.1\n"), "{}", c.new);
+        assert!(c.new.contains(&repo("9.1")), "{}", c.new);
+        assert!(
+            c.new.contains("https://download.valkey.io/packaging/GPG-KEY-valkey.asc"),
+            "{}",
+            c.new
+        );
+        let minor = edit("9.2.0");
+        let c = minor
+            .changes
+            .iter()
+            .find(|c| c.path == "9.2/pkg/Dockerfile")
+            .expect("9.2/pkg/Dockerfile created");
+        assert!(c.new.contains("ENV VALKEY_VERSION 9.2.0\n"), "{}", c.new);
+        assert!(c.new.contains(&repo("9.2")) && !c.new.contains("valkey-9.1"), "{}", c.new);
+        assert!(
+            c.new.contains("https://download.valkey.io/packaging/GPG-KEY-valkey.asc"),
+            "{}",
+            c.new
         );
     }
 }

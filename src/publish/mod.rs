@@ -17,6 +17,7 @@
 //! hand-offs <- this file.
 
 pub mod apply;
+pub mod args;
 pub mod bundle;
 pub mod container;
 pub mod digest;

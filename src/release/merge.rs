@@ -13,7 +13,7 @@ use crate::fsutil;
 use crate::manifest::{self, Artifact, Manifest};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to merge.
 #[derive(Debug, Clone)]
@@ -51,30 +51,8 @@ pub struct MergeReport {
 
 /// Merge `opts.dirs` into `opts.out`.
 pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
-    if opts.dirs.is_empty() {
-        return Err(Error::input("--merge: name at least one partial dist directory"));
-    }
-    let mut manifests: Vec<(PathBuf, Manifest)> = Vec::new();
-    for d in &opts.dirs {
-        if !d.is_dir() {
-            return Err(Error::input(format!("--merge: {}: not a directory", d.display())));
-        }
-        let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
-        manifests.push((d.clone(), m));
-    }
+    let manifests = load_partials(opts)?;
     let (first_dir, first) = &manifests[0];
-    for (d, m) in &manifests[1..] {
-        first.compatible(m).map_err(|why| {
-            Error::input(format!(
-                "--merge: {} and {} are not of the same release: {why}",
-                first_dir.join(manifest::MANIFEST).display(),
-                d.join(manifest::MANIFEST).display()
-            ))
-        })?;
-    }
-    if let Some(v) = &opts.expect_version {
-        first.check_release(v, format!("--merge: {}", Manifest::path(first_dir).display()))?;
-    }
     let existing = Manifest::load_if_present(&opts.out)?;
     if let Some(ex) = &existing {
         ex.compatible(first).map_err(|why| {
@@ -86,64 +64,8 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
         })?;
     }
 
-    // file -> (dir, artifact): any kind, one file per name
-    let mut chosen: BTreeMap<String, (PathBuf, Artifact)> = BTreeMap::new();
-    for (d, m) in &manifests {
-        for a in &m.artifacts {
-            if let Some((d0, a0)) = chosen.get(&a.file) {
-                if a0.sha256 != a.sha256 {
-                    return Err(Error::input(format!(
-                        "--merge: conflict for target {}: {} has {} (sha256 {}), {} has {} (sha256 {}); \
-                         a target must be built once per release",
-                        a.target,
-                        d0.display(),
-                        a0.file,
-                        a0.sha256,
-                        d.display(),
-                        a.file,
-                        a.sha256
-                    )));
-                }
-                continue;
-            }
-            crate::package::check_file_name(d, a)?;
-            chosen.insert(a.file.clone(), (d.clone(), a.clone()));
-        }
-    }
-    if let Some(ex) = &existing {
-        for a in &ex.artifacts {
-            if let Some((d, b)) = chosen.get(&a.file) {
-                if a.sha256 != b.sha256 {
-                    return Err(Error::input(format!(
-                        "--merge: conflict for target {}: {} already holds sha256 {}, {} has sha256 {}",
-                        a.target,
-                        opts.out.display(),
-                        a.sha256,
-                        d.display(),
-                        b.sha256
-                    )));
-                }
-            }
-        }
-    }
-
-    // Every file must match its manifest before anything is copied.
-    for (d, a) in chosen.values() {
-        let p = d.join(&a.file);
-        let (sha, size) = fsutil::sha256_file(&p).map_err(|e| match e {
-            Error::Input(m) => Error::check(m),
-            other => other,
-        })?;
-        if sha != a.sha256 || size != a.size {
-            return Err(Error::check(format!(
-                "{}: sha256 {sha} ({size} bytes) does not match {} ({} bytes, sha256 {})",
-                p.display(),
-                Manifest::path(d).display(),
-                a.size,
-                a.sha256
-            )));
-        }
-    }
+    let chosen = choose(&manifests, existing.as_ref(), &opts.out)?;
+    check_bytes(&chosen)?;
 
     fsutil::create_dir_all(&opts.out)?;
     let mut out_m = match existing {
@@ -181,4 +103,99 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport> {
         dirs: opts.dirs.iter().map(|d| d.display().to_string()).collect(),
         artifacts: merged,
     })
+}
+
+/// The manifests of the partial dists, each of the same release (and of `expect_version`).
+fn load_partials(opts: &MergeOptions) -> Result<Vec<(PathBuf, Manifest)>> {
+    if opts.dirs.is_empty() {
+        return Err(Error::input("--merge: name at least one partial dist directory"));
+    }
+    let mut manifests: Vec<(PathBuf, Manifest)> = Vec::new();
+    for d in &opts.dirs {
+        if !d.is_dir() {
+            return Err(Error::input(format!("--merge: {}: not a directory", d.display())));
+        }
+        let m = Manifest::load(d).map_err(|e| e.context(format!("--merge {}", d.display())))?;
+        manifests.push((d.clone(), m));
+    }
+    let (first_dir, first) = &manifests[0];
+    for (d, m) in &manifests[1..] {
+        first.compatible(m).map_err(|why| {
+            Error::input(format!(
+                "--merge: {} and {} are not of the same release: {why}",
+                first_dir.join(manifest::MANIFEST).display(),
+                d.join(manifest::MANIFEST).display()
+            ))
+        })?;
+    }
+    if let Some(v) = &opts.expect_version {
+        first.check_release(v, format!("--merge: {}", Manifest::path(first_dir).display()))?;
+    }
+    Ok(manifests)
+}
+
+/// file -> (dir, artifact): any kind, one file per name; the same file with other bytes in
+/// two partial dists, or in `out` already, is a conflict.
+fn choose(manifests: &[(PathBuf, Manifest)], existing: Option<&Manifest>, out: &Path) -> Result<BTreeMap<String, (PathBuf, Artifact)>> {
+    let mut chosen: BTreeMap<String, (PathBuf, Artifact)> = BTreeMap::new();
+    for (d, m) in manifests {
+        for a in &m.artifacts {
+            if let Some((d0, a0)) = chosen.get(&a.file) {
+                if a0.sha256 != a.sha256 {
+                    return Err(Error::input(format!(
+                        "--merge: conflict for target {}: {} has {} (sha256 {}), {} has {} (sha256 {}); \
+                         a target must be built once per release",
+                        a.target,
+                        d0.display(),
+                        a0.file,
+                        a0.sha256,
+                        d.display(),
+                        a.file,
+                        a.sha256
+                    )));
+                }
+                continue;
+            }
+            crate::package::check_file_name(d, a)?;
+            chosen.insert(a.file.clone(), (d.clone(), a.clone()));
+        }
+    }
+    if let Some(ex) = existing {
+        for a in &ex.artifacts {
+            if let Some((d, b)) = chosen.get(&a.file) {
+                if a.sha256 != b.sha256 {
+                    return Err(Error::input(format!(
+                        "--merge: conflict for target {}: {} already holds sha256 {}, {} has sha256 {}",
+                        a.target,
+                        out.display(),
+                        a.sha256,
+                        d.display(),
+                        b.sha256
+                    )));
+                }
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Every file must match its manifest before anything is copied.
+fn check_bytes(chosen: &BTreeMap<String, (PathBuf, Artifact)>) -> Result<()> {
+    for (d, a) in chosen.values() {
+        let p = d.join(&a.file);
+        let (sha, size) = fsutil::sha256_file(&p).map_err(|e| match e {
+            Error::Input(m) => Error::check(m),
+            other => other,
+        })?;
+        if sha != a.sha256 || size != a.size {
+            return Err(Error::check(format!(
+                "{}: sha256 {sha} ({size} bytes) does not match {} ({} bytes, sha256 {})",
+                p.display(),
+                Manifest::path(d).display(),
+                a.size,
+                a.sha256
+            )));
+        }
+    }
+    Ok(())
 }

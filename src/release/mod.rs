@@ -21,6 +21,7 @@ pub mod real;
 pub mod report;
 pub mod source;
 pub mod state;
+pub mod steps;
 
 use crate::error::{Error, Result};
 use payload::{Environment, Request};
@@ -40,17 +41,35 @@ pub enum Step {
     Source,
     /// Build every target, package, checksums, manifest (or merge partial dists).
     Build,
+    /// `<artifact>.spdx.json` for every artifact (kind `sbom` in the manifest).
+    Sbom,
+    /// `SHA256SUMS.asc` and `GPG-KEY-valkey.asc` (only with a signing key).
+    Sign,
+    /// `valkey-<V>.intoto.jsonl` (signed when a key is given).
+    Provenance,
     /// Upload artifacts, checksums, SHA256SUMS and manifest to the environment's store.
     Upload,
     /// Download what was uploaded and check it against the manifest.
     Verify,
+    /// The package repositories (apt, yum) in the store: merged index, packages first,
+    /// index and signatures last, then verified.
+    Repositories,
     /// A hand-off to another repository (prod only), by name.
     Handoff(&'static str),
 }
 
 impl Step {
     /// The release's own steps, in order (the hand-offs follow).
-    pub const CORE: [Step; 4] = [Step::Source, Step::Build, Step::Upload, Step::Verify];
+    pub const CORE: [Step; 8] = [
+        Step::Source,
+        Step::Build,
+        Step::Sbom,
+        Step::Sign,
+        Step::Provenance,
+        Step::Upload,
+        Step::Verify,
+        Step::Repositories,
+    ];
 
     /// Every step of a release with the default hand-off table, in order.
     pub fn all() -> Vec<Step> {
@@ -70,7 +89,11 @@ impl Step {
             Step::Source => "source",
             Step::Build => "build",
             Step::Upload => "upload",
+            Step::Sbom => "sbom",
+            Step::Sign => "sign",
+            Step::Provenance => "provenance",
             Step::Verify => "verify",
+            Step::Repositories => "repositories",
             Step::Handoff(n) => n,
         }
     }
@@ -92,6 +115,11 @@ impl Step {
         matches!(self, Step::Handoff(_))
     }
 
+    /// Does this step run with `--dry-run`? Those that only write into the dist directory.
+    pub fn runs_in_dry_run(self) -> bool {
+        matches!(self, Step::Source | Step::Build | Step::Sbom | Step::Sign | Step::Provenance)
+    }
+
     /// Steps whose having run in this run means this step's earlier result no longer counts
     /// (it is run again rather than probed): verify re-checks whatever was uploaded.
     pub fn rechecks_after(self) -> &'static [Step] {
@@ -108,7 +136,7 @@ impl Step {
             return Ok(());
         }
         if req.environment == Environment::Dev {
-            return Err("dev releases stop after verify".into());
+            return Err("dev releases stop before the hand-offs".into());
         }
         match h {
             Some(h) => h.applies(&req.version),
@@ -148,6 +176,8 @@ pub enum StepState {
     SkippedNotForEnvironment,
     /// `--dry-run`: nothing is uploaded or published.
     SkippedDryRun,
+    /// Not configured for this run (no signing key, no packages); the reason says what.
+    SkippedNotConfigured,
     /// Run in this run, and it failed; later steps were not reached.
     Failed,
     /// An earlier step failed.
@@ -161,6 +191,7 @@ impl StepState {
             StepState::SkippedAlreadyDone => "skipped (already done)",
             StepState::SkippedNotForEnvironment => "skipped (not for this release)",
             StepState::SkippedDryRun => "skipped (dry run)",
+            StepState::SkippedNotConfigured => "skipped (not configured)",
             StepState::Failed => "failed",
             StepState::NotReached => "not reached",
         }
@@ -248,6 +279,27 @@ pub trait Stages {
     async fn build(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
     async fn upload(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
     async fn verify(&mut self, ctx: &Ctx<'_>) -> Result<Outcome>;
+    /// Write an SBOM for every artifact (default: nothing to do, for stages without one).
+    async fn sbom(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Ok(Outcome::new("nothing to do"))
+    }
+    /// Sign SHA256SUMS (default: nothing to do).
+    async fn sign(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Ok(Outcome::new("nothing to do"))
+    }
+    /// Write the provenance (default: nothing to do).
+    async fn provenance(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Ok(Outcome::new("nothing to do"))
+    }
+    /// Update the package repositories in the store (default: nothing to do).
+    async fn repositories(&mut self, _ctx: &Ctx<'_>) -> Result<Outcome> {
+        Ok(Outcome::new("nothing to do"))
+    }
+    /// Why `step` is not configured for this run (`Some(reason)`: reported as
+    /// `skipped (not configured)`, e.g. sign without a key), asked just before it would run.
+    fn not_configured(&self, _step: Step, _ctx: &Ctx<'_>) -> Option<String> {
+        None
+    }
     /// Run one hand-off of [`Stages::handoffs`].
     async fn handoff(&mut self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> Result<Outcome>;
     /// The hand-offs, in order (default: [`crate::publish::handoff::table`]).
@@ -270,6 +322,10 @@ async fn run_step<S: Stages>(s: &mut S, step: Step, h: Option<&dyn crate::publis
         (Step::Build, _) => s.build(ctx).await,
         (Step::Upload, _) => s.upload(ctx).await,
         (Step::Verify, _) => s.verify(ctx).await,
+        (Step::Sbom, _) => s.sbom(ctx).await,
+        (Step::Sign, _) => s.sign(ctx).await,
+        (Step::Provenance, _) => s.provenance(ctx).await,
+        (Step::Repositories, _) => s.repositories(ctx).await,
         (Step::Handoff(_), Some(h)) => s.handoff(h, ctx).await,
         (Step::Handoff(n), None) => Err(Error::input(format!("no hand-off named {n}"))),
     }
@@ -325,7 +381,7 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
             rows.push(r);
             continue;
         }
-        if opts.dry_run && !matches!(step, Step::Source | Step::Build) {
+        if opts.dry_run && !step.runs_in_dry_run() {
             let mut r = report::StepReport::new(step, StepState::SkippedDryRun, None);
             r.reason = Some("--dry-run uploads and publishes nothing".into());
             rows.push(r);
@@ -340,6 +396,12 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
             prior: prior.as_ref(),
             ran: &ran_now,
         };
+        if let Some(reason) = stages.not_configured(step, &ctx) {
+            let mut r = report::StepReport::new(step, StepState::SkippedNotConfigured, None);
+            r.reason = Some(reason);
+            rows.push(r);
+            continue;
+        }
         let must_rerun = step.rechecks_after().iter().any(|s| ran.contains(s));
         let probed = if must_rerun { Ok(None) } else { stages.probe(step, &ctx).await };
         let result = match probed {

@@ -87,6 +87,11 @@ pub struct ReleaseOptions {
     /// DIR/valkey-hashes, DIR/valkey-container, DIR/valkey-io.github.io, DIR/valkey-doc.
     #[arg(long, value_name = "DIR")]
     pub repos: Option<PathBuf>,
+    /// Armored OpenPGP secret key that signs SHA256SUMS, the provenance and the package
+    /// repositories (default: $VALKEY_RELEASE_SIGNING_KEY). Required for prod; without one a
+    /// dev release skips `sign` and `repositories` and writes an unsigned provenance.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// Use this Docker image for every target instead of the targets' builder images.
     #[arg(long, value_name = "IMAGE")]
     pub builder_image: Option<String>,
@@ -121,6 +126,7 @@ impl ReleaseOptions {
             handoff: None,
             repos: None,
             builder_image: None,
+            signing_key: None,
             json: false,
         }
     }

@@ -5,6 +5,7 @@
 use super::payload::{Environment, Request};
 use super::Step;
 use crate::error::{Error, Result};
+use crate::publish::handoff::Handoff;
 use crate::targets::Matrix;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -250,6 +251,8 @@ pub struct PlanOptions<'a> {
     /// sha256 of the source archive, when known without downloading (a local archive).
     pub source_sha256: Option<String>,
     pub date: String,
+    /// Is a signing key given (`--signing-key` or the variable)?
+    pub signing: bool,
 }
 
 /// Compute the plan (no network, no credentials, no build).
@@ -257,23 +260,7 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
     let v = &o.req.version;
     let prefix = o.matrix.artifact.s3_prefix.clone();
     let public = o.matrix.artifact.public_url.clone();
-    let mut targets = Vec::new();
-    for t in release_targets(o.matrix, o.targets)? {
-        let file = o.matrix.tarball_name(v, t);
-        targets.push(PlanTarget {
-            name: t.name.clone(),
-            distro: t.distro.clone(),
-            arch: t.arch.as_str().to_string(),
-            builder: t.builder.clone(),
-            mode: t.mode().into(),
-            engine: t.engine.clone(),
-            official: t.official,
-            artifact: o.matrix.artifact_name(v, t),
-            keys: artifact_keys(&prefix, &file),
-            url: object_url(&o.store, &public, &prefix, o.req.environment, &file),
-            file,
-        });
-    }
+    let targets = plan_targets(o, &prefix, &public)?;
     let table = crate::publish::handoff::table();
     let mut steps = Vec::new();
     let mut repo_changes = Vec::new();
@@ -287,7 +274,19 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         .map(|s| (s, None))
         .chain(table.iter().map(|h| (Step::Handoff(h.name()), Some(h))))
     {
-        let applies = s.applies(o.req, h.map(|h| h.as_ref()));
+        let has_packages = release_targets(o.matrix, o.targets)?.iter().any(|t| !t.packages.is_empty());
+        let applies = s.applies(o.req, h.map(|h| h.as_ref())).and_then(|()| match s {
+            Step::Sign if !o.signing => Err(format!(
+                "no signing key (--signing-key FILE or ${}): SHA256SUMS is not signed",
+                crate::sign::KEY_ENV
+            )),
+            Step::Repositories if !has_packages => Err("no target of this release makes packages".into()),
+            Step::Repositories if !o.signing => Err(format!(
+                "no signing key (--signing-key FILE or ${}): no repository",
+                crate::sign::KEY_ENV
+            )),
+            _ => Ok(()),
+        });
         steps.push(PlanStep {
             step: s,
             runs: applies.is_ok(),
@@ -296,50 +295,7 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         let (Some(h), true) = (h, steps.last().is_some_and(|p| p.runs)) else {
             continue;
         };
-        let mut po = crate::publish::Options::new(v.clone());
-        po.date = Some(o.date.clone());
-        let shape = h.shape(&po);
-        let mm = v.major_minor().unwrap_or_default();
-        let (files, description): (Vec<String>, String) = match h.name() {
-            "hashes" => (
-                vec!["README".into()],
-                format!("append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"),
-            ),
-            "container" => (
-                vec![
-                    "versions.json".into(),
-                    format!("{mm}/debian/Dockerfile"),
-                    format!("{mm}/alpine/Dockerfile"),
-                    "generate-stackbrew-library.sh".into(),
-                ],
-                format!("versions.json entry {mm} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {mm}/ follow; aliases per the rule"),
-            ),
-            "website" => {
-                let page = crate::publish::website::page_path(v.as_str());
-                let arts: Vec<String> = targets.iter().map(|t| format!("{}-{}", t.distro, t.arch)).collect();
-                (vec![page.clone()], format!("page {page} dated {}, listing only the built artifacts: {}", o.date, arts.join(", ")))
-            }
-            "docs" => (
-                ["topics/releases.md", "Makefile", "topics/valkey.conf.md", "topics/modules-api-ref.md"].map(String::from).to_vec(),
-                format!("releases table row for {mm} dated {}, Makefile VERSION/DATE, valkey.conf link, module API reference", o.date),
-            ),
-            _ => (vec![], h.about().to_string()),
-        };
-        repo_changes.push(RepoChange {
-            step: s,
-            repo: shape.repo.full(),
-            branch: shape.branch().map(str::to_string).unwrap_or_else(|| shape.repo.branch.clone()),
-            title: shape
-                .pr_title()
-                .map(str::to_string)
-                .or_else(|| shape.commits.first().map(|c| c.title.clone()))
-                .unwrap_or_default(),
-            commits: shape.commits.iter().map(|c| c.title.clone()).collect(),
-            files,
-            description,
-            dispatch: shape.dispatch.clone(),
-            diff: None,
-        });
+        repo_changes.push(repo_change(o, s, h.as_ref(), &targets, &tag_url, &digest));
     }
     Ok(Plan {
         version: v.to_string(),
@@ -356,6 +312,97 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
         date: o.date.clone(),
         repo_changes,
     })
+}
+
+/// The targets of the release with their artifact names, object keys and URLs.
+fn plan_targets(o: &PlanOptions, prefix: &str, public: &str) -> Result<Vec<PlanTarget>> {
+    let v = &o.req.version;
+    let mut targets = Vec::new();
+    for t in release_targets(o.matrix, o.targets)? {
+        let file = o.matrix.tarball_name(v, t);
+        targets.push(PlanTarget {
+            name: t.name.clone(),
+            distro: t.distro.clone(),
+            arch: t.arch.as_str().to_string(),
+            builder: t.builder.clone(),
+            mode: t.mode().into(),
+            engine: t.engine.clone(),
+            official: t.official,
+            artifact: o.matrix.artifact_name(v, t),
+            keys: artifact_keys(prefix, &file),
+            url: object_url(&o.store, public, prefix, o.req.environment, &file),
+            file,
+        });
+    }
+    Ok(targets)
+}
+
+/// What a hand-off that runs will change: its repository, branch, title, commits, files.
+fn repo_change(o: &PlanOptions, s: Step, h: &dyn Handoff, targets: &[PlanTarget], tag_url: &str, digest: &str) -> RepoChange {
+    let v = &o.req.version;
+    let mut po = crate::publish::Options::new(v.clone());
+    po.date = Some(o.date.clone());
+    let shape = h.shape(&po);
+    let mm = v.major_minor().unwrap_or_default();
+    let (files, description): (Vec<String>, String) = match h.name() {
+        "hashes" => (
+            vec!["README".into()],
+            format!("append (unless valkey-{v}.tar.gz already has this digest): hash valkey-{v}.tar.gz sha256 {digest} {tag_url}"),
+        ),
+        "container" => (
+            vec![
+                "versions.json".into(),
+                format!("{mm}/debian/Dockerfile"),
+                format!("{mm}/alpine/Dockerfile"),
+                "generate-stackbrew-library.sh".into(),
+            ],
+            format!(
+                "versions.json entry {mm} -> {v} ({tag_url}, sha256 {digest}); the Dockerfiles under {mm}/ follow; aliases per the rule"
+            ),
+        ),
+        "website" => {
+            let page = crate::publish::website::page_path(v.as_str());
+            let arts: Vec<String> = targets.iter().map(|t| format!("{}-{}", t.distro, t.arch)).collect();
+            (
+                vec![page.clone()],
+                format!(
+                    "page {page} dated {}, listing only the built artifacts: {}",
+                    o.date,
+                    arts.join(", ")
+                ),
+            )
+        }
+        "docs" => (
+            [
+                "topics/releases.md",
+                "Makefile",
+                "topics/valkey.conf.md",
+                "topics/modules-api-ref.md",
+            ]
+            .map(String::from)
+            .to_vec(),
+            format!(
+                "releases table row for {mm} dated {}, Makefile VERSION/DATE, valkey.conf link, module API reference",
+                o.date
+            ),
+        ),
+        _ => (vec![], h.about().to_string()),
+    };
+    RepoChange {
+        step: s,
+        repo: shape.repo.full(),
+        branch: shape.branch().map(str::to_string).unwrap_or_else(|| shape.repo.branch.clone()),
+        title: shape
+            .pr_title()
+            .map(str::to_string)
+            .or_else(|| shape.commits.first().map(|c| c.title.clone()))
+            .unwrap_or_default(),
+        commits: shape.commits.iter().map(|c| c.title.clone()).collect(),
+        files,
+        description,
+        dispatch: shape.dispatch.clone(),
+        diff: None,
+    }
 }
 
 /// Where an uploaded file can be fetched: the public URL for the production bucket, the

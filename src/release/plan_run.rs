@@ -61,6 +61,8 @@ pub async fn for_release(matrix: &Matrix, opts: &super::ReleaseOptions) -> Resul
         publish,
         source_sha256: source_sha256.clone(),
         date: opts.date(),
+        // Only whether there is a key: plan never reads the secret.
+        signing: opts.signing_key.is_some() || std::env::var(crate::sign::KEY_ENV).is_ok_and(|v| !v.trim().is_empty()),
     })?;
     if let Some(repos) = &opts.repos {
         let tag_url = matrix.source_url(&opts.req.version);

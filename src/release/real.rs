@@ -23,6 +23,10 @@ pub struct RealStages<'m> {
     pub publish: PublishChoice,
     /// valkey-doc's modules-api-ref.md, generated from the release's source when known.
     pub modules_api_ref: Option<String>,
+    /// The release signing key (`--signing-key` or $VALKEY_RELEASE_SIGNING_KEY); never printed.
+    pub key: Option<crate::sign::SigningKey>,
+    /// When this run started (the provenance's startedOn).
+    pub started: i64,
 }
 
 impl<'m> RealStages<'m> {
@@ -66,12 +70,22 @@ impl<'m> RealStages<'m> {
                 store.url, store.from, store.bucket_var
             )));
         }
+        let key = crate::sign::SigningKey::load(opts.signing_key.as_deref())?;
+        // Prod publishes signed: SHA256SUMS.asc, a signed provenance, signed repositories.
+        if opts.req.environment == super::payload::Environment::Prod && key.is_none() && !opts.dry_run {
+            return Err(Error::input(format!(
+                "a prod release is signed: set {} to the armored OpenPGP secret key or pass --signing-key FILE",
+                crate::sign::KEY_ENV
+            )));
+        }
         Ok(RealStages {
             opts,
             matrix,
             store,
             publish,
             modules_api_ref: None,
+            key,
+            started: chrono::Utc::now().timestamp(),
         })
     }
 
@@ -198,6 +212,13 @@ impl Stages for RealStages<'_> {
                     .with_data(&rep)
                 }))
             }
+            Step::Sbom => super::steps::sbom_probe(ctx.dist, &self.matrix.artifact.public_url),
+            Step::Sign => match &self.key {
+                Some(k) => super::steps::sign_probe(ctx.dist, k),
+                None => Ok(None),
+            },
+            Step::Provenance => super::steps::provenance_probe(ctx.dist, ctx.req.environment.as_str(), self.key.as_ref()),
+            Step::Repositories => self.repositories_probe(ctx).await,
             Step::Verify => Ok(ctx.prior.filter(|r| r.state.is_done()).map(|r| {
                 let mut o = r.outcome.clone().unwrap_or_default();
                 o.summary = format!("verified by an earlier run ({}), nothing uploaded since", r.at);
@@ -338,6 +359,27 @@ impl Stages for RealStages<'_> {
         .with_data(&serde_json::json!({ "store": loc.url(), "verified": checked })))
     }
 
+    async fn sbom(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        super::steps::sbom_run(ctx.dist, &self.matrix.artifact.public_url)
+    }
+
+    async fn sign(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let key = self.key.as_ref().ok_or_else(|| Error::input("sign: no signing key"))?;
+        super::steps::sign_run(ctx.dist, key)
+    }
+
+    async fn provenance(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        super::steps::provenance_run(ctx.dist, self.matrix, ctx.req.environment.as_str(), self.started, self.key.as_ref())
+    }
+
+    async fn repositories(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
+        self.repositories_run(ctx).await
+    }
+
+    fn not_configured(&self, step: Step, ctx: &Ctx<'_>) -> Option<String> {
+        super::steps::not_configured(self, step, ctx)
+    }
+
     async fn handoff(&mut self, h: &dyn crate::publish::Handoff, ctx: &Ctx<'_>) -> Result<Outcome> {
         let o = crate::publish::publish(h, &self.publish_options(h, ctx)).await?;
         Ok(publish_outcome(&o))
@@ -456,7 +498,7 @@ impl RealStages<'_> {
     }
 
     /// The upload stage's options for this release.
-    fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
+    pub(super) fn upload_options(&self, ctx: &Ctx<'_>) -> crate::upload::UploadOptions {
         let mut uo = crate::upload::UploadOptions::new(ctx.req.environment, ctx.dist);
         uo.store = Some(self.store.url.clone());
         uo.endpoint_url = self.opts.endpoint_url.clone();

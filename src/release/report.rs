@@ -187,7 +187,7 @@ impl ReleaseReport {
             if let Some(e) = &s.error {
                 detail = e.clone();
             }
-            o.push_str(format!("  {:<10} {:<32} {}\n", s.step.as_str(), s.label, detail).trim_end());
+            o.push_str(format!("  {:<12} {:<32} {}\n", s.step.as_str(), s.label, detail).trim_end());
             o.push('\n');
         }
         if !self.artifacts.is_empty() {

@@ -183,3 +183,101 @@ pub fn index_files(index: &AptIndex, meta: &AptMeta, key: &SigningKey) -> Result
         ],
     })
 }
+
+/// The index files of an apt repository, in write order.
+pub const INDEX_FILES: [&str; 5] = ["Packages", "Packages.gz", "Release", "Release.gpg", "InRelease"];
+
+/// Check an apt repository's index files (`get` reads one by name): `Release.gpg` and
+/// `InRelease` verify with the key and agree with `Release`; `Packages`/`Packages.gz` match
+/// the Release hashes. Returns every package `Packages` lists: (file name, SHA256).
+pub fn verify_index(get: &dyn Fn(&str) -> Result<Vec<u8>>, public_armored: &str, what: &str) -> Result<Vec<(String, String)>> {
+    let release = get("Release")?;
+    crate::sign::verify_detached(public_armored, &release, &get("Release.gpg")?).map_err(|e| e.context(format!("{what}/Release.gpg")))?;
+    let inrelease = String::from_utf8_lossy(&get("InRelease")?).to_string();
+    let signed = crate::sign::verify_clearsigned(public_armored, &inrelease).map_err(|e| e.context(format!("{what}/InRelease")))?;
+    if signed.trim_end() != String::from_utf8_lossy(&release).trim_end() {
+        return Err(Error::check(format!("{what}: InRelease does not carry the same text as Release")));
+    }
+    let release = String::from_utf8_lossy(&release).to_string();
+    let mut in_sha = false;
+    for line in release.lines() {
+        if !line.starts_with(' ') {
+            in_sha = line == "SHA256:";
+            continue;
+        }
+        if in_sha {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() == 3 && hex::encode(Sha256::digest(get(f[2])?)) != f[0] {
+                return Err(Error::check(format!("{what}: {} does not match its SHA256 in Release", f[2])));
+            }
+        }
+    }
+    let packages = String::from_utf8_lossy(&get("Packages")?).to_string();
+    let mut out = Vec::new();
+    for p in paragraphs(&packages) {
+        let file = debfile::field(p, "Filename").unwrap_or_default().trim_start_matches("./");
+        let sha = debfile::field(p, "SHA256").unwrap_or_default();
+        if file.is_empty() || sha.is_empty() {
+            return Err(Error::check(format!("{what}/Packages: an entry has no Filename or SHA256")));
+        }
+        out.push((file.to_string(), sha.to_string()));
+    }
+    Ok(out)
+}
+
+/// The apt format: flat repositories per platform and architecture.
+pub struct Apt;
+
+impl super::Format for Apt {
+    fn name(&self) -> &'static str {
+        "apt"
+    }
+    fn package_kind(&self) -> &'static str {
+        crate::artifact::Kind::name(&crate::artifact::deb::Deb)
+    }
+    fn plan(&self, packages: &[std::path::PathBuf], date: &str) -> Result<Vec<Box<dyn super::Repository>>> {
+        Ok(super::dir::plan_apt(packages, date)?
+            .into_iter()
+            .map(|u| Box::new(u) as Box<dyn super::Repository>)
+            .collect())
+    }
+}
+
+impl super::Repository for super::dir::AptUpdate {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn packages(&self) -> &[std::path::PathBuf] {
+        &self.debs
+    }
+    fn wanted(&self, have: &super::Have, all: bool) -> Vec<String> {
+        let names: &[&str] = if all { &INDEX_FILES } else { &INDEX_FILES[..1] };
+        names.iter().filter(|n| !have.contains_key(**n)).map(|n| n.to_string()).collect()
+    }
+    fn merge(&self, have: &super::Have, packages: &[(String, Vec<u8>)], key: &SigningKey) -> Result<super::Merged> {
+        let mut index = match have.get("Packages").and_then(|b| b.as_ref()) {
+            Some(b) => AptIndex::parse(&String::from_utf8_lossy(b), &format!("{}/Packages", self.key))?,
+            None => AptIndex::default(),
+        };
+        let mut m = super::Merged::default();
+        for (name, bytes) in packages {
+            if index.add_deb(name, bytes)? {
+                m.added.push(name.clone());
+            } else {
+                m.already.push(name.clone());
+            }
+        }
+        m.index = index_files(&index, &self.meta, key)?.files;
+        m.indexed = index.keys().into_iter().map(|(p, v, a)| format!("{p} {v} {a}")).collect();
+        Ok(m)
+    }
+    fn verify(&self, files: &std::collections::BTreeMap<String, Vec<u8>>, public_armored: &str) -> Result<Vec<(String, String)>> {
+        let get = |n: &str| {
+            files
+                .get(n)
+                .cloned()
+                .ok_or_else(|| Error::check(format!("{}/{n}: missing from the repository", self.key)))
+        };
+        verify_index(&get, public_armored, &self.key)
+    }
+}

@@ -8,8 +8,8 @@
 
 use super::apt::{self, AptIndex, AptMeta};
 use crate::error::{Error, Result};
-use crate::pkg::{debfile, recipes};
-use crate::sign::{self, SigningKey};
+use crate::pkg::recipes;
+use crate::sign::SigningKey;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -164,39 +164,8 @@ pub fn update_apt(root: &Path, up: &AptUpdate, key: &SigningKey) -> Result<AptRe
 /// is present with its SHA256.
 pub fn verify_apt_dir(dir: &Path, public_armored: &str) -> Result<()> {
     let read = |n: &str| std::fs::read(dir.join(n)).map_err(|e| Error::io(&dir.join(n), "read", e));
-    let release = read("Release")?;
-    sign::verify_detached(public_armored, &release, &read("Release.gpg")?).map_err(|e| e.context("Release.gpg"))?;
-    let inrelease = String::from_utf8_lossy(&read("InRelease")?).to_string();
-    let signed = sign::verify_clearsigned(public_armored, &inrelease).map_err(|e| e.context("InRelease"))?;
-    if signed.trim_end() != String::from_utf8_lossy(&release).trim_end() {
-        return Err(Error::check(format!(
-            "{}: InRelease does not carry the same text as Release",
-            dir.display()
-        )));
-    }
-    let release = String::from_utf8_lossy(&release).to_string();
-    let mut in_sha = false;
-    for line in release.lines() {
-        if !line.starts_with(' ') {
-            in_sha = line == "SHA256:";
-            continue;
-        }
-        if in_sha {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() == 3 && hex::encode(Sha256::digest(read(f[2])?)) != f[0] {
-                return Err(Error::check(format!(
-                    "{}: {} does not match its SHA256 in Release",
-                    dir.display(),
-                    f[2]
-                )));
-            }
-        }
-    }
-    let packages = String::from_utf8_lossy(&read("Packages")?).to_string();
-    for p in packages.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        let file = debfile::field(p, "Filename").unwrap_or_default().trim_start_matches("./");
-        let want = debfile::field(p, "SHA256").unwrap_or_default();
-        let got = hex::encode(Sha256::digest(read(file)?));
+    for (file, want) in apt::verify_index(&read, public_armored, &dir.display().to_string())? {
+        let got = hex::encode(Sha256::digest(read(&file)?));
         if got != want {
             return Err(Error::check(format!(
                 "{}: {file} does not match its SHA256 in Packages",

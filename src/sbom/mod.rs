@@ -218,30 +218,36 @@ pub fn write_for_dist(dist: &Path, public_url: &str) -> Result<Vec<String>> {
     let mut written = Vec::new();
     let sbom_kind = crate::artifact::sbom::Sbom.name();
     for a in m.artifacts.iter().filter(|a| a.kind != sbom_kind) {
-        let fp = facts_path(dist, &a.target);
-        if !fp.exists() {
-            return Err(Error::input(format!(
-                "{}: no SBOM facts for target {} ({} is missing; it is written by the build's sbom-facts hook)",
-                dist.display(),
-                a.target,
-                fp.display()
-            )));
-        }
-        let facts = Facts::load(&fp)?;
-        let input = SbomInput {
-            version: &m.version,
-            source: &m.source,
-            source_date_epoch: m.source_date_epoch,
-            artifact_file: &a.file,
-            artifact_sha256: &a.sha256,
-            artifact_key: &crate::artifact::key_name(a, &a.file),
-            public_url,
-            facts: &facts,
-        };
         let name = format!("{}{SUFFIX}", a.file);
-        crate::package::add_derived(dist, a, sbom_kind, &name, &render(&input)?)?;
+        crate::package::add_derived(dist, a, sbom_kind, &name, &render_for(dist, &m, a, public_url)?)?;
         written.push(name);
     }
     written.sort();
     Ok(written)
+}
+
+/// The bytes of the SBOM of artifact `a` of manifest `m` in `dist` (from its target's facts;
+/// exit 2 naming the facts file when it is missing).
+pub fn render_for(dist: &Path, m: &crate::manifest::Manifest, a: &crate::manifest::Artifact, public_url: &str) -> Result<Vec<u8>> {
+    let fp = facts_path(dist, &a.target);
+    if !fp.exists() {
+        return Err(Error::input(format!(
+            "{}: no SBOM facts for target {} ({} is missing; it is written by the build's sbom-facts hook)",
+            dist.display(),
+            a.target,
+            fp.display()
+        )));
+    }
+    let facts = Facts::load(&fp)?;
+    let input = SbomInput {
+        version: &m.version,
+        source: &m.source,
+        source_date_epoch: m.source_date_epoch,
+        artifact_file: &a.file,
+        artifact_sha256: &a.sha256,
+        artifact_key: &crate::artifact::key_name(a, &a.file),
+        public_url,
+        facts: &facts,
+    };
+    render(&input)
 }

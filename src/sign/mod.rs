@@ -68,7 +68,7 @@ impl SigningKey {
 
     /// Read the key from a file.
     pub fn from_file(path: &Path) -> Result<SigningKey> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read the signing key", e))?;
+        let text = crate::fsutil::read_input_text(path, "the signing key")?;
         Self::from_armored_named(&text, &path.display().to_string())
     }
 

@@ -41,6 +41,7 @@ impl FileStore {
                 .map_err(|e| Error::io(Path::new("."), "read current directory", e))?
                 .join(root)
         };
+        crate::fsutil::check_dir_arg(&root, "store file://", "the store's directory")?;
         Ok(FileStore { root })
     }
 

@@ -20,7 +20,8 @@ pub fn artifact_key(prefix: &str, a: &crate::manifest::Artifact, name: &str) -> 
     format!("{prefix}{}", crate::artifact::key_name(a, name))
 }
 
-/// The objects of a release, in upload order (artifacts, their .sha256, SHA256SUMS, manifest last).
+/// The objects of a release, in upload order (artifacts, their .sha256, SHA256SUMS, its
+/// signature, the public key, the provenance when present, manifest last).
 /// Every file is hashed again and must match manifest.json: exit 1 naming the file otherwise.
 pub fn plan_objects(dist: &Path, prefix: &str) -> Result<(Manifest, Vec<PlannedObject>)> {
     let manifest = Manifest::load(dist)?;
@@ -95,10 +96,21 @@ pub fn plan_objects(dist: &Path, prefix: &str) -> Result<(Manifest, Vec<PlannedO
     let mpath = Manifest::path(dist);
     let mbytes = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, "read", e))?;
     let v = &manifest.version;
-    for (name, data) in [
-        (format!("valkey-{v}.SHA256SUMS"), sums),
-        (format!("valkey-{v}.manifest.json"), mbytes),
+    let mut rest = vec![(format!("valkey-{v}.SHA256SUMS"), sums)];
+    // Written by the release's sign and provenance steps when they ran: the signature of
+    // SHA256SUMS, the public key that checks it, the provenance.
+    for (file, name) in [
+        ("SHA256SUMS.asc".to_string(), format!("valkey-{v}.SHA256SUMS.asc")),
+        (crate::sign::PUBLIC_KEY_FILE.to_string(), crate::sign::PUBLIC_KEY_FILE.to_string()),
+        (crate::provenance::file_name(v), crate::provenance::file_name(v)),
     ] {
+        let p = dist.join(&file);
+        if p.is_file() {
+            rest.push((name, std::fs::read(&p).map_err(|e| Error::io(&p, "read", e))?));
+        }
+    }
+    rest.push((format!("valkey-{v}.manifest.json"), mbytes));
+    for (name, data) in rest {
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
         objs.push(PlannedObject {
             key: format!("{prefix}{name}"),

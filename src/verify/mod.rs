@@ -13,10 +13,12 @@
 //! Names in a checksum file resolve against the checksum file's directory. Files are hashed
 //! in parallel (one worker per core), streaming.
 
+pub mod args;
 pub mod parse;
 pub mod provenance;
 pub mod published;
 pub mod remote;
+pub mod signature;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, MANIFEST, SHA256SUMS};

@@ -233,6 +233,23 @@ impl Box {
         container::upload_bytes(&self.docker, &self.id, tar_dir(dir), path).await.unwrap();
     }
 
+    /// `apt-get update`, which must print no warning (no `W:`, `E:` or `N:` line) and use the
+    /// signed `InRelease` (no `Ign:`). Returns its output.
+    pub async fn apt_update_clean(&self) -> String {
+        let update = self.sh_ok("apt-get update 2>&1").await;
+        assert!(
+            !update
+                .lines()
+                .any(|l| l.starts_with("W:") || l.starts_with("E:") || l.starts_with("N:")),
+            "apt-get update warned:\n{update}"
+        );
+        assert!(
+            update.contains("./ InRelease") && !update.contains("Ign:"),
+            "apt did not use the signed InRelease:\n{update}"
+        );
+        update
+    }
+
     pub async fn remove(self) {
         container::remove(&self.docker, &self.id).await.unwrap();
     }

@@ -31,8 +31,20 @@ pub fn cmd(cwd: &Path) -> std::process::Command {
         c.env_remove(k);
     }
     c.env("VALKEY_RELEASE_PLAIN", "1");
+    // Releases are signed (prod requires it): a throwaway key made for the tests only.
+    c.env("VALKEY_RELEASE_SIGNING_KEY", test_signing_key());
     c.env("VALKEY_RELEASE_TARGETS", Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml"));
     c
+}
+
+/// The armored secret key of tests/fixtures/release (a throwaway key for the tests only).
+pub fn test_signing_key() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/test-signing-key.asc")).unwrap()
+}
+
+/// Its public half.
+pub fn test_public_key() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release/test-signing-key.pub.asc")
 }
 
 /// Write one target's artifact (arbitrary bytes standing in for the tarball) and a manifest
@@ -46,6 +58,14 @@ pub fn make_partial(dir: &Path, version: &str, target: &str, content: &[u8]) -> 
     std::fs::write(dir.join(format!("{file}.sha256")), checksum_line(&sha, &file)).unwrap();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     std::fs::write(dir.join("logs").join(format!("{target}.log")), format!("building {target}\nok\n")).unwrap();
+    // What the build's sbom-facts hook would have gathered (the release's sbom step reads it).
+    let facts = dir.join("facts").join(target);
+    std::fs::create_dir_all(&facts).unwrap();
+    let f = serde_json::json!({
+        "target": target, "distro_id": "ubuntu", "distro_version": "24.04", "components": [], "libraries": [],
+        "packages_sha256": "0".repeat(64), "packages": {},
+    });
+    std::fs::write(facts.join("sbom-facts.json"), serde_json::to_vec_pretty(&f).unwrap()).unwrap();
     let a = Artifact {
         target: target.to_string(),
         kind: "tarball".into(),
@@ -93,14 +113,29 @@ pub fn report(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap()
 }
 
-/// The state of each step of a release report, in order (source, build, upload, verify, hashes,
-/// container, website).
+/// The steps between build and upload and after verify (SBOM, signing, provenance, package
+/// repositories): checked by tests/release_packages.rs; [`step_states`] leaves them out.
+pub const TRUST_STEPS: [&str; 4] = ["sbom", "sign", "provenance", "repositories"];
+
+/// The state of each step of a release report but [`TRUST_STEPS`], in order (source, build,
+/// upload, verify, hashes, container, website).
 pub fn step_states(v: &serde_json::Value) -> Vec<String> {
     v["steps"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|s| !TRUST_STEPS.contains(&s["step"].as_str().unwrap_or_default()))
         .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The state of every step of a release report, by step name, in order.
+pub fn all_step_states(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
         .collect()
 }
 
