@@ -211,26 +211,7 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
     let opts = &opts;
     let published = Manifest::load(&opts.published)?;
     let version = Version::parse(&published.version)?;
-    let targets: Vec<String> = if opts.targets.is_empty() {
-        // One per target: its tarball (SBOMs and packages of the target are derived from it).
-        published
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == crate::artifact::DEFAULT_KIND)
-            .map(|a| a.target.clone())
-            .collect()
-    } else {
-        for t in &opts.targets {
-            if published.artifact(t).is_none() {
-                return Err(Error::input(format!(
-                    "--target {t}: not in the published release {} (it has: {})",
-                    opts.published.display(),
-                    published.artifacts.iter().map(|a| a.target.as_str()).collect::<Vec<_>>().join(", ")
-                )));
-            }
-        }
-        opts.targets.clone()
-    };
+    let targets = chosen_targets(opts, &published)?;
     let source = opts.source.clone().or_else(|| published.source.url.clone()).ok_or_else(|| {
         Error::input(format!(
             "{}: the release's source {} has no recorded URL; give it with --source",
@@ -238,20 +219,7 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
             published.source.name
         ))
     })?;
-    let mut notes = Vec::new();
-    if let Some(rec) = recorded_targets_digest(&opts.published, &published.version) {
-        let ours = {
-            use sha2::Digest;
-            let b = std::fs::read(&matrix.path).unwrap_or_else(|_| crate::targets::EMBEDDED.as_bytes().to_vec());
-            hex::encode(sha2::Sha256::digest(&b))
-        };
-        if rec != ours {
-            notes.push(format!(
-                "targets.toml {} (sha256 {ours}) is not the one recorded in the provenance (sha256 {rec})",
-                matrix.path.display()
-            ));
-        }
-    }
+    let mut notes: Vec<String> = targets_toml_note(matrix, opts, &published).into_iter().collect();
     let mut bo = BuildOptions::new(version.clone());
     bo.source = Some(source);
     bo.targets = targets.clone();
@@ -277,83 +245,7 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
     }
     let mut results = Vec::new();
     for t in &targets {
-        let pa = published.artifact(t).expect("checked above");
-        let built = report.targets.iter().find(|r| &r.target == t);
-        let ra = rebuilt.as_ref().and_then(|m| m.artifact(t));
-        let mut res = TargetResult {
-            target: t.clone(),
-            status: "identical".into(),
-            published_sha256: pa.sha256.clone(),
-            rebuilt_sha256: ra.map(|a| a.sha256.clone()),
-            members: vec![],
-            inputs: vec![],
-            varied: built.map(|b| b.varied.clone()).unwrap_or_default(),
-            builder_packages: vec![],
-            diffoscope: None,
-            error: None,
-        };
-        let Some(ra) = ra.filter(|_| built.map(|b| b.status == crate::farm::TargetStatus::Ok).unwrap_or(false)) else {
-            res.status = "failed".into();
-            res.error = Some(
-                built
-                    .and_then(|b| b.error.clone())
-                    .unwrap_or_else(|| "the rebuild produced no artifact".into()),
-            );
-            results.push(res);
-            continue;
-        };
-        compare_inputs(&published, rebuilt.as_ref().expect("has artifact"), pa, ra, &mut res.inputs);
-        let (fp, fr) = (crate::sbom::facts_path(&opts.published, t), crate::sbom::facts_path(&opts.out, t));
-        if fp.exists() && fr.exists() {
-            let (a, b) = (crate::sbom::facts::Facts::load(&fp)?, crate::sbom::facts::Facts::load(&fr)?);
-            res.builder_packages = package_differences(&a.packages, &b.packages);
-        } else if fr.exists() {
-            // A downloaded release has no facts/: the provenance records the list's digest.
-            let dep = recorded_dependency(&opts.published, &published.version, &format!("builder-image/{t}"));
-            let recorded = dep
-                .as_ref()
-                .and_then(|d| d["annotations"]["packagesSha256"].as_str().map(str::to_string));
-            let list: Option<BTreeMap<String, String>> = dep
-                .as_ref()
-                .and_then(|d| serde_json::from_value(d["annotations"]["packages"].clone()).ok());
-            let facts = crate::sbom::facts::Facts::load(&fr)?;
-            let ours = facts.packages_sha256.clone();
-            if let Some(list) = list {
-                // The provenance records the list: name each package that differs.
-                res.builder_packages = package_differences(&list, &facts.packages);
-            } else if let Some(r) = recorded.filter(|r| *r != ours) {
-                res.builder_packages.push(format!(
-                    "the builder's package list differs from the recorded one (sha256 {r}, rebuilt {ours}; the rebuilt list is in {})",
-                    fr.display()
-                ));
-            }
-        }
-        if !ra.sha256.eq_ignore_ascii_case(&pa.sha256) {
-            let (a, b) = (opts.published.join(&pa.file), opts.out.join(&ra.file));
-            res.members = compare::diff_tarballs(&a, &b)?;
-            if res.members.is_empty() {
-                res.members.push(MemberDiff {
-                    member: "(archive)".into(),
-                    what: vec!["every member is equal; the archive's layout or compression differs".into()],
-                    sections: vec![],
-                });
-            }
-            let logs = opts.out.join("logs");
-            crate::fsutil::create_dir_all(&logs)?;
-            res.diffoscope = diffoscope(&a, &b, &logs.join(format!("diffoscope-{t}.txt")));
-            res.status = if res.builder_packages.is_empty() {
-                "different"
-            } else {
-                "builder-differs"
-            }
-            .into();
-        } else if !res.builder_packages.is_empty() {
-            notes.push(format!(
-                "{t}: identical although the builder's packages differ ({})",
-                res.builder_packages.join(", ")
-            ));
-        }
-        results.push(res);
+        results.push(compare_target(opts, &published, rebuilt.as_ref(), &report, t, &mut notes)?);
     }
     Ok(RebuildReport {
         version: published.version.clone(),
@@ -361,6 +253,141 @@ pub async fn rebuild(matrix: &Matrix, opts: &RebuildOptions, progress: &Progress
         notes,
         targets: results,
     })
+}
+
+/// The targets to rebuild: the ones asked for (each in the release), else one per tarball.
+fn chosen_targets(opts: &RebuildOptions, published: &Manifest) -> Result<Vec<String>> {
+    Ok(if opts.targets.is_empty() {
+        // One per target: its tarball (SBOMs and packages of the target are derived from it).
+        published
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == crate::artifact::DEFAULT_KIND)
+            .map(|a| a.target.clone())
+            .collect()
+    } else {
+        for t in &opts.targets {
+            if published.artifact(t).is_none() {
+                return Err(Error::input(format!(
+                    "--target {t}: not in the published release {} (it has: {})",
+                    opts.published.display(),
+                    published.artifacts.iter().map(|a| a.target.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        opts.targets.clone()
+    })
+}
+
+/// A note when targets.toml is not the one the provenance recorded.
+fn targets_toml_note(matrix: &Matrix, opts: &RebuildOptions, published: &Manifest) -> Option<String> {
+    let rec = recorded_targets_digest(&opts.published, &published.version)?;
+    let ours = {
+        use sha2::Digest;
+        let b = std::fs::read(&matrix.path).unwrap_or_else(|_| crate::targets::EMBEDDED.as_bytes().to_vec());
+        hex::encode(sha2::Sha256::digest(&b))
+    };
+    (rec != ours).then(|| {
+        format!(
+            "targets.toml {} (sha256 {ours}) is not the one recorded in the provenance (sha256 {rec})",
+            matrix.path.display()
+        )
+    })
+}
+
+/// What differs in the builder's installed packages: from the facts of both builds, or (a
+/// downloaded release has no facts/) from the list or its digest in the provenance.
+fn builder_packages(opts: &RebuildOptions, published: &Manifest, t: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let (fp, fr) = (crate::sbom::facts_path(&opts.published, t), crate::sbom::facts_path(&opts.out, t));
+    if fp.exists() && fr.exists() {
+        let (a, b) = (crate::sbom::facts::Facts::load(&fp)?, crate::sbom::facts::Facts::load(&fr)?);
+        out = package_differences(&a.packages, &b.packages);
+    } else if fr.exists() {
+        // A downloaded release has no facts/: the provenance records the list's digest.
+        let dep = recorded_dependency(&opts.published, &published.version, &format!("builder-image/{t}"));
+        let recorded = dep
+            .as_ref()
+            .and_then(|d| d["annotations"]["packagesSha256"].as_str().map(str::to_string));
+        let list: Option<BTreeMap<String, String>> = dep
+            .as_ref()
+            .and_then(|d| serde_json::from_value(d["annotations"]["packages"].clone()).ok());
+        let facts = crate::sbom::facts::Facts::load(&fr)?;
+        let ours = facts.packages_sha256.clone();
+        if let Some(list) = list {
+            // The provenance records the list: name each package that differs.
+            out = package_differences(&list, &facts.packages);
+        } else if let Some(r) = recorded.filter(|r| *r != ours) {
+            out.push(format!(
+                "the builder's package list differs from the recorded one (sha256 {r}, rebuilt {ours}; the rebuilt list is in {})",
+                fr.display()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Compare one target's rebuilt artifact with the published one.
+fn compare_target(
+    opts: &RebuildOptions,
+    published: &Manifest,
+    rebuilt: Option<&Manifest>,
+    report: &crate::farm::BuildReport,
+    t: &str,
+    notes: &mut Vec<String>,
+) -> Result<TargetResult> {
+    let pa = published.artifact(t).expect("checked above");
+    let built = report.targets.iter().find(|r| r.target == t);
+    let ra = rebuilt.and_then(|m| m.artifact(t));
+    let mut res = TargetResult {
+        target: t.to_string(),
+        status: "identical".into(),
+        published_sha256: pa.sha256.clone(),
+        rebuilt_sha256: ra.map(|a| a.sha256.clone()),
+        members: vec![],
+        inputs: vec![],
+        varied: built.map(|b| b.varied.clone()).unwrap_or_default(),
+        builder_packages: vec![],
+        diffoscope: None,
+        error: None,
+    };
+    let Some(ra) = ra.filter(|_| built.map(|b| b.status == crate::farm::TargetStatus::Ok).unwrap_or(false)) else {
+        res.status = "failed".into();
+        res.error = Some(
+            built
+                .and_then(|b| b.error.clone())
+                .unwrap_or_else(|| "the rebuild produced no artifact".into()),
+        );
+        return Ok(res);
+    };
+    compare_inputs(published, rebuilt.expect("has artifact"), pa, ra, &mut res.inputs);
+    res.builder_packages = builder_packages(opts, published, t)?;
+    if !ra.sha256.eq_ignore_ascii_case(&pa.sha256) {
+        let (a, b) = (opts.published.join(&pa.file), opts.out.join(&ra.file));
+        res.members = compare::diff_tarballs(&a, &b)?;
+        if res.members.is_empty() {
+            res.members.push(MemberDiff {
+                member: "(archive)".into(),
+                what: vec!["every member is equal; the archive's layout or compression differs".into()],
+                sections: vec![],
+            });
+        }
+        let logs = opts.out.join("logs");
+        crate::fsutil::create_dir_all(&logs)?;
+        res.diffoscope = diffoscope(&a, &b, &logs.join(format!("diffoscope-{t}.txt")));
+        res.status = if res.builder_packages.is_empty() {
+            "different"
+        } else {
+            "builder-differs"
+        }
+        .into();
+    } else if !res.builder_packages.is_empty() {
+        notes.push(format!(
+            "{t}: identical although the builder's packages differ ({})",
+            res.builder_packages.join(", ")
+        ));
+    }
+    Ok(res)
 }
 
 /// `-jN` (make's parallelism).

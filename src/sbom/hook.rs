@@ -22,7 +22,14 @@ for f in $TREE_FILES; do
   elif [ -d "$f" ]; then mkdir -p "$out/tree/$f"; : > "$out/tree/$f/.present"; fi
 done
 cp /etc/os-release "$out/os-release" 2>/dev/null || : > "$out/os-release"
-dpkg-query -W -f '${Package}:${Architecture}\t${Version}\n' | LC_ALL=C sort > "$out/packages.tsv"
+# Debian/Ubuntu builders answer with dpkg; RPM builders (Oracle Linux, Rocky, ...) with rpm.
+if command -v dpkg-query >/dev/null 2>&1; then pm=deb; else pm=rpm; fi
+rpmver='%|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}'
+if [ "$pm" = deb ]; then
+  dpkg-query -W -f '${Package}:${Architecture}\t${Version}\n' | LC_ALL=C sort > "$out/packages.tsv"
+else
+  rpm -qa --qf "%{NAME}:%{ARCH}\t$rpmver\n" | LC_ALL=C sort > "$out/packages.tsv"
+fi
 : > "$out/libs.tsv"
 for so in $NEEDED; do
   path=""; pkg=""; ver=""; mnt=""
@@ -31,15 +38,22 @@ for so in $NEEDED; do
     path="$d/$so"
     real=$(readlink -f "$path")
     for q in "$path" "$real" "/usr$path" "${path#/usr}" "/usr$real" "${real#/usr}"; do
-      pkg=$(dpkg -S "$q" 2>/dev/null | head -n 1 | sed 's/: .*//; s/, .*//') || pkg=""
+      if [ "$pm" = deb ]; then
+        pkg=$(dpkg -S "$q" 2>/dev/null | head -n 1 | sed 's/: .*//; s/, .*//') || pkg=""
+      else
+        pkg=$(rpm -qf --qf '%{NAME}:%{ARCH}\n' "$q" 2>/dev/null | head -n 1) || pkg=""
+      fi
       [ -n "$pkg" ] && break
     done
     break
   done
-  if [ -n "$pkg" ]; then
+  if [ -n "$pkg" ] && [ "$pm" = deb ]; then
     ver=$(dpkg-query -W -f '${Version}' "$pkg")
     mnt=$(dpkg-query -W -f '${Maintainer}' "$pkg")
     case "$pkg" in *:*) ;; *) pkg="$pkg:$(dpkg-query -W -f '${Architecture}' "$pkg")";; esac
+  elif [ -n "$pkg" ]; then
+    ver=$(rpm -q --qf "$rpmver\n" "${pkg%%:*}.${pkg#*:}" | head -n 1)
+    mnt=$(rpm -q --qf '%{VENDOR}\n' "${pkg%%:*}.${pkg#*:}" | head -n 1)
   fi
   printf '%s\t%s\t%s\t%s\t%s\n' "$so" "$path" "$pkg" "$ver" "$mnt" >> "$out/libs.tsv"
 done
@@ -128,4 +142,54 @@ pub fn facts_from_outputs(target: &str, outputs: &[(String, Vec<u8>)]) -> Result
         packages_sha256,
         packages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// On an RPM builder (no dpkg) the script asks rpm instead and still writes every file:
+    /// run here with a PATH holding rpm (Debian's rpm package; .ci/setup --tests) but no dpkg.
+    #[test]
+    fn the_facts_script_works_without_dpkg() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["sh", "rpm", "sort", "sed", "head", "readlink", "cp", "mkdir", "dirname"] {
+            let p = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{tool} is not installed (rpm: apt-get install rpm; or .ci/setup --tests)"));
+            std::os::unix::fs::symlink(p, bin.join(tool)).unwrap();
+        }
+        let out = d.path().join("out");
+        let script = super::SCRIPT.replace("out=/hooks/sbom-facts/out", &format!("out={}", out.display()));
+        let o = std::process::Command::new(bin.join("sh"))
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", &bin)
+            .env("BUILD_DIR", d.path())
+            .env("TRIPLET", "x86_64-linux-gnu")
+            .env("NEEDED", "libc.so.6")
+            .env("TREE_FILES", "")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains("dpkg"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.join("packages.tsv").exists());
+        let libs = std::fs::read_to_string(out.join("libs.tsv")).unwrap();
+        assert!(libs.starts_with("libc.so.6\t"), "{libs}");
+    }
+
+    #[test]
+    fn rpm_distros_get_rpm_purls() {
+        assert_eq!(
+            crate::sbom::distro_purl("ol", "9.4", "openssl-libs", "1:3.0.7-27.0.1.el9", "x86_64"),
+            "pkg:rpm/ol/openssl-libs@1%3A3.0.7-27.0.1.el9?arch=x86_64&distro=ol-9.4"
+        );
+        assert!(crate::sbom::distro_purl("debian", "12", "libssl3", "3.0.15-1~deb12u1", "amd64").starts_with("pkg:deb/debian/libssl3@"));
+    }
 }

@@ -88,6 +88,27 @@ pub fn deb_file_parts(file: &str) -> Option<(&str, &str, &str)> {
     (!p.is_empty() && !v.is_empty() && !a.is_empty() && !a.contains('_')).then_some((p, v, a))
 }
 
+/// The purl of a distro package that provided a library: `pkg:deb/...` on Debian and Ubuntu,
+/// `pkg:rpm/<distro>/...` on the RPM distros (Oracle Linux, Rocky, ...).
+pub fn distro_purl(distro_id: &str, distro_version: &str, package: &str, version: &str, arch: &str) -> String {
+    if matches!(distro_id, "" | "debian" | "ubuntu") {
+        return deb_purl(distro_id, distro_version, package, version, arch);
+    }
+    let v = version.replace('+', "%2B").replace(':', "%3A");
+    let mut q = vec![];
+    if !arch.is_empty() {
+        q.push(format!("arch={arch}"));
+    }
+    if !distro_version.is_empty() {
+        q.push(format!("distro={distro_id}-{distro_version}"));
+    }
+    format!(
+        "pkg:rpm/{distro_id}/{package}@{v}{}{}",
+        if q.is_empty() { "" } else { "?" },
+        q.join("&")
+    )
+}
+
 /// The SPDX document of one artifact.
 pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     let f = i.facts;
@@ -175,7 +196,7 @@ pub fn document(i: &SbomInput<'_>) -> Result<Value> {
                 else { format!("{} at {} in the builder image ({} {})", l.soname, l.path, f.distro_id, f.distro_version) },
         });
         if !l.package.is_empty() {
-            p["externalRefs"] = purl_ref(&deb_purl(&f.distro_id, &f.distro_version, &l.package, &l.version, &l.arch));
+            p["externalRefs"] = purl_ref(&distro_purl(&f.distro_id, &f.distro_version, &l.package, &l.version, &l.arch));
         }
         packages.push(p);
         rels.push(json!({"spdxElementId": valkey_id, "relationshipType": "DYNAMIC_LINK", "relatedSpdxElement": id}));
