@@ -278,6 +278,14 @@ impl Target {
             "native"
         }
     }
+
+    /// The mode as `valkey-release targets` shows it: `cross:<cpu of the triple>` or `native`.
+    pub fn mode_label(&self) -> String {
+        match &self.cross {
+            Some(c) => format!("cross:{}", c.triple.split('-').next().unwrap_or("")),
+            None => "native".to_string(),
+        }
+    }
 }
 
 /// The validated release matrix.

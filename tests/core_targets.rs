@@ -191,3 +191,27 @@ fn bookworm_arm64_block(text: &str, f: impl Fn(&str) -> String) -> String {
     let end = text[start..].find("\n\n").map(|e| start + e + 1).unwrap_or(text.len());
     format!("{}{}{}", &text[..start], f(&text[start..end]), &text[end..])
 }
+
+/// `default = false` targets (the RPM platforms: their Dockerfile builders need a registry) are
+/// left out when no target is named, by build/images (`Matrix::select`) and release; named,
+/// they are chosen like any other.
+#[test]
+fn targets_with_default_false_are_only_chosen_when_named() {
+    let m = valkey_release::targets::Matrix::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml")).unwrap();
+    let names = |ts: Vec<&valkey_release::targets::Target>| ts.into_iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    let all = names(m.select(&[]).unwrap());
+    assert_eq!(all.len(), 9, "{all:?}");
+    assert!(
+        all.contains(&"bullseye-x86_64".to_string()) && !all.iter().any(|n| n.starts_with("rocky")),
+        "{all:?}"
+    );
+    let rel = names(valkey_release::release::plan::release_targets(&m, &[]).unwrap());
+    assert_eq!(rel, ["jammy-x86_64", "jammy-arm64", "noble-x86_64", "noble-arm64"]);
+    let named = names(m.select(&["rocky9-arm64".to_string()]).unwrap());
+    assert_eq!(named, ["rocky9-arm64"]);
+    let t = m.target("rocky9-arm64").unwrap();
+    assert_eq!(
+        (t.builder.as_str(), t.packages.clone(), t.default),
+        ("rocky9-arm64", vec!["rpm".to_string()], false)
+    );
+}

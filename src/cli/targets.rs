@@ -39,16 +39,12 @@ pub async fn run(g: &Global, a: Args) -> Result<()> {
     let rows: Vec<[String; 7]> = targets
         .iter()
         .map(|t| {
-            let mode = match &t.cross {
-                Some(c) => format!("cross:{}", c.triple.split('-').next().unwrap_or("")),
-                None => "native".to_string(),
-            };
             [
                 t.name.clone(),
                 t.distro.clone(),
                 t.arch.as_str().to_string(),
                 t.builder.clone(),
-                mode,
+                t.mode_label(),
                 t.glibc.clone(),
                 if t.official { "yes" } else { "no" }.to_string(),
             ]
