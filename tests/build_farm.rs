@@ -54,8 +54,19 @@ fn builds_x86_64_and_arm64_in_parallel() {
     let m = manifest(&dist);
     assert_eq!(m["version"], V);
     assert_eq!(m["source"]["kind"], "directory");
-    let arts = m["artifacts"].as_array().unwrap();
+    // The tarballs; the targets' .debs (packages = ["deb"]) are artifacts of kind deb beside them.
+    let arts: Vec<&serde_json::Value> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "tarball")
+        .collect();
     assert_eq!(arts.len(), 2);
+    assert!(m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["kind"] == "tarball" || a["kind"] == "deb"));
     for (a, machine, mode) in [(&arts[0], "aarch64", "cross"), (&arts[1], "x86_64", "native")] {
         let file = a["file"].as_str().unwrap();
         assert!(dist.join(file).is_file());
@@ -71,7 +82,9 @@ fn builds_x86_64_and_arm64_in_parallel() {
     }
     assert!(arts[0]["file"].as_str().unwrap().ends_with("bookworm-arm64.tar.gz"));
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 2);
+    // One line per artifact of the manifest (tarballs and .debs).
+    assert_eq!(sums.lines().count(), m["artifacts"].as_array().unwrap().len());
+    assert!(sums.contains("valkey-8.1.1-bookworm-x86_64.tar.gz\n") && sums.contains("valkey-8.1.1-bookworm-arm64.tar.gz\n"));
     for t in ["bookworm-x86_64", "bookworm-arm64"] {
         let log = std::fs::read_to_string(dist.join("logs").join(format!("{t}.log"))).unwrap();
         assert!(log.contains("make -j"), "{t} log");
@@ -113,7 +126,10 @@ fn one_target_fails_the_other_is_packaged() {
     assert!(dist.join("valkey-8.1.1-bookworm-x86_64.tar.gz").is_file());
     assert!(!dist.join("valkey-8.1.1-bookworm-arm64.tar.gz").exists());
     let m = manifest(&dist);
-    assert_eq!(m["artifacts"].as_array().unwrap().len(), 1);
+    // Only the good target's artifacts (its tarball and its .debs), nothing of the failed one.
+    let arts = m["artifacts"].as_array().unwrap();
+    assert_eq!(arts.iter().filter(|a| a["kind"] == "tarball").count(), 1);
+    assert!(arts.iter().all(|a| a["target"] == "bookworm-x86_64"), "{arts:?}");
     assert!(std::fs::read_to_string(dist.join("logs/bookworm-arm64.log"))
         .unwrap()
         .contains("failing on purpose"));
