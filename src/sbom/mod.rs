@@ -109,11 +109,8 @@ pub fn distro_purl(distro_id: &str, distro_version: &str, package: &str, version
     )
 }
 
-/// The SPDX document of one artifact.
-pub fn document(i: &SbomInput<'_>) -> Result<Value> {
-    let f = i.facts;
-    let artifact_id = "SPDXRef-Artifact".to_string();
-    let valkey_id = "SPDXRef-Package-valkey".to_string();
+/// The `valkey` package of an SBOM: version, source download location, digest and commit.
+fn valkey_package(i: &SbomInput<'_>, valkey_id: &str) -> Value {
     let download = i.source.url.clone().unwrap_or_else(|| "NOASSERTION".into());
     let mut source_info = format!("built from {}", i.source.name);
     if let Some(s) = &i.source.sha256 {
@@ -138,6 +135,15 @@ pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     if let (Some(s), Some(_)) = (&i.source.sha256, &i.source.url) {
         valkey["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": s}]);
     }
+    valkey
+}
+
+/// The SPDX document of one artifact.
+pub fn document(i: &SbomInput<'_>) -> Result<Value> {
+    let f = i.facts;
+    let artifact_id = "SPDXRef-Artifact".to_string();
+    let valkey_id = "SPDXRef-Package-valkey".to_string();
+    let valkey = valkey_package(i, &valkey_id);
     let download_url = format!("{}{}", i.public_url, i.artifact_key);
     // A .deb is a Debian package of its own (`<package>_<debversion>_<arch>.deb`): its purl and
     // version are the package's; a tarball is valkey's generic download.
