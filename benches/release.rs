@@ -10,29 +10,13 @@
 //!
 //!     cargo bench --bench release
 //!     VALKEY_RELEASE_BENCH_TARGETS=2 cargo bench --bench release     # only the 2-target run
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_valkey-release");
-const TARGETS: [&str; 4] = ["bookworm-x86_64", "bookworm-arm64", "trixie-x86_64", "trixie-arm64"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("spawn");
-    if !o.status.success() {
-        panic!(
-            "{:?} failed:\n{}\n{}",
-            cmd,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{root, sh, BIN, TARGETS};
 
 /// A `valkey-release` command with the repository's targets.toml and nothing of the caller's
 /// release configuration (no bucket, no token).
