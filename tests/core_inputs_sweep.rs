@@ -5,6 +5,14 @@
 //!
 //! `SWEEP` lists every case; `docs/inputs.md` counts them by exit class.
 
+mod packages_support;
+
+/// (armored secret key, armored public key) of a throwaway key: so the commands that need a key
+/// get past it to the path under test.
+fn test_key() -> (String, String) {
+    let k = packages_support::gpg_key("ed25519");
+    (k.secret_armored.clone(), k.public_armored.clone())
+}
 mod core_support;
 
 use core_support::*;
@@ -102,29 +110,10 @@ fn words(line: &str, bad: &Path, d: &Path) -> Vec<String> {
         .collect()
 }
 
-/// (armored secret key, armored public key) of a throwaway key made by gpg: so the commands that
-/// need a key get past it to the path under test.
-fn gpg_key() -> (String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let gpg = |args: &[&str]| {
-        let o = std::process::Command::new("gpg")
-            .arg("--homedir")
-            .arg(home.path())
-            .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .expect("gpg is not installed: apt-get install gnupg (see .ci/setup --tests)");
-        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    };
-    gpg(&["--quick-gen-key", "Sweep <sweep@valkey.invalid>", "ed25519", "sign", "1d"]);
-    (gpg(&["--armor", "--export-secret-keys"]), gpg(&["--armor", "--export"]))
-}
-
 #[test]
 fn the_wrong_kind_of_path_is_exit_2_naming_it_for_every_command() {
     assert_eq!(SWEEP.len(), SWEEP_CASES);
-    let (secret, public) = gpg_key();
+    let (secret, public) = test_key();
     let mut wrong = Vec::new();
     for (i, (line, bad, want)) in SWEEP.iter().enumerate() {
         let d = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 //! real securesystemslib (pip install in-toto; .ci/setup) and its signature checked by GnuPG.
 
 mod build_support;
+mod packages_support;
 
 use build_support::{fixture, fixture_targz, image_args, run, targets_toml, BIN};
 use std::path::{Path, PathBuf};
@@ -37,31 +38,6 @@ fn build_release_with(work: &Path, markers: &[&str], targets: &[&str], out: &Pat
     archive
 }
 
-/// A throwaway OpenPGP key: (armored secret, armored public).
-fn throwaway_key(dir: &Path) -> (String, String) {
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    let gpg = |args: &[&str]| {
-        let o = Command::new("gpg")
-            .arg("--homedir")
-            .arg(&home)
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .expect("gpg (apt-get install gnupg)");
-        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "Valkey Test Release <test@example.invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    (gpg(&["--armor", "--export-secret-keys"]), gpg(&["--armor", "--export"]))
-}
-
 fn cli(args: &[&str]) -> std::process::Output {
     let mut c = Command::new(BIN);
     c.arg("--targets")
@@ -94,7 +70,8 @@ fn signed_provenance_verifies_and_any_changed_byte_fails() {
         .output()
         .expect("pyspdxtools (pip install spdx-tools)");
     assert!(v.status.success(), "pyspdxtools: {}", String::from_utf8_lossy(&v.stderr));
-    let (secret, public) = throwaway_key(w.path());
+    let key = packages_support::gpg_key("ed25519");
+    let (secret, public) = (key.secret_armored.clone(), key.public_armored.clone());
     let (sk, pk) = (w.path().join("secret.asc"), w.path().join("public.asc"));
     std::fs::write(&sk, &secret).unwrap();
     std::fs::write(&pk, &public).unwrap();

@@ -4,44 +4,16 @@
 //! checked like a local directory; one changed byte of an artifact or of the provenance in the
 //! store fails with exit 1 naming it.
 
+mod packages_support;
 mod upload_support;
 
 use std::path::Path;
-use std::process::Command;
 use upload_support::*;
 use valkey_release::manifest::{checksum_line, Artifact, Manifest};
 
 const BUCKET: &str = "valkey-trust-bucket";
 const V: &str = "8.1.1";
 const DEB: &str = "valkey-server_8.1.1-1.bookworm_amd64.deb";
-
-/// A throwaway OpenPGP key pair written to `dir`: (secret.asc, public.asc).
-fn throwaway_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    let gpg = |args: &[&str]| {
-        let o = Command::new("gpg")
-            .arg("--homedir")
-            .arg(&home)
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .expect("gpg (apt-get install gnupg)");
-        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "Trust Store Test <t@example.invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let (sk, pk) = (dir.join("secret.asc"), dir.join("public.asc"));
-    std::fs::write(&sk, gpg(&["--armor", "--export-secret-keys"])).unwrap();
-    std::fs::write(&pk, gpg(&["--armor", "--export"])).unwrap();
-    (sk, pk)
-}
 
 /// A dist of two tarballs and one .deb (key prefix `deb/` in the store), with a signed provenance.
 fn signed_dist(w: &Workdir) -> std::path::PathBuf {
@@ -66,7 +38,10 @@ fn signed_dist(w: &Workdir) -> std::path::PathBuf {
     });
     m.save(dist).unwrap();
     std::fs::write(dist.join("SHA256SUMS"), m.sha256sums()).unwrap();
-    let (sk, pk) = throwaway_key(w.tmp.path());
+    let key = packages_support::gpg_key("ed25519");
+    let (sk, pk) = (w.tmp.path().join("secret.asc"), w.tmp.path().join("public.asc"));
+    std::fs::write(&sk, &key.secret_armored).unwrap();
+    std::fs::write(&pk, &key.public_armored).unwrap();
     let mut c = cli(&w.aws, "http://127.0.0.1:9");
     c.args(["provenance", "--environment", "dev", "--dist"])
         .arg(dist)
