@@ -68,6 +68,18 @@ fn rpm_signed_by_the_release_key_passes_rpmkeys_checksig() {
     let k = gpg_key("rsa3072");
     let key = SigningKey::from_armored(&k.secret_armored).unwrap();
     let signed = sign_rpm(&key, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap();
+    // Deterministic: signed again (the key read again) it is the same bytes, with RSA and Ed25519.
+    let again = SigningKey::from_armored(&k.secret_armored).unwrap();
+    assert_eq!(
+        signed,
+        sign_rpm(&again, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap()
+    );
+    let ed = SigningKey::from_armored(&gpg_key("ed25519").secret_armored).unwrap();
+    let ed_signed = sign_rpm(&ed, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap();
+    assert_eq!(
+        ed_signed,
+        sign_rpm(&ed, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap()
+    );
     let signed_path = d.path().join("signed.rpm");
     std::fs::write(&signed_path, &signed).unwrap();
     let db = d.path().join("rpmdb");
