@@ -19,10 +19,14 @@ fn no_key(what: &str) -> String {
     format!("no signing key (--signing-key FILE or ${}): {what}", sign::KEY_ENV)
 }
 
+/// Why `repositories` does not run in a tarball-only release.
+pub const NO_PACKAGES: &str = "--no-packages: a tarball-only release (no .deb/.rpm, no package repositories)";
+
 /// `sign` and `repositories` need the key; `repositories` also needs packages.
 pub fn not_configured(stages: &RealStages<'_>, step: super::Step, ctx: &Ctx<'_>) -> Option<String> {
     match step {
         super::Step::Sign if stages.key.is_none() => Some(no_key("SHA256SUMS is not signed")),
+        super::Step::Repositories if stages.opts.no_packages => Some(NO_PACKAGES.into()),
         super::Step::Repositories => {
             let has_packages = Manifest::load(ctx.dist)
                 .map(|m| {
