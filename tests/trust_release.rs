@@ -390,3 +390,85 @@ fn rebuild_varies_the_build_environment_and_catches_a_host_dependency() {
     // make -jN is varied on purpose: not reported as a changed input.
     assert!(!t["inputs"].to_string().contains("make command"), "{t}");
 }
+
+/// Another SOURCE_DATE_EPOCH (issue 14): the same source tree (a directory: its digest is
+/// its files' content, its epoch their newest mtime) touched a day later rebuilds with
+/// another epoch. The report names the epoch among the inputs and, per artifact (the tarball
+/// and each .deb, `ar` member and file inside), the members whose mtime is the other epoch.
+#[test]
+fn rebuild_with_another_epoch_names_the_epoch_and_each_member_of_the_tarball_and_debs() {
+    let w = tempfile::tempdir().unwrap();
+    let dist = w.path().join("dist");
+    let (_d, src) = fixture(&[]);
+    build_support::touch_all(&src, "2025-01-01T00:00:00Z");
+    let s = src.display().to_string();
+    let o = run(build_support::build_cmd(
+        V,
+        &["--source", &s, "--out", dist.to_str().unwrap(), "--target", "bookworm-x86_64"],
+    ));
+    assert_eq!(o.status.code(), Some(0), "build failed");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dist.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["source_date_epoch"], 1_735_689_600);
+    let debs: Vec<String> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "deb")
+        .map(|a| a["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!debs.is_empty(), "bookworm-x86_64 makes .debs: {m}");
+
+    build_support::touch_all(&src, "2025-01-02T00:00:00Z");
+    let mut c = Command::new(BIN);
+    c.arg("--targets")
+        .arg(targets_toml())
+        .args(["--json", "rebuild", "--from"])
+        .arg(&dist)
+        .arg("--source")
+        .arg(&src)
+        .arg("--out")
+        .arg(w.path().join("rebuilt"))
+        .args(image_args())
+        .env("VALKEY_RELEASE_PLAIN", "1");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1), "another epoch must differ");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(t["status"], "different", "{t}");
+    assert!(
+        t["inputs"]
+            .to_string()
+            .contains("SOURCE_DATE_EPOCH: recorded 1735689600, rebuilt 1735776000"),
+        "{t}"
+    );
+    let epoch = "mtime 1735689600 -> 1735776000";
+    let members = t["members"].as_array().unwrap();
+    let member = |name: &str| members.iter().find(|m| m["member"] == name);
+    let server = member("valkey-8.1.1-bookworm-x86_64/bin/valkey-server").unwrap_or_else(|| panic!("{members:#?}"));
+    assert!(server["what"].as_array().unwrap().iter().any(|w| w == epoch), "{server}");
+    // Every .deb is compared too, down to the files of its data tarball.
+    let artifacts = t["artifacts"].as_array().unwrap();
+    for deb in &debs {
+        let a = artifacts
+            .iter()
+            .find(|a| a["file"] == deb.as_str())
+            .unwrap_or_else(|| panic!("{deb} not compared: {t}"));
+        assert_eq!(a["status"], "different", "{a}");
+        let inside = members.iter().find(|m| {
+            m["member"].as_str().unwrap().starts_with(&format!("{deb}: data.tar"))
+                && m["member"].as_str().unwrap().matches(": ").count() == 2
+                && m["what"].as_array().unwrap().iter().any(|w| w == epoch)
+        });
+        assert!(inside.is_some(), "no file of {deb}'s data tarball names the epoch: {members:#?}");
+    }
+    let server_deb = debs.iter().find(|d| d.starts_with("valkey-server_")).expect("a valkey-server .deb");
+    assert!(
+        member(&format!("{server_deb}: data.tar.xz: ./usr/bin/valkey-server")).is_some()
+            || member(&format!("{server_deb}: data.tar.gz: ./usr/bin/valkey-server")).is_some()
+            || members
+                .iter()
+                .any(|m| m["member"].as_str().unwrap().ends_with("usr/bin/valkey-server")
+                    && m["member"].as_str().unwrap().starts_with(server_deb.as_str())),
+        "{members:#?}"
+    );
+}

@@ -11,7 +11,9 @@ Examples:
   valkey-release rebuild --from https://download.valkey.io/releases/ --version 8.1.1 --target bookworm-x86_64
   valkey-release rebuild --from s3://my-bucket/releases/ --version 8.1.1 --out rebuilt/
 
-Per target: identical; different (the members of the tarball that differ and, for a binary, the
+Every artifact the target made that a rebuild makes again is compared: the tarball, the .debs
+and the .rpms. Per target: identical; different (the members that differ: the tarball's, a
+.deb's ar members and the files of its control/data tarball, a .rpm's files; for a binary, the
 ELF sections; a diffoscope report in <out>/logs/ when diffoscope is installed); builder-differs
 (the builder image could not be recreated with the recorded packages: the packages are listed);
 failed (the rebuild itself failed).

@@ -30,7 +30,8 @@ pub fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
     Ok(out)
 }
 
-fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
+/// The bytes of a .deb member `name` (`control.tar.xz`, `data.tar.gz`, ...), decompressed.
+pub fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let r = if name.ends_with(".xz") {
         xz2::read::XzDecoder::new(data).read_to_end(&mut out)

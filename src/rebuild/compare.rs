@@ -1,5 +1,6 @@
-//! Where two artifact tarballs differ: which members (content, mode, mtime, owner, link, or
-//! present in only one), and for an ELF member which sections.
+//! Where two artifacts differ: which members (content, mode, mtime, owner, link, or present in
+//! only one), and for an ELF member which sections. Tarballs here; .debs and .rpms in
+//! [`super::packages`].
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -9,22 +10,24 @@ use std::path::Path;
 
 /// One member of a tarball.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Member {
-    kind: String,
-    mode: u32,
-    mtime: u64,
-    owner: String,
-    link: String,
-    data: Vec<u8>,
+pub(crate) struct Member {
+    pub(crate) kind: String,
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
+    pub(crate) owner: String,
+    pub(crate) link: String,
+    /// The bytes (for a .rpm's file: its digest, the payload is not unpacked).
+    pub(crate) data: Vec<u8>,
 }
 
 /// A member that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberDiff {
-    /// Path inside the tarball.
+    /// Path inside the tarball; in a package, `<package file>: <ar member>[: <path>]`
+    /// (`valkey-server_8.1.1-1.bookworm_amd64.deb: data.tar.xz: ./usr/bin/valkey-server`).
     pub member: String,
-    /// What differs: `content`, `mode`, `mtime`, `owner`, `type`, `link`, `only in published`,
-    /// `only in rebuilt`.
+    /// What differs: `content`, `mode A -> B`, `mtime A -> B`, `owner A -> B`, `type`, `link`,
+    /// `only in published`, `only in rebuilt`.
     pub what: Vec<String>,
     /// For an ELF member whose content differs: the sections that differ (`.text`, ...), with
     /// `(only in published)` / `(only in rebuilt)` marks.
@@ -34,9 +37,17 @@ pub struct MemberDiff {
 
 fn read_members(path: &Path) -> Result<BTreeMap<String, Member>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, "open tarball", e))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    tar_members(
+        flate2::read::GzDecoder::new(f),
+        &format!("{}: not a readable tar.gz", path.display()),
+    )
+}
+
+/// The members of a tar stream by path; `what` names it in errors.
+pub(crate) fn tar_members(r: impl Read, what: &str) -> Result<BTreeMap<String, Member>> {
+    let mut ar = tar::Archive::new(r);
     let mut out = BTreeMap::new();
-    let bad = |e: std::io::Error| Error::check(format!("{}: not a readable tar.gz: {e}", path.display()));
+    let bad = |e: std::io::Error| Error::check(format!("{what}: {e}"));
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
         let h = e.header().clone();
@@ -112,12 +123,31 @@ pub fn elf_sections_differ(a: &[u8], b: &[u8]) -> Option<Vec<String>> {
 
 /// Every member that differs between the published and the rebuilt tarball.
 pub fn diff_tarballs(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>> {
-    let (a, b) = (read_members(published)?, read_members(rebuilt)?);
+    Ok(diff_members(&read_members(published)?, &read_members(rebuilt)?, ""))
+}
+
+/// Where two artifacts differ, member by member: a tarball's members, a .deb's `ar` members
+/// and the files of its control and data tarballs, a .rpm's files (see [`super::packages`]).
+pub fn diff_artifacts(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>> {
+    let name = published.to_string_lossy();
+    if name.ends_with(".deb") {
+        super::packages::diff_debs(published, rebuilt)
+    } else if name.ends_with(".rpm") {
+        super::packages::diff_rpms(published, rebuilt)
+    } else {
+        diff_tarballs(published, rebuilt)
+    }
+}
+
+/// The members of `a` (published) and `b` (rebuilt) that differ, each named `<prefix><path>`.
+/// A differing mtime says both times (`mtime 1735689600 -> 1735776000`): with the epoch
+/// changed, that is the epoch each build stamped.
+pub(crate) fn diff_members(a: &BTreeMap<String, Member>, b: &BTreeMap<String, Member>, prefix: &str) -> Vec<MemberDiff> {
     let mut out = Vec::new();
-    for (name, ma) in &a {
+    for (name, ma) in a {
         let Some(mb) = b.get(name) else {
             out.push(MemberDiff {
-                member: name.clone(),
+                member: format!("{prefix}{name}"),
                 what: vec!["only in published".into()],
                 sections: vec![],
             });
@@ -132,19 +162,21 @@ pub fn diff_tarballs(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>
             what.push("content".into());
             sections = elf_sections_differ(&ma.data, &mb.data).unwrap_or_default();
         }
-        for (w, differs) in [
-            ("mode", ma.mode != mb.mode),
-            ("mtime", ma.mtime != mb.mtime),
-            ("owner", ma.owner != mb.owner),
-            ("link", ma.link != mb.link),
-        ] {
-            if differs {
-                what.push(w.into());
-            }
+        if ma.mode != mb.mode {
+            what.push(format!("mode {:o} -> {:o}", ma.mode, mb.mode));
+        }
+        if ma.mtime != mb.mtime {
+            what.push(format!("mtime {} -> {}", ma.mtime, mb.mtime));
+        }
+        if ma.owner != mb.owner {
+            what.push(format!("owner {} -> {}", ma.owner, mb.owner));
+        }
+        if ma.link != mb.link {
+            what.push("link".into());
         }
         if !what.is_empty() {
             out.push(MemberDiff {
-                member: name.clone(),
+                member: format!("{prefix}{name}"),
                 what,
                 sections,
             });
@@ -152,12 +184,12 @@ pub fn diff_tarballs(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>
     }
     for name in b.keys().filter(|n| !a.contains_key(*n)) {
         out.push(MemberDiff {
-            member: name.clone(),
+            member: format!("{prefix}{name}"),
             what: vec!["only in rebuilt".into()],
             sections: vec![],
         });
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -205,7 +237,7 @@ mod tests {
             vec![
                 ("v/bin/x".to_string(), vec!["content".to_string()]),
                 ("v/gone".to_string(), vec!["only in published".to_string()]),
-                ("v/share/LICENSE".to_string(), vec!["mtime".to_string()]),
+                ("v/share/LICENSE".to_string(), vec!["mtime 5 -> 6".to_string()]),
                 ("v/new".to_string(), vec!["only in rebuilt".to_string()]),
             ]
         );

@@ -6,8 +6,10 @@
 //! the make command) and, when present, the provenance `valkey-<V>.intoto.jsonl` (targets.toml
 //! digest) and the SBOM facts (the builder's package list). The farm rebuilds the chosen targets
 //! into a fresh directory; then per target:
-//! - `identical`: the tarballs have the same sha256;
-//! - `different`: the members that differ (content, mode, mtime, ...), for an ELF member the
+//! - `identical`: every artifact the rebuild makes again (the tarball, the .debs and .rpms of
+//!   the target; not the SBOMs, which the release's `sbom` step derives) has the same sha256;
+//! - `different`: per artifact, the members that differ (content, mode, mtime, ...; a
+//!   package's `ar` members and the files inside, see [`packages`]), for an ELF member the
 //!   sections, and where diffoscope is installed its report under `<out>/logs/`;
 //! - `builder-differs`: the builder image could not be recreated identically (its package list
 //!   differs from the recorded one): the packages that differ are listed, and the byte
@@ -16,6 +18,7 @@
 //! A source whose digest differs from the recorded one is refused before comparing (exit 1).
 
 pub mod compare;
+pub mod packages;
 
 use crate::error::{Error, Result};
 use crate::farm::{run_build, BuildOptions};
@@ -57,6 +60,8 @@ pub struct TargetResult {
     pub rebuilt_sha256: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberDiff>,
+    /// Every artifact of the target compared (the tarball first): file, status, both sha256.
+    pub artifacts: Vec<ArtifactResult>,
     /// Recorded inputs that came out different in the rebuild (make command, epoch, image).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
@@ -70,6 +75,21 @@ pub struct TargetResult {
     pub diffoscope: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One artifact of a target compared with its rebuilt copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactResult {
+    pub file: String,
+    pub kind: String,
+    /// `identical`, `different`, `only in published`, `only in rebuilt`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuilt_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffoscope: Option<PathBuf>,
 }
 
 /// The result of a rebuild.
@@ -345,6 +365,7 @@ fn compare_target(
         published_sha256: pa.sha256.clone(),
         rebuilt_sha256: ra.map(|a| a.sha256.clone()),
         members: vec![],
+        artifacts: vec![],
         inputs: vec![],
         varied: built.map(|b| b.varied.clone()).unwrap_or_default(),
         builder_packages: vec![],
@@ -360,33 +381,114 @@ fn compare_target(
         );
         return Ok(res);
     };
-    compare_inputs(published, rebuilt.expect("has artifact"), pa, ra, &mut res.inputs);
+    let rm = rebuilt.expect("has artifact");
+    compare_inputs(published, rm, pa, ra, &mut res.inputs);
     res.builder_packages = builder_packages(opts, published, t)?;
-    if !ra.sha256.eq_ignore_ascii_case(&pa.sha256) {
-        let (a, b) = (opts.published.join(&pa.file), opts.out.join(&ra.file));
-        res.members = compare::diff_tarballs(&a, &b)?;
-        if res.members.is_empty() {
-            res.members.push(MemberDiff {
-                member: "(archive)".into(),
-                what: vec!["every member is equal; the archive's layout or compression differs".into()],
-                sections: vec![],
-            });
+    let logs = opts.out.join("logs");
+    crate::fsutil::create_dir_all(&logs)?;
+    for (p, r) in artifact_pairs(published, rm, t) {
+        let ar = compare_artifact(opts, p, r, &logs, &mut res.members)?;
+        if ar.status != "identical" {
+            res.status = if res.builder_packages.is_empty() {
+                "different"
+            } else {
+                "builder-differs"
+            }
+            .into();
+            if res.diffoscope.is_none() {
+                res.diffoscope = ar.diffoscope.clone();
+            }
         }
-        let logs = opts.out.join("logs");
-        crate::fsutil::create_dir_all(&logs)?;
-        res.diffoscope = diffoscope(&a, &b, &logs.join(format!("diffoscope-{t}.txt")));
-        res.status = if res.builder_packages.is_empty() {
-            "different"
-        } else {
-            "builder-differs"
-        }
-        .into();
-    } else if !res.builder_packages.is_empty() {
+        res.artifacts.push(ar);
+    }
+    if res.status == "identical" && !res.builder_packages.is_empty() {
         notes.push(format!(
             "{t}: identical although the builder's packages differ ({})",
             res.builder_packages.join(", ")
         ));
     }
+    Ok(res)
+}
+
+/// The artifacts of target `t` a rebuild makes again, paired by file name (the tarball first):
+/// every kind the rebuilt manifest has for `t`, published or rebuilt.
+fn artifact_pairs<'a>(
+    published: &'a Manifest,
+    rebuilt: &'a Manifest,
+    t: &str,
+) -> Vec<(Option<&'a crate::manifest::Artifact>, Option<&'a crate::manifest::Artifact>)> {
+    let remade: Vec<&crate::manifest::Artifact> = rebuilt.artifacts.iter().filter(|a| a.target == t).collect();
+    let kinds: std::collections::BTreeSet<&str> = remade.iter().map(|a| a.kind.as_str()).collect();
+    let mut pairs: Vec<_> = published
+        .artifacts
+        .iter()
+        .filter(|a| a.target == t && kinds.contains(a.kind.as_str()))
+        .map(|p| (Some(p), remade.iter().copied().find(|r| r.file == p.file)))
+        .collect();
+    pairs.extend(
+        remade
+            .iter()
+            .filter(|r| !published.artifacts.iter().any(|p| p.target == t && p.file == r.file))
+            .map(|r| (None, Some(*r))),
+    );
+    pairs.sort_by_key(|(p, r)| {
+        let a = p.or(*r).expect("one of both");
+        (a.kind != crate::artifact::DEFAULT_KIND, a.file.clone())
+    });
+    pairs
+}
+
+/// Compare one published artifact with its rebuilt copy; the members that differ go to
+/// `members` (a package's named with its file, see [`packages`]).
+fn compare_artifact(
+    opts: &RebuildOptions,
+    p: Option<&crate::manifest::Artifact>,
+    r: Option<&crate::manifest::Artifact>,
+    logs: &Path,
+    members: &mut Vec<MemberDiff>,
+) -> Result<ArtifactResult> {
+    let a = p.or(r).expect("one of both");
+    let mut res = ArtifactResult {
+        file: a.file.clone(),
+        kind: a.kind.clone(),
+        status: "identical".into(),
+        published_sha256: p.map(|p| p.sha256.clone()),
+        rebuilt_sha256: r.map(|r| r.sha256.clone()),
+        diffoscope: None,
+    };
+    let (Some(p), Some(r)) = (p, r) else {
+        res.status = if r.is_none() { "only in published" } else { "only in rebuilt" }.into();
+        members.push(MemberDiff {
+            member: a.file.clone(),
+            what: vec![res.status.clone()],
+            sections: vec![],
+        });
+        return Ok(res);
+    };
+    if r.sha256.eq_ignore_ascii_case(&p.sha256) {
+        return Ok(res);
+    }
+    res.status = "different".into();
+    let (pa, ra) = (opts.published.join(&p.file), opts.out.join(&r.file));
+    let mut diffs = compare::diff_artifacts(&pa, &ra)?;
+    if diffs.is_empty() {
+        diffs.push(MemberDiff {
+            member: if p.kind == crate::artifact::DEFAULT_KIND {
+                "(archive)".into()
+            } else {
+                format!("{}: (archive)", p.file)
+            },
+            what: vec!["every member is equal; the archive's layout or compression differs".into()],
+            sections: vec![],
+        });
+    }
+    members.extend(diffs);
+    let report = if p.kind == crate::artifact::DEFAULT_KIND {
+        format!("diffoscope-{}.txt", p.target)
+    } else {
+        format!("diffoscope-{}.txt", p.file)
+    };
+    res.diffoscope = diffoscope(&pa, &ra, &logs.join(report));
     Ok(res)
 }
 

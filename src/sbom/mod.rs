@@ -88,6 +88,41 @@ pub fn deb_file_parts(file: &str) -> Option<(&str, &str, &str)> {
     (!p.is_empty() && !v.is_empty() && !a.is_empty() && !a.contains('_')).then_some((p, v, a))
 }
 
+/// `(name, version, release, arch)` of an RPM file name `<name>-<version>-<release>.<arch>.rpm`
+/// (`valkey-compat-redis-8.1.1-1.1.el9.noarch.rpm`: the name may hold `-`, version and release
+/// may not).
+pub fn rpm_file_parts(file: &str) -> Option<(&str, &str, &str, &str)> {
+    let stem = file.strip_suffix(".rpm")?;
+    let (nvr, arch) = stem.rsplit_once('.')?;
+    let (nv, release) = nvr.rsplit_once('-')?;
+    let (name, version) = nv.rsplit_once('-')?;
+    [name, version, release, arch]
+        .iter()
+        .all(|p| !p.is_empty())
+        .then_some((name, version, release, arch))
+}
+
+/// The purl of an RPM package (purl spec, type `rpm`): `pkg:rpm/<vendor>/<name>@<version>-<release>`
+/// with `arch=` and, when known, `distro=<vendor>-<version>`; the vendor is the builder's
+/// `/etc/os-release` ID (`ol`, `rocky`, `opensuse-leap`), as `debian` is for a .deb.
+pub fn rpm_purl(vendor: &str, distro_version: &str, name: &str, version: &str, release: &str, arch: &str) -> String {
+    let enc = |s: &str| s.replace('%', "%25").replace('+', "%2B").replace(':', "%3A");
+    let mut q = vec![];
+    if !arch.is_empty() {
+        q.push(format!("arch={arch}"));
+    }
+    if !distro_version.is_empty() {
+        q.push(format!("distro={vendor}-{distro_version}"));
+    }
+    format!(
+        "pkg:rpm/{vendor}/{name}@{}-{}{}{}",
+        enc(version),
+        enc(release),
+        if q.is_empty() { "" } else { "?" },
+        q.join("&")
+    )
+}
+
 /// The purl of a distro package that provided a library: `pkg:deb/...` on Debian and Ubuntu,
 /// `pkg:rpm/<distro>/...` on the RPM distros (Oracle Linux, Rocky, ...).
 pub fn distro_purl(distro_id: &str, distro_version: &str, package: &str, version: &str, arch: &str) -> String {
@@ -138,6 +173,28 @@ fn valkey_package(i: &SbomInput<'_>, valkey_id: &str) -> Value {
     valkey
 }
 
+/// Name, version, purpose and purl of the artifact a document describes: a .deb or .rpm is a
+/// package of its own (`<package>_<debversion>_<arch>.deb`, `<name>-<version>-<release>.<arch>.rpm`):
+/// its purl and version are the package's; a tarball is valkey's generic download.
+fn artifact_identity(i: &SbomInput<'_>, download_url: &str) -> (String, String, &'static str, String) {
+    let f = i.facts;
+    if let Some((pkg, debversion, arch)) = deb_file_parts(i.artifact_file) {
+        let purl = deb_purl(&f.distro_id, &f.distro_version, pkg, debversion, arch);
+        return (pkg.to_string(), debversion.to_string(), "INSTALL", purl);
+    }
+    if let Some((name, version, release, arch)) = rpm_file_parts(i.artifact_file) {
+        let vendor = if f.distro_id.is_empty() { "valkey" } else { f.distro_id.as_str() };
+        let purl = rpm_purl(vendor, &f.distro_version, name, version, release, arch);
+        return (name.to_string(), format!("{version}-{release}"), "INSTALL", purl);
+    }
+    (
+        i.artifact_file.to_string(),
+        i.version.to_string(),
+        "ARCHIVE",
+        format!("pkg:generic/valkey@{}?download_url={}", i.version, download_url.replace(':', "%3A")),
+    )
+}
+
 /// The SPDX document of one artifact.
 pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     let f = i.facts;
@@ -145,22 +202,7 @@ pub fn document(i: &SbomInput<'_>) -> Result<Value> {
     let valkey_id = "SPDXRef-Package-valkey".to_string();
     let valkey = valkey_package(i, &valkey_id);
     let download_url = format!("{}{}", i.public_url, i.artifact_key);
-    // A .deb is a Debian package of its own (`<package>_<debversion>_<arch>.deb`): its purl and
-    // version are the package's; a tarball is valkey's generic download.
-    let (name, version, purpose, purl) = match deb_file_parts(i.artifact_file) {
-        Some((pkg, debversion, arch)) => (
-            pkg.to_string(),
-            debversion.to_string(),
-            "INSTALL",
-            deb_purl(&f.distro_id, &f.distro_version, pkg, debversion, arch),
-        ),
-        None => (
-            i.artifact_file.to_string(),
-            i.version.to_string(),
-            "ARCHIVE",
-            format!("pkg:generic/valkey@{}?download_url={}", i.version, download_url.replace(':', "%3A")),
-        ),
-    };
+    let (name, version, purpose, purl) = artifact_identity(i, &download_url);
     let artifact = json!({
         "SPDXID": artifact_id, "name": name, "versionInfo": version,
         "packageFileName": i.artifact_file,
@@ -277,4 +319,78 @@ pub fn render_for(dist: &Path, m: &crate::manifest::Manifest, a: &crate::manifes
         facts: &facts,
     };
     render(&input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        Facts {
+            target: "el9-x86_64".into(),
+            distro_id: "ol".into(),
+            distro_version: "9.4".into(),
+            components: vec![],
+            libraries: vec![],
+            packages_sha256: String::new(),
+            packages: Default::default(),
+        }
+    }
+
+    #[test]
+    fn rpm_file_names_split_into_name_version_release_arch() {
+        assert_eq!(
+            rpm_file_parts("valkey-compat-redis-8.1.1-1.1.el9.noarch.rpm"),
+            Some(("valkey-compat-redis", "8.1.1", "1.1.el9", "noarch"))
+        );
+        assert_eq!(
+            rpm_file_parts("valkey-8.1.0~rc1-1.1.el9.rocky.x86_64.rpm"),
+            Some(("valkey", "8.1.0~rc1", "1.1.el9.rocky", "x86_64"))
+        );
+        assert_eq!(rpm_file_parts("valkey-8.1.1.rpm"), None);
+        assert_eq!(rpm_file_parts("valkey-8.1.1-bookworm-x86_64.tar.gz"), None);
+    }
+
+    #[test]
+    fn an_rpm_sbom_describes_the_package_with_an_rpm_purl() {
+        let source = SourceInfo {
+            name: "valkey-8.1.1.tar.gz".into(),
+            kind: "archive".into(),
+            url: None,
+            sha256: None,
+            git_commit: None,
+            source_sha: None,
+        };
+        let f = facts();
+        let rpm = "valkey-8.1.1-1.1.el9.x86_64.rpm";
+        let input = SbomInput {
+            version: "8.1.1",
+            source: &source,
+            source_date_epoch: 1_746_000_000,
+            artifact_file: rpm,
+            artifact_sha256: &"ef".repeat(32),
+            artifact_key: &format!("rpm/{rpm}"),
+            public_url: "https://download.valkey.io/releases/",
+            facts: &f,
+        };
+        let doc = document(&input).unwrap();
+        let art = &doc["packages"][0];
+        assert_eq!(art["SPDXID"], "SPDXRef-Artifact");
+        assert_eq!(art["name"], "valkey");
+        assert_eq!(art["versionInfo"], "8.1.1-1.1.el9");
+        assert_eq!(art["primaryPackagePurpose"], "INSTALL");
+        assert_eq!(
+            art["externalRefs"][0]["referenceLocator"],
+            "pkg:rpm/ol/valkey@8.1.1-1.1.el9?arch=x86_64&distro=ol-9.4"
+        );
+        assert_eq!(art["downloadLocation"], format!("https://download.valkey.io/releases/rpm/{rpm}"));
+        let noarch = SbomInput {
+            artifact_file: "valkey-compat-redis-8.1.1-1.1.el9.noarch.rpm",
+            ..input
+        };
+        assert_eq!(
+            document(&noarch).unwrap()["packages"][0]["externalRefs"][0]["referenceLocator"],
+            "pkg:rpm/ol/valkey-compat-redis@8.1.1-1.1.el9?arch=noarch&distro=ol-9.4"
+        );
+    }
 }
