@@ -6,10 +6,15 @@
 //! -j<cores>` and lets the kernel share the cores, so no core idles while a target is still
 //! compiling. Goal: wall <= 1.05x the floor. Needs the Docker engine and the bookworm builder
 //! image (made on first use); all targets build on that image (as `cargo bench --bench build`).
-//! About 8 minutes for 2 targets and 16 for 4 on 2 cores.
+//!
+//! For the same targets it also runs a tarball-only release (`release --no-packages`: no .debs,
+//! no package repositories) and prints both walls, and how many compiles each ran (the `==> make`
+//! lines of the targets' logs: the packages come from the same compile, so both should show one
+//! per target). About 8 minutes per release of 2 targets and 16 of 4 on 2 cores (~48 in all).
 //!
 //!     cargo bench --bench release
-//!     VALKEY_RELEASE_BENCH_TARGETS=2 cargo bench --bench release     # only the 2-target run
+//!     VALKEY_RELEASE_BENCH_TARGETS=2 cargo bench --bench release     # only the 2-target runs
+//!     VALKEY_RELEASE_BENCH_ONLY=tarball-only cargo bench --bench release   # or `full`
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -54,14 +59,31 @@ fn build_cpu(dist: &Path, target: &str) -> f64 {
         .unwrap_or_else(|| panic!("{}: no `==> cpu:` line (the engine shows no cgroup CPU time)", log.display()))
 }
 
-/// One whole dev release of `targets`; returns (wall seconds, CPU seconds of the builds).
-fn release(image: &str, archive: &Path, targets: &[&str], dist: &Path) -> (f64, f64) {
+/// How many compiles ran for a release in `dist`: the `==> make` lines (`make: ...`, `make (2nd): ...`)
+/// of all the targets' logs.
+fn compiles(dist: &Path) -> usize {
+    let logs = dist.join("logs");
+    let entries = std::fs::read_dir(&logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
+    entries
+        .map(|e| e.expect("log dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            text.lines().filter(|l| l.starts_with("==> make")).count()
+        })
+        .sum()
+}
+
+/// One whole dev release of `targets` (with `extra` arguments, e.g. `--no-packages`); returns
+/// (wall seconds, CPU seconds of the builds).
+fn release(image: &str, archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> (f64, f64) {
     let _ = std::fs::remove_dir_all(dist);
     let mut c = tool();
     c.args(["release", "--version", "8.1.1", "--environment", "dev", "--source"])
         .arg(archive)
         .args(["--builder-image", image, "--dist"])
-        .arg(dist);
+        .arg(dist)
+        .args(extra);
     for t in targets {
         c.args(["--target", t]);
     }
@@ -77,6 +99,12 @@ fn main() {
     assert!(archive.is_file(), "{} missing: the real Valkey 8.1.1 source", archive.display());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let only: Option<usize> = std::env::var("VALKEY_RELEASE_BENCH_TARGETS").ok().and_then(|v| v.parse().ok());
+    let kinds: Vec<(&str, &[&str])> = match std::env::var("VALKEY_RELEASE_BENCH_ONLY").as_deref() {
+        Ok("full") => vec![("full", &[])],
+        Ok("tarball-only") => vec![("tarball-only", &["--no-packages"])],
+        Ok(other) if !other.is_empty() => panic!("VALKEY_RELEASE_BENCH_ONLY={other:?}: expected full or tarball-only"),
+        _ => vec![("full", &[]), ("tarball-only", &["--no-packages"])],
+    };
     let img = image();
     let tmp = tempfile::tempdir().unwrap();
     println!("release benchmark: real Valkey 8.1.1, dev release, {cores} cores, make -j{cores} per container");
@@ -84,16 +112,21 @@ fn main() {
         if only.is_some_and(|o| o != n) {
             continue;
         }
-        let dist = tmp.path().join(format!("dist{n}"));
-        let (wall, cpu) = release(&img, &archive, &TARGETS[..n], &dist);
-        let floor = cpu / cores as f64;
-        println!(
-            "  {n} targets: wall {wall:7.1} s   CPU floor {floor:7.1} s ({cpu:.1} CPU s of builds / {cores} cores)   ratio {:.3}x  (goal <= 1.05x)",
-            wall / floor
-        );
-        let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap_or_default();
-        for l in sums.lines().filter(|l| l.contains(".tar.gz")) {
-            println!("    {l}");
+        for (kind, extra) in &kinds {
+            let dist = tmp.path().join(format!("dist{n}-{kind}"));
+            let (wall, cpu) = release(&img, &archive, &TARGETS[..n], &dist, extra);
+            let floor = cpu / cores as f64;
+            println!(
+                "  {n} targets, {kind:<12}: wall {wall:7.1} s   compiles {}   CPU floor {floor:7.1} s ({cpu:.1} CPU s of builds / {cores} cores)   ratio {:.3}x  (goal <= 1.05x)",
+                compiles(&dist),
+                wall / floor
+            );
+            let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap_or_default();
+            let debs = sums.lines().filter(|l| l.ends_with(".deb")).count();
+            println!("    {debs} .deb(s) in SHA256SUMS");
+            for l in sums.lines().filter(|l| l.contains(".tar.gz")) {
+                println!("    {l}");
+            }
         }
     }
 }

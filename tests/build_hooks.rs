@@ -167,3 +167,73 @@ async fn the_modules_api_doc_is_generated_by_the_sources_ruby_script_in_the_buil
     assert_eq!(r.targets[0].status, TargetStatus::Ok, "{:?}", r.targets[0]);
     assert_eq!(from_dist(&dist2), None);
 }
+
+/// `build --no-packages` leaves out the .deb hook and its artifacts, `build --no-hooks` every
+/// hook (and the SBOM facts); the tarball is the same bytes in all three. Without either flag
+/// the .debs and the facts are there.
+#[test]
+fn no_packages_and_no_hooks_leave_out_the_hook_runs_and_their_artifacts() {
+    let (_d, src) = fixture(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let target = "bookworm-x86_64"; // packages = ["deb"] in targets.toml
+    let build = |extra: &[&str], dir: &str| {
+        let dist = out.path().join(dir);
+        let mut args = vec!["--source", src.to_str().unwrap(), "--target", target];
+        args.extend(extra);
+        let mut c = build_cmd("8.1.1", &args);
+        c.arg("--out").arg(&dist);
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(0), "build {extra:?}");
+        let m = manifest(&dist);
+        let kinds: Vec<String> = m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_string())
+            .collect();
+        let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+        assert_eq!(sums.lines().count(), kinds.len(), "{sums}");
+        let log = std::fs::read_to_string(dist.join(format!("logs/{target}.log"))).unwrap();
+        let tarball = sha256(&dist.join(format!("valkey-8.1.1-{target}.tar.gz")));
+        (dist, kinds, log, tarball)
+    };
+    let debs = |k: &[String]| k.iter().filter(|k| *k == "deb").count();
+    let facts = |d: &std::path::Path| d.join(format!("facts/{target}/sbom-facts.json")).is_file();
+
+    let (all, kinds, log, tar_all) = build(&[], "all");
+    assert!(debs(&kinds) > 0, "{kinds:?}");
+    assert!(facts(&all));
+    assert!(
+        log.contains("post-build hook deb") && log.contains("post-build hook sbom-facts"),
+        "{log}"
+    );
+
+    let (nop, kinds, log, tar_nop) = build(&["--no-packages"], "no-packages");
+    assert_eq!(kinds, vec!["tarball"]);
+    assert!(facts(&nop), "--no-packages keeps the SBOM facts");
+    assert!(log.contains("post-build hook sbom-facts"), "{log}");
+    assert!(!log.contains("post-build hook deb") && !log.contains("hook deb (deb)"), "{log}");
+    assert!(log.contains("post-build hooks: sbom-facts, modules-doc"), "{log}");
+    let files: Vec<String> = std::fs::read_dir(&nop)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f.ends_with(".deb")), "{files:?}");
+
+    let (noh, kinds, log, tar_noh) = build(&["--no-hooks"], "no-hooks");
+    assert_eq!(kinds, vec!["tarball"]);
+    assert!(!noh.join("facts").exists(), "--no-hooks writes no facts");
+    assert!(log.contains("post-build hooks: none"), "{log}");
+    assert!(!log.contains("post-build hook "), "{log}");
+
+    assert_eq!(tar_all, tar_nop);
+    assert_eq!(tar_all, tar_noh);
+
+    // Both at once is a usage error naming the two flags.
+    let mut c = build_cmd("8.1.1", &["--no-hooks", "--no-packages", "--target", target]);
+    c.arg("--out").arg(out.path().join("both"));
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--no-hooks") && err.contains("--no-packages"), "{err}");
+}

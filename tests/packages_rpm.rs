@@ -11,6 +11,10 @@ use valkey_release::pkg::rpmsign::sign_rpm;
 use valkey_release::sign::SigningKey;
 
 fn build_rpm(top: &std::path::Path) -> std::path::PathBuf {
+    build_rpm_at(top, "1700000000")
+}
+
+fn build_rpm_at(top: &std::path::Path, epoch: &str) -> std::path::PathBuf {
     require_tool("rpmbuild", "rpm");
     let spec = top.join("valkey-fixture.spec");
     std::fs::write(
@@ -28,9 +32,32 @@ fn build_rpm(top: &std::path::Path) -> std::path::PathBuf {
             .arg("--define")
             .arg("_binary_payload w9.gzdio")
             .arg(&spec)
-            .env("SOURCE_DATE_EPOCH", "1700000000"),
+            .env("SOURCE_DATE_EPOCH", epoch),
     );
     top.join("RPMS/noarch/valkey-fixture-8.1.1-1.noarch.rpm")
+}
+
+/// rebuild compares a published .rpm (signed by the release key) with its unsigned rebuilt
+/// copy without the signatures: the same build is the same package, another one is not.
+#[test]
+fn rebuild_compares_rpms_without_their_signatures() {
+    use valkey_release::rebuild::packages::rpm_without_signatures;
+    let d = tempfile::tempdir().unwrap();
+    let rpm = build_rpm(d.path());
+    let key = SigningKey::from_armored(&gpg_key("rsa3072").secret_armored).unwrap();
+    let unsigned = std::fs::read(&rpm).unwrap();
+    let signed = sign_rpm(&key, &unsigned, 1700000000, "fixture").unwrap();
+    assert_ne!(signed, unsigned);
+    let signed_path = d.path().join("signed.rpm");
+    std::fs::write(&signed_path, &signed).unwrap();
+    assert_eq!(rpm_without_signatures(&signed_path).unwrap(), rpm_without_signatures(&rpm).unwrap());
+    // Another build (another SOURCE_DATE_EPOCH, hence build time) is another package.
+    let other = tempfile::tempdir().unwrap();
+    let spec_epoch = build_rpm_at(other.path(), "1700000500");
+    assert_ne!(
+        rpm_without_signatures(&signed_path).unwrap(),
+        rpm_without_signatures(&spec_epoch).unwrap()
+    );
 }
 
 #[test]
@@ -41,6 +68,18 @@ fn rpm_signed_by_the_release_key_passes_rpmkeys_checksig() {
     let k = gpg_key("rsa3072");
     let key = SigningKey::from_armored(&k.secret_armored).unwrap();
     let signed = sign_rpm(&key, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap();
+    // Deterministic: signed again (the key read again) it is the same bytes, with RSA and Ed25519.
+    let again = SigningKey::from_armored(&k.secret_armored).unwrap();
+    assert_eq!(
+        signed,
+        sign_rpm(&again, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap()
+    );
+    let ed = SigningKey::from_armored(&gpg_key("ed25519").secret_armored).unwrap();
+    let ed_signed = sign_rpm(&ed, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap();
+    assert_eq!(
+        ed_signed,
+        sign_rpm(&ed, &std::fs::read(&rpm).unwrap(), 1700000000, "fixture").unwrap()
+    );
     let signed_path = d.path().join("signed.rpm");
     std::fs::write(&signed_path, &signed).unwrap();
     let db = d.path().join("rpmdb");

@@ -130,3 +130,58 @@ fn bad_keys_are_bad_input_and_never_echoed() {
     let dbg = format!("{key:?}");
     assert!(dbg.contains(&key.fingerprint()) && !dbg.contains("BEGIN"), "{dbg}");
 }
+
+/// gpgv's check of `sig` (over `data`, or clearsigned): the signature's creation time from its
+/// `VALIDSIG` status line (Unix seconds); panics when gpgv does not accept it.
+fn gpgv_signature_time(keyring: &std::path::Path, sig: &std::path::Path, data: Option<&std::path::Path>) -> i64 {
+    let mut c = Command::new("gpgv");
+    c.args(["--status-fd", "1", "--keyring"]).arg(keyring).arg(sig);
+    if let Some(d) = data {
+        c.arg(d);
+    }
+    let out = run_ok(&mut c);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
+        .and_then(|l| l.split(' ').nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no VALIDSIG from gpgv:\n{text}"))
+}
+
+/// Signatures are deterministic: made again from the same data with the same key (Ed25519 and
+/// RSA) they are the same bytes, gpgv accepts them, and their time is max(SOURCE_DATE_EPOCH,
+/// the key's creation time): never before the key.
+#[test]
+fn signatures_made_twice_are_the_same_bytes_at_the_source_date_epoch_never_before_the_key() {
+    for algo in ["ed25519", "rsa3072"] {
+        let k = gpg_key(algo);
+        let key = SigningKey::from_armored(&k.secret_armored).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path().join("SHA256SUMS");
+        std::fs::write(&data, "abc  valkey-8.1.1-bookworm-x86_64.tar.gz\n").unwrap();
+        let bytes = std::fs::read(&data).unwrap();
+        let text = "Origin: Valkey\nSuite: valkey-8.1-debian12\n";
+        // SOURCE_DATE_EPOCH after the key's creation is the signature time; before it, the key's.
+        for (sde, want) in [(key.created() + 1000, key.created() + 1000), (1_700_000_000, key.created())] {
+            assert!(key.created() > 1_700_000_000, "the test key is made now");
+            let (a, b) = (key.at(sde), SigningKey::from_armored(&k.secret_armored).unwrap().at(sde));
+            let sig = a.detached_armored(&bytes).unwrap();
+            assert_eq!(sig, b.detached_armored(&bytes).unwrap(), "{algo}: detached signature differs");
+            assert_eq!(a.detached_binary(&bytes).unwrap(), b.detached_binary(&bytes).unwrap());
+            let signed = a.clearsign(text).unwrap();
+            assert_eq!(signed, b.clearsign(text).unwrap(), "{algo}: clearsigned text differs");
+            let p = d.path().join("SHA256SUMS.asc");
+            std::fs::write(&p, &sig).unwrap();
+            assert_eq!(gpgv_signature_time(&k.keyring, &p, Some(&data)), want, "{algo} at {sde}");
+            let inrelease = d.path().join("InRelease");
+            std::fs::write(&inrelease, &signed).unwrap();
+            assert_eq!(gpgv_signature_time(&k.keyring, &inrelease, None), want, "{algo} InRelease at {sde}");
+        }
+        // Another time: other bytes (the time is in the signature).
+        let t = key.created() + 5;
+        assert_ne!(
+            key.at(t).detached_armored(&bytes).unwrap(),
+            key.at(t + 1).detached_armored(&bytes).unwrap()
+        );
+    }
+}

@@ -234,3 +234,94 @@ async fn dev_releases_publish_signed_repositories_in_the_store_that_apt_installs
     c.remove().await;
     r.expect("the install test finished within 15 minutes");
 }
+
+/// `release --no-packages`: a tarball-only release (no .deb in dist, the manifest or the store,
+/// `repositories` skipped naming the flag), and `plan` says the same. The same release run
+/// again without the flag builds the target again and adds its packages.
+#[test]
+fn a_tarball_only_release_makes_no_packages_and_a_later_full_run_adds_them() {
+    ensure_builder(TARGET);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (_f, src) = fixture("8.1.1");
+    let release = |extra: &[&str]| {
+        let mut c = cmd(w);
+        c.args([
+            "--json",
+            "release",
+            "--version",
+            "8.1.1",
+            "--environment",
+            "dev",
+            "--target",
+            TARGET,
+        ])
+        .args(["--dist", "dist", "--store", "file://store"])
+        .args(extra)
+        .arg("--source")
+        .arg(&src);
+        let (code, out, err) = run(&mut c);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("report: {e}\n{out}\n{err}"));
+        (code, v, format!("{out}\n{err}"))
+    };
+    let kinds = || -> Vec<String> {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(w.join("dist/manifest.json")).unwrap()).unwrap();
+        m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let debs_in_store = || walk(&w.join("store")).iter().filter(|p| p.ends_with(".deb")).count();
+
+    let mut c = cmd(w);
+    c.args(["--json", "plan", "--version", "8.1.1", "--environment", "dev", "--target", TARGET])
+        .args(["--store", "file://store", "--no-packages"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let repos = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "repositories")
+        .unwrap();
+    assert_eq!(repos["runs"], false, "{repos}");
+    assert!(repos["reason"].as_str().unwrap().contains("--no-packages"), "{repos}");
+
+    let (code, v, out) = release(&["--no-packages"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(step(&v, "build")["state"], "done", "{out}");
+    let r = step(&v, "repositories");
+    assert_eq!(r["state"], "skipped_not_configured", "{out}");
+    assert!(r["reason"].as_str().unwrap().contains("--no-packages"), "{r}");
+    let k = kinds();
+    assert!(!k.iter().any(|k| k == "deb"), "{k:?}");
+    assert_eq!(k.iter().filter(|k| *k == "tarball").count(), 1, "{k:?}");
+    assert_eq!(k.iter().filter(|k| *k == "sbom").count(), 1, "the tarball's SBOM: {k:?}");
+    assert_eq!(debs_in_store(), 0);
+    let log = std::fs::read_to_string(w.join(format!("dist/logs/{TARGET}.log"))).unwrap();
+    assert!(!log.contains("post-build hook deb"), "{log}");
+
+    // Without the flag: the tarball is there, its packages are not, so the target builds again.
+    let (code, v, out) = release(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(step(&v, "build")["state"], "done", "{out}");
+    assert_eq!(step(&v, "repositories")["state"], "done", "{out}");
+    assert_eq!(kinds().iter().filter(|k| *k == "deb").count(), 5);
+    assert!(debs_in_store() >= 5);
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    out
+}

@@ -15,7 +15,9 @@ Examples:
   valkey-release build --version 8.1.1 --target bookworm-x86_64 --target bookworm-arm64 \\
       --source ../valkey_8.1.1+dfsg1.orig.tar.xz
   valkey-release build --version 8.1.1 --source ~/src/valkey --source-sha 0123abc...   # git checkout
-  valkey-release build --version 8.1.1 --check-reproducible --target jammy-x86_64";
+  valkey-release build --version 8.1.1 --check-reproducible --target jammy-x86_64
+  valkey-release build --version 8.1.1 --no-packages   # tarballs (and SBOM facts), no .deb/.rpm
+  valkey-release build --version 8.1.1 --no-hooks      # tarballs and checksums only";
 
 /// Build targets in Docker builder containers, check and package them.
 #[derive(Debug, clap::Args)]

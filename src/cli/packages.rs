@@ -62,7 +62,8 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
     crate::fsutil::check_dir_arg(&a.dist, "--dist", "the dist directory of a build")?;
     crate::fsutil::check_dir_arg(&a.root, "--root", "the repository tree to update")?;
     let key = SigningKey::require(a.signing_key.as_deref())?;
-    let plan = crate::repo::store::plan_dist(&a.dist, &crate::repo::index_date())?;
+    let key = key.at(crate::manifest::Manifest::load(&a.dist)?.source_date_epoch);
+    let plan = crate::repo::store::plan_dist(&a.dist)?;
     let rpms = crate::repo::yum::dist_rpms(&a.dist)?;
     if plan.is_empty() && rpms.is_empty() {
         return Err(Error::input(format!(

@@ -45,10 +45,19 @@ pub struct BuildArgs {
     /// target (per target: `insecure_engine = true` in targets.toml). Refused otherwise (exit 2).
     #[arg(long)]
     pub insecure_engine: bool,
+    /// Make no packages: skip the post-build hooks that build .deb and .rpm files (the tarball,
+    /// its checksum and the SBOM facts are made as usual).
+    #[arg(long, conflicts_with = "no_hooks")]
+    pub no_packages: bool,
+    /// Run no post-build hooks: only the tarball and its checksum (no .deb/.rpm, no SBOM facts,
+    /// no modules API doc), e.g. to time the build alone. Such a dist cannot get SBOMs later.
+    #[arg(long)]
+    pub no_hooks: bool,
 }
 
 impl BuildArgs {
-    /// The options these flags ask for (hooks: the registered ones).
+    /// The options these flags ask for (hooks: the registered ones, less what `--no-packages` or
+    /// `--no-hooks` leave out).
     pub fn into_options(self) -> BuildOptions {
         let mut opts = BuildOptions::new(self.version);
         opts.source = self.source;
@@ -61,6 +70,11 @@ impl BuildArgs {
         opts.source_sha = self.source_sha;
         opts.builder_image = self.builder_image;
         opts.insecure_engine = self.insecure_engine;
+        if self.no_hooks {
+            opts.hooks = super::hooks::Hooks::none();
+        } else if self.no_packages {
+            opts.hooks = opts.hooks.without_packages();
+        }
         opts
     }
 }

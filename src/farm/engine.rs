@@ -31,7 +31,10 @@ pub fn engine_address(engine: Option<&str>) -> String {
 
 fn unreachable(addr: &str, e: &(dyn std::error::Error + 'static)) -> Error {
     let why = error_chain(e);
-    let hint = if why.contains("certificate") || why.contains("alert") {
+    let hint = if addr.starts_with("ssh://") {
+        "ssh://: the system ssh client (its config, keys and agent) logs in and runs `docker system dial-stdio` \
+         there: does `ssh <user@host> docker system dial-stdio` work from this shell?"
+    } else if why.contains("certificate") || why.contains("alert") {
         "TLS failed: does ca.pem in DOCKER_CERT_PATH hold the CA that signed the engine's certificate, \
          and is cert.pem a client certificate the engine accepts?"
     } else {
@@ -68,6 +71,16 @@ pub fn is_loopback(host: &str) -> bool {
     h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The port of `ssh://[user@]host:port` (`[v6]:port` too), if one is given.
+fn ssh_port(addr: &str) -> Option<&str> {
+    let rest = addr.strip_prefix("ssh://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let (host, port) = hostport.rsplit_once(':')?;
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && (bracketed || !host.contains(':'))).then_some(port)
+}
+
 /// The host part of `tcp://host:port/...`.
 fn tcp_host(addr: &str) -> &str {
     let rest = addr.split_once("://").map(|(_, r)| r).unwrap_or(addr);
@@ -89,7 +102,8 @@ pub enum Transport {
         addr: String,
         cert_dir: std::path::PathBuf,
     },
-    /// `ssh://[user@]host[:port]`: the engine's socket through ssh (the ssh client's config and agent).
+    /// `ssh://[user@]host`: the engine's socket through ssh (the ssh client's config and agent; no port:
+    /// bollard 0.21 cannot pass one, see [`transport`]).
     Ssh(String),
 }
 
@@ -102,6 +116,16 @@ pub fn transport(addr: &str, allow_insecure: bool) -> Result<Transport> {
         return Ok(Transport::Unix(addr.to_string()));
     }
     if addr.starts_with("ssh://") {
+        if let Some(port) = ssh_port(addr) {
+            let host = tcp_host(addr);
+            let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+            return Err(Error::input(format!(
+                "Docker engine {addr}: the port {port} cannot be given in an ssh:// address (bollard 0.21 hands \
+                 `user@host:port` to ssh as the host name, which fails as \"Could not resolve hostname\"); give it in \
+                 the ssh client's config instead (`Host NAME`, `HostName {host}`, `Port {port}` in ~/.ssh/config) \
+                 and use ssh://user@NAME"
+            )));
+        }
         return Ok(Transport::Ssh(addr.to_string()));
     }
     let tls_wanted = addr.starts_with("https://") || (addr.starts_with("tcp://") && env("DOCKER_TLS_VERIFY").is_some());
@@ -207,6 +231,12 @@ mod tests {
         );
         assert!(matches!(transport("tcp://10.1.2.3:2375", true), Ok(Transport::Plain(_))));
         assert!(matches!(transport("ssh://me@h", false), Ok(Transport::Ssh(_))));
+        assert!(matches!(transport("ssh://me@[::1]", false), Ok(Transport::Ssh(_))));
+        for with_port in ["ssh://me@127.0.0.1:2222", "ssh://h:22", "ssh://me@[::1]:2222/"] {
+            let e = transport(with_port, false).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{with_port}");
+            assert!(e.to_string().contains("Port ") && e.to_string().contains("HostName "), "{e}");
+        }
         assert_eq!(tcp_host("tcp://[fe80::1]:2375"), "[fe80::1]");
     }
 

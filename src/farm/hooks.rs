@@ -80,6 +80,11 @@ pub trait PostBuild: Send + Sync {
     /// Turn the files read back from [`Job::output_dir`] (`(file name relative to it, bytes)`,
     /// sorted by name) into produced files. Errors fail the target like a failed check.
     fn collect(&self, ctx: &HookContext<'_>, outputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Produced>>;
+    /// Does this hook make installable packages (.deb, .rpm)? Those are left out by
+    /// `build --no-packages` and `release --no-packages`.
+    fn makes_packages(&self) -> bool {
+        false
+    }
 }
 
 /// Every post-build hook, in the order they run.
@@ -100,6 +105,18 @@ impl Hooks {
     /// The registered hooks.
     pub fn registered() -> Hooks {
         Hooks(registry().into_iter().map(std::sync::Arc::from).collect())
+    }
+    /// No hooks at all (`build --no-hooks`): the tarball and its checksum only.
+    pub fn none() -> Hooks {
+        Hooks(vec![])
+    }
+    /// These hooks without the ones that make packages (`--no-packages`).
+    pub fn without_packages(self) -> Hooks {
+        Hooks(self.0.into_iter().filter(|h| !h.makes_packages()).collect())
+    }
+    /// The hooks' names, in the order they run.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|h| h.name()).collect()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

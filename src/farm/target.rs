@@ -354,6 +354,11 @@ async fn run_hooks<E: ContainerEngine>(
     log: &mut Log,
     tree: &Path,
 ) -> Result<Vec<Produced>> {
+    let names = sh.hooks.names();
+    log.note(&format!(
+        "post-build hooks: {}",
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    ));
     if sh.hooks.is_empty() {
         return Ok(vec![]);
     }

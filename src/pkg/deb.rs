@@ -35,6 +35,10 @@ impl PostBuild for DebHook {
         "deb"
     }
 
+    fn makes_packages(&self) -> bool {
+        true
+    }
+
     fn job(&self, ctx: &HookContext<'_>) -> Result<Option<Job>> {
         let t = ctx.target;
         if !t.packages.iter().any(|p| p == "deb") {

@@ -82,6 +82,10 @@ impl PostBuild for RpmHook {
         "rpm"
     }
 
+    fn makes_packages(&self) -> bool {
+        true
+    }
+
     fn job(&self, ctx: &HookContext<'_>) -> Result<Option<Job>> {
         let t = ctx.target;
         if !t.packages.iter().any(|p| p == "rpm") {

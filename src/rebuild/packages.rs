@@ -5,6 +5,8 @@
 //! differ, each file inside it, named `<ar member>: <path>`. A .rpm's files are compared from
 //! its header (digest, mode, mtime, owner, link target), without unpacking the payload; when
 //! every file is equal, what differs is the header itself (its build time, when that differs).
+//! A published .rpm signed by the release key and an unsigned rebuilt one of the same build are
+//! the same package ([`rpm_without_signatures`]).
 //! Every name is prefixed with the package's file name.
 
 use super::compare::{diff_members, Member, MemberDiff};
@@ -91,6 +93,18 @@ pub fn diff_debs(published: &Path, rebuilt: &Path) -> Result<Vec<MemberDiff>> {
         }
         out.extend(inner);
     }
+    Ok(out)
+}
+
+/// The bytes of a .rpm without its signatures. The release signs its .rpms with the release
+/// key after the build (`sign`); a rebuild's are unsigned: the two are the same build when
+/// these bytes are equal (header, payload and the digests of both).
+pub fn rpm_without_signatures(path: &Path) -> Result<Vec<u8>> {
+    let bad = |e: rpm::Error| Error::check(format!("{}: not a readable .rpm: {e}", path.display()));
+    let mut pkg = rpm::Package::open(path).map_err(bad)?;
+    pkg.clear_signatures().map_err(bad)?;
+    let mut out = Vec::new();
+    pkg.write(&mut out).map_err(bad)?;
     Ok(out)
 }
 

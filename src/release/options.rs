@@ -95,6 +95,10 @@ pub struct ReleaseOptions {
     /// Use this Docker image for every target instead of the targets' builder images.
     #[arg(long, value_name = "IMAGE")]
     pub builder_image: Option<String>,
+    /// A tarball-only release: build no .deb/.rpm and skip the `repositories` step; tarballs,
+    /// checksums, SBOMs, signatures and provenance as usual.
+    #[arg(long)]
+    pub no_packages: bool,
     #[arg(skip)]
     pub json: bool,
 }
@@ -127,6 +131,7 @@ impl ReleaseOptions {
             repos: None,
             builder_image: None,
             signing_key: None,
+            no_packages: false,
             json: false,
         }
     }

@@ -253,6 +253,8 @@ pub struct PlanOptions<'a> {
     pub date: String,
     /// Is a signing key given (`--signing-key` or the variable)?
     pub signing: bool,
+    /// `--no-packages`: a tarball-only release.
+    pub no_packages: bool,
 }
 
 /// Compute the plan (no network, no credentials, no build).
@@ -280,6 +282,7 @@ pub fn plan(o: &PlanOptions) -> Result<Plan> {
                 "no signing key (--signing-key FILE or ${}): SHA256SUMS is not signed",
                 crate::sign::KEY_ENV
             )),
+            Step::Repositories if o.no_packages => Err(super::steps::NO_PACKAGES.into()),
             Step::Repositories if !has_packages => Err("no target of this release makes packages".into()),
             Step::Repositories if !o.signing => Err(format!(
                 "no signing key (--signing-key FILE or ${}): no repository",

@@ -63,6 +63,7 @@ pub async fn for_release(matrix: &Matrix, opts: &super::ReleaseOptions) -> Resul
         date: opts.date(),
         // Only whether there is a key: plan never reads the secret.
         signing: opts.signing_key.is_some() || std::env::var(crate::sign::KEY_ENV).is_ok_and(|v| !v.trim().is_empty()),
+        no_packages: opts.no_packages,
     })?;
     if let Some(repos) = &opts.repos {
         let tag_url = matrix.source_url(&opts.req.version);

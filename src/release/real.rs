@@ -89,6 +89,14 @@ impl<'m> RealStages<'m> {
         })
     }
 
+    /// The package kinds (`deb`, `rpm`) a target of this release makes: none with --no-packages.
+    fn packages_of(&self, target: &str) -> Vec<String> {
+        if self.opts.no_packages {
+            return vec![];
+        }
+        self.matrix.target(target).map(|t| t.packages.clone()).unwrap_or_default()
+    }
+
     /// The targets this release covers.
     fn target_names(&self) -> Result<Vec<String>> {
         if !self.opts.merge.is_empty() && self.opts.targets.is_empty() {
@@ -110,8 +118,10 @@ impl<'m> RealStages<'m> {
 
 /// Which of `targets` are not yet in `dist` as they should be: a manifest of this release (and
 /// of this source_sha when one is asked for) listing the target, its file present with the
-/// manifest's size and sha256. A manifest of another version is an error (exit 2).
-pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result<Vec<String>> {
+/// manifest's size and sha256, and an artifact of each package kind `packages(target)` names
+/// (so a release run with packages after a `--no-packages` one builds them). A manifest of
+/// another version is an error (exit 2).
+pub fn missing_targets(dist: &Path, req: &Request, targets: &[String], packages: &dyn Fn(&str) -> Vec<String>) -> Result<Vec<String>> {
     let Some(m) = Manifest::load_if_present(dist)? else {
         return Ok(targets.to_vec());
     };
@@ -137,6 +147,10 @@ pub fn missing_targets(dist: &Path, req: &Request, targets: &[String]) -> Result
                         .unwrap_or(false)
             }
         };
+        let ok = ok
+            && packages(t)
+                .iter()
+                .all(|k| m.artifacts.iter().any(|a| &a.target == t && &a.kind == k));
         if !ok {
             missing.push(t.clone());
         }
@@ -196,7 +210,7 @@ impl Stages for RealStages<'_> {
                     return Ok(None); // merging is cheap and idempotent
                 }
                 let names = self.target_names()?;
-                let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+                let missing = missing_targets(ctx.dist, ctx.req, &names, &|t| self.packages_of(t))?;
                 Ok(missing
                     .is_empty()
                     .then(|| Outcome::new(format!("{} artifact(s) present, checksums match", names.len()))))
@@ -273,7 +287,7 @@ impl Stages for RealStages<'_> {
             .with_data(&r));
         }
         let names = self.target_names()?;
-        let missing = missing_targets(ctx.dist, ctx.req, &names)?;
+        let missing = missing_targets(ctx.dist, ctx.req, &names, &|t| self.packages_of(t))?;
         let mut bo = crate::farm::BuildOptions::new(ctx.req.version.clone());
         bo.source = self.opts.source.clone();
         bo.targets = missing.clone();
@@ -283,6 +297,9 @@ impl Stages for RealStages<'_> {
         bo.allow_dirty = self.opts.allow_dirty;
         bo.source_sha = ctx.req.source_sha.clone();
         bo.builder_image = self.opts.builder_image.clone();
+        if self.opts.no_packages {
+            bo.hooks = bo.hooks.without_packages();
+        }
         let ctrl = CtrlC::new();
         bo.cancel = ctrl.token.clone();
         let rep = crate::farm::run_build(self.matrix, &bo, &crate::progress::Progress::new()).await?;

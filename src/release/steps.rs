@@ -19,10 +19,14 @@ fn no_key(what: &str) -> String {
     format!("no signing key (--signing-key FILE or ${}): {what}", sign::KEY_ENV)
 }
 
+/// Why `repositories` does not run in a tarball-only release.
+pub const NO_PACKAGES: &str = "--no-packages: a tarball-only release (no .deb/.rpm, no package repositories)";
+
 /// `sign` and `repositories` need the key; `repositories` also needs packages.
 pub fn not_configured(stages: &RealStages<'_>, step: super::Step, ctx: &Ctx<'_>) -> Option<String> {
     match step {
         super::Step::Sign if stages.key.is_none() => Some(no_key("SHA256SUMS is not signed")),
+        super::Step::Repositories if stages.opts.no_packages => Some(NO_PACKAGES.into()),
         super::Step::Repositories => {
             let has_packages = Manifest::load(ctx.dist)
                 .map(|m| {
@@ -94,6 +98,7 @@ fn sign_outcome(key: &SigningKey, what: &str) -> Outcome {
 }
 
 pub fn sign_run(dist: &Path, key: &SigningKey) -> Result<Outcome> {
+    let key = &key.at(Manifest::load(dist)?.source_date_epoch);
     let sums = std::fs::read(dist.join(SHA256SUMS)).map_err(|e| Error::io(&dist.join(SHA256SUMS), "read", e))?;
     let sig = key.detached_armored(&sums)?;
     sign::verify_detached(&key.public_armored(), &sums, sig.as_bytes())?;
@@ -163,7 +168,11 @@ pub fn provenance_run(dist: &Path, matrix: &crate::targets::Matrix, env: &str, s
         started,
         finished: chrono::Utc::now().timestamp(),
     };
-    let name = crate::provenance::write_for_dist(dist, matrix, &run, key.map(|k| k as &dyn crate::provenance::dsse::Signer))?;
+    let key = match key {
+        Some(k) => Some(k.at(Manifest::load(dist)?.source_date_epoch)),
+        None => None,
+    };
+    let name = crate::provenance::write_for_dist(dist, matrix, &run, key.as_ref().map(|k| k as &dyn crate::provenance::dsse::Signer))?;
     Ok(provenance_outcome(&name, crate::provenance::subjects(dist)?.len(), key.is_some()))
 }
 
@@ -190,7 +199,7 @@ impl RealStages<'_> {
 
     pub(super) async fn repositories_probe(&self, ctx: &Ctx<'_>) -> Result<Option<Outcome>> {
         let key = self.key_or_err()?;
-        let plan = crate::repo::store::plan_dist(ctx.dist, &crate::repo::index_date())?;
+        let plan = crate::repo::store::plan_dist(ctx.dist)?;
         let (_, store) = crate::upload::open_store(&self.upload_options(ctx)).await?;
         Ok(crate::repo::store::check_all(&*store, &plan, key)
             .await?
@@ -199,10 +208,11 @@ impl RealStages<'_> {
 
     pub(super) async fn repositories_run(&self, ctx: &Ctx<'_>) -> Result<Outcome> {
         let key = self.key_or_err()?;
-        let plan = crate::repo::store::plan_dist(ctx.dist, &crate::repo::index_date())?;
+        let plan = crate::repo::store::plan_dist(ctx.dist)?;
+        let key = key.at(Manifest::load(ctx.dist)?.source_date_epoch);
         let (_, store) = crate::upload::open_store(&self.upload_options(ctx)).await?;
         let prod = ctx.req.environment == super::payload::Environment::Prod && !self.opts.force_overwrite;
-        let reports = crate::repo::store::publish_all(&*store, &plan, key, prod).await?;
+        let reports = crate::repo::store::publish_all(&*store, &plan, &key, prod).await?;
         Ok(repositories_outcome(&reports, "updated and verified"))
     }
 }

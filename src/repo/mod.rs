@@ -75,7 +75,14 @@ pub fn index_date() -> String {
     let now = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .unwrap_or_else(chrono::Utc::now);
-    now.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
+        .unwrap_or_else(|| chrono::Utc::now().timestamp());
+    index_date_at(now)
+}
+
+/// The index date (as [`index_date`]) of a release's SOURCE_DATE_EPOCH.
+pub fn index_date_at(source_date_epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(source_date_epoch, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S UTC")
+        .to_string()
 }

@@ -203,9 +203,12 @@ pub fn public_key_key() -> String {
 }
 
 /// The repositories a dist directory's packages go to, per format: the manifest's artifacts of
-/// each format's package kind. Formats with no package in the release are left out.
-pub fn plan_dist(dist: &std::path::Path, date: &str) -> Result<Vec<(&'static str, Box<dyn Repository>)>> {
+/// each format's package kind. Formats with no package in the release are left out. The index
+/// date is the release's SOURCE_DATE_EPOCH (same release, same index bytes).
+pub fn plan_dist(dist: &std::path::Path) -> Result<Vec<(&'static str, Box<dyn Repository>)>> {
     let m = crate::manifest::Manifest::load(dist)?;
+    let date = super::index_date_at(m.source_date_epoch);
+    let date = date.as_str();
     let mut out = Vec::new();
     for f in super::formats() {
         let mut files: Vec<std::path::PathBuf> = m

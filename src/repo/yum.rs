@@ -347,6 +347,7 @@ pub fn dist_rpms(dist: &Path) -> Result<Vec<PathBuf>> {
 pub fn update_from_dist(dist: &Path, root: &Path, key: &SigningKey) -> Result<Vec<YumReport>> {
     let sde = crate::manifest::Manifest::load(dist)?.source_date_epoch;
     let ts = u32::try_from(sde).map_err(|_| Error::input(format!("SOURCE_DATE_EPOCH {sde} does not fit an rpm signature time")))?;
+    let key = &key.at(sde);
     crate::pkg::rpm::sign_dist_rpms(dist, key, ts)?;
     let rpms = dist_rpms(dist)?;
     if rpms.is_empty() {

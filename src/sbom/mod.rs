@@ -301,7 +301,7 @@ pub fn render_for(dist: &Path, m: &crate::manifest::Manifest, a: &crate::manifes
     let fp = facts_path(dist, &a.target);
     if !fp.exists() {
         return Err(Error::input(format!(
-            "{}: no SBOM facts for target {} ({} is missing; it is written by the build's sbom-facts hook)",
+            "{}: no SBOM facts for target {} ({} is missing; it is written by the build's sbom-facts hook, which `build --no-hooks` leaves out)",
             dist.display(),
             a.target,
             fp.display()

@@ -11,12 +11,20 @@
 //!
 //! Signatures are checked by the real tools in the tests: `gpgv`, apt (`signed-by=`) and
 //! `rpmkeys --checksig`.
+//!
+//! Signatures are deterministic: their creation time is max(SOURCE_DATE_EPOCH, the key's creation
+//! time) ([`SigningKey::at`] sets the release's SOURCE_DATE_EPOCH; without it the environment's
+//! `SOURCE_DATE_EPOCH`, else now), and Ed25519 and RSA (PKCS#1 v1.5) signatures carry no
+//! randomness, so the same data signed again with the same key gives the same bytes: a release
+//! re-made from a fresh dist publishes the very objects it published before.
 
 use crate::error::{Error, Result};
 use pgp::composed::{ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey, SignedSecretKey};
 use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::ser::Serialize;
-use pgp::types::{KeyDetails, Password};
+use pgp::types::{KeyDetails, KeyVersion, Password, Timestamp};
+use sha2::Digest;
 use std::path::Path;
 
 /// The environment variable holding the armored secret key.
@@ -26,8 +34,11 @@ pub const KEY_ENV: &str = "VALKEY_RELEASE_SIGNING_KEY";
 pub const PUBLIC_KEY_FILE: &str = "GPG-KEY-valkey.asc";
 
 /// The release signing key (secret). Its `Debug` output names the fingerprint only.
+#[derive(Clone)]
 pub struct SigningKey {
     secret: SignedSecretKey,
+    /// The SOURCE_DATE_EPOCH signatures are made at ([`SigningKey::at`]).
+    sde: Option<i64>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -51,7 +62,7 @@ impl SigningKey {
         secret
             .verify_bindings()
             .map_err(|e| Error::input(format!("{what}: the OpenPGP secret key's self-signatures do not verify: {e}")))?;
-        let key = SigningKey { secret };
+        let key = SigningKey { secret, sde: None };
         // A passphrase-protected key cannot be used unattended: say so now, not at the first signature.
         key.detached_binary(b"probe").map_err(|e| {
             Error::input(format!(
@@ -113,15 +124,66 @@ impl SigningKey {
         hex::encode_upper(self.secret.primary_key.fingerprint().as_bytes())
     }
 
+    /// The same key, signing at `source_date_epoch` (see [`SigningKey::signature_time`]).
+    pub fn at(&self, source_date_epoch: i64) -> SigningKey {
+        SigningKey {
+            secret: self.secret.clone(),
+            sde: Some(source_date_epoch),
+        }
+    }
+
+    /// The key's creation time (Unix seconds).
+    pub fn created(&self) -> i64 {
+        i64::from(self.secret.primary_key.created_at().as_secs())
+    }
+
+    /// The creation time of this key's signatures: max(SOURCE_DATE_EPOCH, the key's creation
+    /// time), so a signature never predates its key. SOURCE_DATE_EPOCH is the one given to
+    /// [`SigningKey::at`], else the environment's, else now.
+    pub fn signature_time(&self) -> u32 {
+        let sde = self.sde.unwrap_or_else(|| {
+            std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .unwrap_or_else(|| chrono::Utc::now().timestamp())
+        });
+        u32::try_from(sde.max(self.created())).unwrap_or(u32::MAX)
+    }
+
+    /// A signature configuration with no randomness: creation time [`Self::signature_time`],
+    /// the issuer fingerprint (hashed) and, for v4 keys, the issuer key id (unhashed). A v6 key's
+    /// salt is derived from the signed data and the time.
+    fn config(&self, typ: SignatureType, data: &[u8]) -> Result<SignatureConfig> {
+        let key = &self.secret.primary_key;
+        let at = self.signature_time();
+        let err = |e: pgp::errors::Error| Error::external(format!("OpenPGP signature setup failed: {e}"));
+        let hash = HashAlgorithm::Sha256;
+        let mut config = match key.version() {
+            KeyVersion::V6 => {
+                let mut h = sha2::Sha256::new();
+                h.update(at.to_be_bytes());
+                h.update(data);
+                let salt = h.finalize()[..hash.salt_len().unwrap_or(16)].to_vec();
+                SignatureConfig::v6_with_salt(typ, key.algorithm(), hash, salt)
+            }
+            _ => SignatureConfig::v4(typ, key.algorithm(), hash),
+        };
+        config.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(at))).map_err(err)?,
+            Subpacket::regular(SubpacketData::IssuerFingerprint(key.fingerprint())).map_err(err)?,
+        ];
+        if key.version() <= KeyVersion::V4 {
+            config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::IssuerKeyId(key.legacy_key_id())).map_err(err)?];
+        }
+        Ok(config)
+    }
+
     fn detached(&self, data: &[u8]) -> Result<DetachedSignature> {
-        DetachedSignature::sign_binary_data(
-            rand::thread_rng(),
-            &self.secret.primary_key,
-            &Password::empty(),
-            HashAlgorithm::Sha256,
-            data,
-        )
-        .map_err(|e| Error::external(format!("OpenPGP signing failed: {e}")))
+        let sig = self
+            .config(SignatureType::Binary, data)?
+            .sign(&self.secret.primary_key, &Password::empty(), data)
+            .map_err(|e| Error::external(format!("OpenPGP signing failed: {e}")))?;
+        Ok(DetachedSignature::new(sig))
     }
 
     /// A detached signature, armored (`Release.gpg`, `SHA256SUMS.asc`, `repomd.xml.asc`).
@@ -142,7 +204,8 @@ impl SigningKey {
     /// text's last line is the one before the signature block (`gpgv --output` gives `text` back).
     pub fn clearsign(&self, text: &str) -> Result<String> {
         let body = text.strip_suffix('\n').unwrap_or(text);
-        let msg = CleartextSignedMessage::sign(rand::thread_rng(), body, &self.secret.primary_key, &Password::empty())
+        let config = self.config(SignatureType::Text, body.as_bytes())?;
+        let msg = CleartextSignedMessage::new(body, config, &self.secret.primary_key, &Password::empty())
             .map_err(|e| Error::external(format!("OpenPGP clearsign failed: {e}")))?;
         msg.to_armored_string(ArmorOptions::default())
             .map_err(|e| Error::external(format!("OpenPGP armor failed: {e}")))
