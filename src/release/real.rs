@@ -329,6 +329,11 @@ impl Stages for RealStages<'_> {
             count(crate::upload::ObjectState::Overwritten),
             rep.store
         ));
+        if !rep.adopted.is_empty() {
+            let names: Vec<&str> = rep.adopted.iter().map(|k| k.rsplit('/').next().unwrap_or(k)).collect();
+            o.summary
+                .push_str(&format!("; adopted the published {} (same SHA256SUMS)", names.join(", ")));
+        }
         for obj in &rep.objects {
             if crate::artifact::is_listed_key(&obj.key) {
                 let file = obj.key.rsplit('/').next().unwrap_or(&obj.key);

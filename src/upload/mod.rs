@@ -11,6 +11,8 @@
 //!   naming the file otherwise); the bytes actually sent are hashed again while read and the write
 //!   is abandoned if they differ;
 //! - an object already present with the same sha256 is skipped;
+//! - prod, re-run into a fresh dist: when the store holds the same SHA256SUMS, the published
+//!   run records (manifest.json, provenance) are adopted into dist instead of refused ([`adopt`]);
 //! - prod never overwrites different content: the run stops before uploading anything, naming the
 //!   keys (exit 4), unless `--force-overwrite`; new objects are written with `If-None-Match: *`
 //!   so a concurrent writer cannot be overwritten either; dev overwrites;
@@ -23,6 +25,7 @@
 //! Files: [`options`] (what to do), [`plan`] (what dist/ holds), [`run`] (doing it), this file
 //! (the report).
 
+pub mod adopt;
 pub mod options;
 pub mod plan;
 pub mod run;
@@ -110,6 +113,10 @@ pub struct UploadReport {
     pub missing: Vec<String>,
     /// Bytes sent by this run.
     pub bytes_uploaded: u64,
+    /// prod, the store holding this very release (same SHA256SUMS): the published run records
+    /// (manifest.json, provenance) downloaded into dist in place of this run's, see [`adopt`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<String>,
     pub seconds: f64,
 }
 

@@ -56,7 +56,7 @@ pub async fn run_upload(opts: &UploadOptions, progress: &Progress) -> Result<Upl
 pub(super) async fn upload_planned(
     opts: &UploadOptions,
     manifest: &Manifest,
-    planned: Vec<PlannedObject>,
+    mut planned: Vec<PlannedObject>,
     store: Arc<dyn Store>,
     loc: &StoreUrl,
     progress: &Progress,
@@ -68,6 +68,7 @@ pub(super) async fn upload_planned(
             .check_conditional_writes(&format!("{}{}", opts.prefix, store::s3::PROBE_KEY))
             .await?;
     }
+    let adopted = super::adopt::adopt_published(opts, manifest, &mut planned, &*store, progress).await?;
     let decisions = decide(opts, planned, &*store, loc, progress).await?;
     let base = UploadReport {
         store: loc.url(),
@@ -78,6 +79,7 @@ pub(super) async fn upload_planned(
         complete: false,
         missing: Vec::new(),
         bytes_uploaded: 0,
+        adopted,
         seconds: 0.0,
     };
     if opts.dry_run {
@@ -100,6 +102,9 @@ pub(super) async fn upload_planned(
     }
     let (mut results, sent) = write_all(opts, decisions, &*store, progress).await?;
     check_in_place(&mut results, &*store, opts.verify_download).await;
+    for o in results.iter_mut().filter(|o| base.adopted.contains(&o.key) && o.detail.is_none()) {
+        o.detail = Some("adopted: the published run record, downloaded into dist".into());
+    }
     Ok(UploadReport {
         objects: results,
         bytes_uploaded: sent,
@@ -359,6 +364,7 @@ pub async fn check_uploaded(opts: &UploadOptions) -> Result<UploadReport> {
         complete: false,
         missing: Vec::new(),
         bytes_uploaded: 0,
+        adopted: Vec::new(),
         seconds: started.elapsed().as_secs_f64(),
     }
     .finish())
