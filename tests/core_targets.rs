@@ -44,6 +44,8 @@ fn lists_the_matrix_as_table_and_json() {
         "bookworm-arm64",
         "trixie-x86_64",
         "trixie-arm64",
+        "bullseye-x86_64",
+        "bullseye-arm64",
     ] {
         assert!(lines.iter().any(|l| l.starts_with(&format!("{t} "))), "{t}: {out}");
     }
@@ -53,10 +55,12 @@ fn lists_the_matrix_as_table_and_json() {
     assert_eq!(v["artifact"], "valkey-{version}-{distro}-{arch}");
     assert_eq!(v["s3_prefix"], "releases/");
     let ts = v["targets"].as_array().unwrap();
-    // 9 Debian-family targets (bullseye x86_64 only, bookworm, trixie, jammy, noble) and the 30 RPM platform
-    // targets, which need a registry and are built only when named (`default = false`).
-    assert_eq!(ts.len(), 39);
-    assert_eq!(ts.iter().filter(|t| t["default"] == true).count(), 9);
+    // 10 Debian-family targets (bullseye, bookworm, trixie, jammy, noble; x86_64 and arm64) and the 30 RPM
+    // platform targets, which need a registry and are built only when named (`default = false`).
+    assert_eq!(ts.len(), 40);
+    assert_eq!(ts.iter().filter(|t| t["default"] == true).count(), 10);
+    let ba = ts.iter().find(|t| t["name"] == "bullseye-arm64").unwrap();
+    assert_eq!((ba["builder"].as_str(), ba["mode"].as_str()), (Some("bullseye"), Some("cross")));
     let r = ts.iter().find(|t| t["name"] == "rocky9-arm64").unwrap();
     assert_eq!(
         (r["default"].as_bool(), r["method"].as_str(), r["mode"].as_str()),
@@ -200,9 +204,9 @@ fn targets_with_default_false_are_only_chosen_when_named() {
     let m = valkey_release::targets::Matrix::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("targets.toml")).unwrap();
     let names = |ts: Vec<&valkey_release::targets::Target>| ts.into_iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     let all = names(m.select(&[]).unwrap());
-    assert_eq!(all.len(), 9, "{all:?}");
+    assert_eq!(all.len(), 10, "{all:?}");
     assert!(
-        all.contains(&"bullseye-x86_64".to_string()) && !all.iter().any(|n| n.starts_with("rocky")),
+        all.contains(&"bullseye-arm64".to_string()) && !all.iter().any(|n| n.starts_with("rocky")),
         "{all:?}"
     );
     let rel = names(valkey_release::release::plan::release_targets(&m, &[]).unwrap());

@@ -49,11 +49,23 @@ async fn trixie_apt_repository_installs_upgrades_and_purges() {
 /// start, PING, upgrade, purge check as on x86_64.
 #[tokio::test(flavor = "multi_thread")]
 async fn arm64_debs_install_upgrade_and_purge_in_an_emulated_arm64_container() {
+    require_arm64_binfmt();
+    apt_round_trip_on("bookworm", "debian12", "2.36", "arm64").await;
+}
+
+/// The bullseye-arm64 .debs (cross-built on the bullseye builder) in an arm64 bullseye
+/// container through qemu binfmt: the same check.
+#[tokio::test(flavor = "multi_thread")]
+async fn bullseye_arm64_debs_install_upgrade_and_purge_in_an_emulated_arm64_container() {
+    require_arm64_binfmt();
+    apt_round_trip_on("bullseye", "debian11", "2.31", "arm64").await;
+}
+
+fn require_arm64_binfmt() {
     assert!(
         std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").is_ok_and(|s| s.starts_with("enabled")),
         "this test needs the host's qemu-aarch64 binfmt entry (apt-get install qemu-user-static binfmt-support; .ci/setup does)"
     );
-    apt_round_trip_on("bookworm", "debian12", "2.36", "arm64").await;
 }
 
 /// bullseye (Debian 11) from this machine's Debian mirror: its mmdebstrap builder makes the

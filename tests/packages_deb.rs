@@ -3,7 +3,7 @@
 
 mod packages_support;
 
-use packages_support::engine::{farm_debs, fixture, targets_toml};
+use packages_support::engine::{farm_build, farm_debs, fixture, targets_toml, Box};
 use packages_support::{require_tool, run};
 use std::process::Command;
 use valkey_release::farm::hooks::{HookContext, PostBuild};
@@ -222,4 +222,58 @@ fn trixie_debs_are_lintian_clean_with_units_under_usr_lib() {
         .arg(d.path().join("valkey-server_8.1.1-1.trixie_amd64.deb")));
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("./usr/lib/systemd/system/valkey-server.service"), "{list}");
+}
+
+/// bullseye-arm64, cross-built on the bullseye builder. bullseye's pkg-config is Multi-Arch:
+/// foreign, so targets.toml installs no pkg-config:arm64 (it would conflict) and the amd64 one
+/// provides the cross `aarch64-linux-gnu-pkg-config` (its dpkg hook; asked directly here: the
+/// fixture ignores PKG_CONFIG). The farm's checks passed (ELF aarch64, glibc within 2.31) and the
+/// arm64 .debs have no lintian errors, with Depends from dpkg-shlibdeps for arm64.
+#[tokio::test(flavor = "multi_thread")]
+async fn bullseye_arm64_is_cross_built_and_its_debs_are_lintian_clean() {
+    require_tool("lintian", "lintian");
+    let (_d, src) = fixture("8.1.1");
+    let (out, files) = tokio::task::spawn_blocking(move || farm_build("bullseye-arm64", "8.1.1", &src))
+        .await
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("dist/manifest.json")).unwrap()).unwrap();
+    let build = &m["artifacts"].as_array().unwrap().iter().find(|a| a["kind"] == "tarball").unwrap()["build"];
+    assert_eq!(
+        (build["mode"].as_str(), build["elf_machine"].as_str()),
+        (Some("cross"), Some("aarch64")),
+        "{build}"
+    );
+    let ver = |k: &str| -> Vec<u32> { build[k].as_str().unwrap().split('.').map(|n| n.parse().unwrap()).collect() };
+    assert!(
+        build["glibc_limit"] == "2.31" && ver("glibc_required") <= ver("glibc_limit"),
+        "{build}"
+    );
+    let debs: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(n, _)| n.ends_with(".deb")).collect();
+    let names: Vec<&str> = debs.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "valkey-compat-redis_8.1.1-1.bullseye_all.deb",
+            "valkey-dev_8.1.1-1.bullseye_all.deb",
+            "valkey-sentinel_8.1.1-1.bullseye_arm64.deb",
+            "valkey-server_8.1.1-1.bullseye_arm64.deb",
+            "valkey-tools_8.1.1-1.bullseye_arm64.deb",
+        ]
+    );
+    let d = lintian_clean(&debs);
+    let info = run(Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(d.path().join("valkey-tools_8.1.1-1.bullseye_arm64.deb"))
+        .arg("Depends"));
+    assert!(String::from_utf8_lossy(&info.stdout).contains("libc6 (>= "), "{info:?}");
+    // The builder's cross pkg-config finds the arm64 OpenSSL and systemd (real Valkey asks it).
+    let m = Matrix::load_file(&targets_toml()).unwrap();
+    let tag = valkey_release::farm::image::Definition::load(&m, "bullseye").unwrap().tag();
+    let c = Box::start(&tag, "bullseye-pkgconfig").await;
+    let (code, libs) = c.sh("aarch64-linux-gnu-pkg-config --libs openssl libsystemd").await;
+    c.remove().await;
+    assert!(
+        code == 0 && libs.contains("-L/usr/lib/aarch64-linux-gnu") && libs.contains("-lssl"),
+        "{code}: {libs}"
+    );
 }

@@ -423,8 +423,14 @@ fn yum_repository_merges_patch_releases_signed_and_checked_by_gpgv_and_rpmkeys()
             .status
             .success()
     );
-    // A published package missing from the tree: refused (exit 1), nothing dropped from the index.
+    // One of this release's packages lost from the store: put back (the same bytes).
     std::fs::remove_file(repo.join(RPMS_8_1_1[1])).unwrap();
+    let o = repo_cli(&dist, &root, &k);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(repo.join(RPMS_8_1_1[1]).is_file());
+    // Another release's published package missing from the store: refused (exit 1), nothing
+    // dropped from the index.
+    std::fs::remove_file(repo.join("valkey-compat-redis-8.1.2-1.1.debian12.noarch.rpm")).unwrap();
     let o = repo_cli(&dist, &root, &k);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(

@@ -63,34 +63,27 @@ pub async fn run_repo(g: &Global, a: RepoArgs) -> Result<()> {
     crate::fsutil::check_dir_arg(&a.root, "--root", "the repository tree to update")?;
     let key = SigningKey::require(a.signing_key.as_deref())?;
     let key = key.at(crate::manifest::Manifest::load(&a.dist)?.source_date_epoch);
+    // The .rpms are signed in DIST first (a no-op when they are): the repository holds signed ones.
+    let sde = crate::manifest::Manifest::load(&a.dist)?.source_date_epoch;
+    crate::pkg::rpm::sign_dist_rpms(&a.dist, &key, u32::try_from(sde).unwrap_or(0))?;
     let plan = crate::repo::store::plan_dist(&a.dist)?;
-    let rpms = crate::repo::yum::dist_rpms(&a.dist)?;
-    if plan.is_empty() && rpms.is_empty() {
+    if plan.is_empty() {
         return Err(Error::input(format!(
             "{}: its manifest lists no artifact of kind deb or rpm: build targets with packages = [\"deb\"] or [\"rpm\"] first",
             a.dist.display()
         )));
     }
-    // apt: the same store code as the release's repositories step, on a directory store.
+    // apt and yum: the same store code as the release's repositories step, on a directory store.
     crate::fsutil::create_dir_all(&a.root)?;
     let store = crate::store::file::FileStore::new(&a.root)?;
     let reports = crate::repo::store::publish_all(&store, &plan, &key, true).await?;
-    let yum = crate::repo::yum::update_from_dist(&a.dist, &a.root, &key)?;
+    let yum: Vec<&crate::repo::store::RepoReport> = reports.iter().filter(|r| r.format == "yum").collect();
     let pubfile = a.root.join(crate::repo::store::public_key_key());
     if g.json {
         let v = serde_json::json!({"fingerprint": key.fingerprint(), "public_key": pubfile, "repositories": reports, "yum": yum});
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for r in &reports {
-            println!(
-                "{}: {} added, {} already there, {} indexed",
-                r.key,
-                r.added.len(),
-                r.already.len(),
-                r.indexed.len()
-            );
-        }
-        for r in &yum {
             println!(
                 "{}: {} added, {} already there, {} indexed",
                 r.key,

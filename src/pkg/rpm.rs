@@ -184,6 +184,34 @@ pub fn is_signed_by(rpm_bytes: &[u8], key: &SigningKey, what: &str) -> Result<bo
 /// Must run before the SBOMs and provenance are made (they name each file's sha256): an
 /// unsigned .rpm that another artifact already describes is an input error (exit 2).
 pub fn sign_dist_rpms(dist: &Path, key: &SigningKey, timestamp: u32) -> Result<Vec<String>> {
+    sign_each(dist, key, timestamp, true)
+}
+
+/// The release's `sbom` step, before it (re)writes every SBOM: sign every `rpm` artifact of
+/// `dist` not yet signed by `key`, at the manifest's SOURCE_DATE_EPOCH, so the SBOMs and the
+/// provenance made next describe the bytes that are published. Returns the signed files.
+pub fn sign_dist_rpms_before_sboms(dist: &Path, key: &SigningKey) -> Result<Vec<String>> {
+    let sde = crate::manifest::Manifest::load(dist)?.source_date_epoch;
+    let ts = u32::try_from(sde).map_err(|_| Error::input(format!("SOURCE_DATE_EPOCH {sde} does not fit an rpm signature time")))?;
+    sign_each(dist, key, ts, false)
+}
+
+/// Is every `rpm` artifact of `dist` signed by `key`?
+pub fn dist_rpms_signed(dist: &Path, key: &SigningKey) -> Result<bool> {
+    let m = crate::manifest::Manifest::load(dist)?;
+    for a in m.artifacts.iter().filter(|a| a.kind == "rpm") {
+        let path = dist.join(&a.file);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
+        if !is_signed_by(&bytes, key, &a.file)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Sign the unsigned `rpm` artifacts; with `refuse_described`, one that an SBOM or signature
+/// already describes is refused (exit 2) rather than changed under it.
+fn sign_each(dist: &Path, key: &SigningKey, timestamp: u32, refuse_described: bool) -> Result<Vec<String>> {
     let m = crate::manifest::Manifest::load(dist)?;
     let mut done = Vec::new();
     for a in m.artifacts.iter().filter(|a| a.kind == "rpm") {
@@ -193,7 +221,8 @@ pub fn sign_dist_rpms(dist: &Path, key: &SigningKey, timestamp: u32) -> Result<V
             continue;
         }
         // An SBOM or signature made from the unsigned bytes would no longer describe the file.
-        if let Some(d) = m.artifacts.iter().find(|d| d.describes.as_deref() == Some(a.file.as_str())) {
+        let described = m.artifacts.iter().find(|d| d.describes.as_deref() == Some(a.file.as_str()));
+        if let Some(d) = described.filter(|_| refuse_described) {
             return Err(Error::input(format!(
                 "{}: {} describes the unsigned {}; sign the .rpms before SBOMs and provenance are made",
                 dist.display(),

@@ -41,7 +41,8 @@ pub enum Step {
     Source,
     /// Build every target, package, checksums, manifest (or merge partial dists).
     Build,
-    /// `<artifact>.spdx.json` for every artifact (kind `sbom` in the manifest).
+    /// `<artifact>.spdx.json` for every artifact (kind `sbom` in the manifest); with a key, the
+    /// .rpms are signed first, so the SBOMs describe the published bytes.
     Sbom,
     /// `SHA256SUMS.asc` and `GPG-KEY-valkey.asc` (only with a signing key).
     Sign,

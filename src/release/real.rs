@@ -226,7 +226,7 @@ impl Stages for RealStages<'_> {
                     .with_data(&rep)
                 }))
             }
-            Step::Sbom => super::steps::sbom_probe(ctx.dist, &self.matrix.artifact.public_url),
+            Step::Sbom => super::steps::sbom_probe(ctx.dist, &self.matrix.artifact.public_url, self.key.as_ref()),
             Step::Sign => match &self.key {
                 Some(k) => super::steps::sign_probe(ctx.dist, k),
                 None => Ok(None),
@@ -377,7 +377,7 @@ impl Stages for RealStages<'_> {
     }
 
     async fn sbom(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {
-        super::steps::sbom_run(ctx.dist, &self.matrix.artifact.public_url)
+        super::steps::sbom_run(ctx.dist, &self.matrix.artifact.public_url, self.key.as_ref())
     }
 
     async fn sign(&mut self, ctx: &Ctx<'_>) -> Result<Outcome> {

@@ -47,8 +47,14 @@ pub fn not_configured(stages: &RealStages<'_>, step: super::Step, ctx: &Ctx<'_>)
     }
 }
 
-/// The SBOM bytes every non-sbom artifact should have, compared with what dist holds.
-pub fn sbom_probe(dist: &Path, public_url: &str) -> Result<Option<Outcome>> {
+/// The SBOM bytes every non-sbom artifact should have, compared with what dist holds; with a
+/// key, every .rpm must also be signed by it (else the step signs them and rewrites the SBOMs).
+pub fn sbom_probe(dist: &Path, public_url: &str, key: Option<&SigningKey>) -> Result<Option<Outcome>> {
+    if let Some(k) = key {
+        if !crate::pkg::rpm::dist_rpms_signed(dist, k)? {
+            return Ok(None);
+        }
+    }
     let m = Manifest::load(dist)?;
     let kind = crate::artifact::Kind::name(&crate::artifact::sbom::Sbom);
     let mut n = 0;
@@ -70,9 +76,19 @@ pub fn sbom_probe(dist: &Path, public_url: &str) -> Result<Option<Outcome>> {
     Ok(Some(Outcome::new(format!("{n} SBOM(s) present and current"))))
 }
 
-pub fn sbom_run(dist: &Path, public_url: &str) -> Result<Outcome> {
+/// With a key, first sign the .rpms (the SBOMs, SHA256SUMS and provenance then name the signed
+/// bytes: the ones published); then write every SBOM.
+pub fn sbom_run(dist: &Path, public_url: &str, key: Option<&SigningKey>) -> Result<Outcome> {
+    let signed = match key {
+        Some(k) => crate::pkg::rpm::sign_dist_rpms_before_sboms(dist, k)?,
+        None => Vec::new(),
+    };
     let written = crate::sbom::write_for_dist(dist, public_url)?;
-    Ok(Outcome::new(format!("{} SBOM(s) written (SPDX 2.3)", written.len())).with_data(&serde_json::json!({ "sboms": written })))
+    let mut summary = format!("{} SBOM(s) written (SPDX 2.3)", written.len());
+    if !signed.is_empty() {
+        summary.push_str(&format!(", {} .rpm(s) signed first", signed.len()));
+    }
+    Ok(Outcome::new(summary).with_data(&serde_json::json!({ "sboms": written, "rpms_signed": signed })))
 }
 
 /// `SHA256SUMS.asc` verifies with the key against the current SHA256SUMS, and

@@ -8,6 +8,7 @@ pub mod apt;
 pub mod dir;
 pub mod store;
 pub mod yum;
+pub mod yum_store;
 
 use crate::error::Result;
 use crate::sign::SigningKey;
@@ -62,7 +63,7 @@ pub struct Merged {
 }
 
 /// Every repository format: one registration line each.
-static FORMATS: &[&dyn Format] = &[&apt::Apt];
+static FORMATS: &[&dyn Format] = &[&apt::Apt, &yum_store::Yum];
 
 /// The registered repository formats.
 pub fn formats() -> &'static [&'static dyn Format] {

@@ -8,7 +8,8 @@
 //! entries of the packages already indexed, and the directory holds every published .rpm of
 //! `M.m`, so every patch version stays listed. Before it runs, the packages the old metadata
 //! lists are read from it; a listed package whose file is missing stops the update (exit 1):
-//! createrepo_c would silently drop it. Users' repo file (docs/packages.md):
+//! createrepo_c would silently drop it. In a store, [`super::yum_store`] runs this on a scratch
+//! copy of the store's repository. Users' repo file (docs/packages.md):
 //!
 //! ```text
 //! [valkey]
@@ -135,7 +136,7 @@ fn read(p: &Path) -> Result<Vec<u8>> {
 }
 
 /// One `<data type=...>` entry of repomd.xml: (type, location href, sha256 of the file).
-fn repomd_entries(repomd: &str) -> Vec<(String, String, String)> {
+pub fn repomd_entries(repomd: &str) -> Vec<(String, String, String)> {
     let data = regex::Regex::new(r#"(?s)<data type="([^"]+)">(.*?)</data>"#).expect("regex");
     let loc = regex::Regex::new(r#"<location href="([^"]+)""#).expect("regex");
     let sum = regex::Regex::new(r#"<checksum type="sha256">([0-9a-f]{64})</checksum>"#).expect("regex");
@@ -164,20 +165,23 @@ pub fn listed_packages(dir: &Path) -> Result<Option<Vec<(String, String)>>> {
         .into_iter()
         .find(|(t, _, _)| t == "primary")
         .ok_or_else(|| Error::check(format!("{}: no primary data", repomd_path.display())))?;
-    let raw = read(&dir.join(&href))?;
+    primary_packages(&href, &read(&dir.join(&href))?).map(Some)
+}
+
+/// The packages (location href, sha256) of a primary data file `href` (gz or xz), sorted.
+pub fn primary_packages(href: &str, raw: &[u8]) -> Result<Vec<(String, String)>> {
     let mut xml = String::new();
     if href.ends_with(".gz") {
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(raw)
             .read_to_string(&mut xml)
-            .map_err(|e| Error::check(format!("{}: {e}", dir.join(&href).display())))?;
+            .map_err(|e| Error::check(format!("{href}: {e}")))?;
     } else if href.ends_with(".xz") {
-        xz2::read::XzDecoder::new(&raw[..])
+        xz2::read::XzDecoder::new(raw)
             .read_to_string(&mut xml)
-            .map_err(|e| Error::check(format!("{}: {e}", dir.join(&href).display())))?;
+            .map_err(|e| Error::check(format!("{href}: {e}")))?;
     } else {
         return Err(Error::check(format!(
-            "{}: primary data {href} uses a compression this tool does not read (gz, xz)",
-            repomd_path.display()
+            "repomd.xml: primary data {href} uses a compression this tool does not read (gz, xz)"
         )));
     }
     let pkg = regex::Regex::new(r#"(?s)<package type="rpm">(.*?)</package>"#).expect("regex");
@@ -192,13 +196,13 @@ pub fn listed_packages(dir: &Path) -> Result<Option<Vec<(String, String)>>> {
         out.push((l[1].to_string(), s[1].to_string()));
     }
     out.sort();
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Run `createrepo_c` (the real one, on the host) on a repository directory.
 fn createrepo(dir: &Path, revision: i64) -> Result<()> {
     let mut cmd = std::process::Command::new("createrepo_c");
-    cmd.args(["--update", "--no-database", "--workers", "1", "--checksum", "sha256"])
+    cmd.args(["--update", "--skip-stat", "--no-database", "--workers", "1", "--checksum", "sha256"])
         .args(["--general-compress-type", "gz", "--retain-old-md", "0"])
         .arg("--revision")
         .arg(revision.to_string())
@@ -270,9 +274,15 @@ pub fn update_yum(root: &Path, up: &YumUpdate, key: &SigningKey, revision: i64) 
             }
         }
     }
-    // 1. the packages
+    // 1. the packages (their mtime, which the primary data records, is the revision)
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(revision).unwrap_or(0));
     for (p, bytes) in &to_write {
         crate::fsutil::write_atomic(p, bytes)?;
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .and_then(|f| f.set_modified(mtime))
+            .map_err(|e| Error::io(p, "set the mtime of", e))?;
     }
     // 2. the metadata (createrepo_c builds it in .repodata/ and swaps it in), 3. its signature
     createrepo(&dir, revision)?;
@@ -330,32 +340,4 @@ pub fn verify_yum_dir(dir: &Path, public_armored: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The .rpms of a dist directory: its manifest's artifacts of kind `rpm`, sorted.
-pub fn dist_rpms(dist: &Path) -> Result<Vec<PathBuf>> {
-    let m = crate::manifest::Manifest::load(dist)?;
-    let mut rpms: Vec<PathBuf> = m.artifacts.iter().filter(|a| a.kind == "rpm").map(|a| dist.join(&a.file)).collect();
-    rpms.sort();
-    Ok(rpms)
-}
-
-/// The whole yum side of a release, for the `repo` command and the release's repositories
-/// step: sign the dist's .rpms with the release key (in place, manifest and checksums updated;
-/// a no-op when already signed), then update every repository they belong to under `root`.
-/// Revision and signature time: the manifest's SOURCE_DATE_EPOCH. No .rpm: nothing to do.
-pub fn update_from_dist(dist: &Path, root: &Path, key: &SigningKey) -> Result<Vec<YumReport>> {
-    let sde = crate::manifest::Manifest::load(dist)?.source_date_epoch;
-    let ts = u32::try_from(sde).map_err(|_| Error::input(format!("SOURCE_DATE_EPOCH {sde} does not fit an rpm signature time")))?;
-    let key = &key.at(sde);
-    crate::pkg::rpm::sign_dist_rpms(dist, key, ts)?;
-    let rpms = dist_rpms(dist)?;
-    if rpms.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut reports = Vec::new();
-    for up in plan_yum(&rpms)? {
-        reports.push(update_yum(root, &up, key, sde)?);
-    }
-    Ok(reports)
 }
