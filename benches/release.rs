@@ -4,8 +4,11 @@
 //! printed beside its CPU floor: the CPU seconds of all the builds (each container's cgroup, logged
 //! as `==> cpu: N s` after make) divided by the cores. The farm gives every container `make
 //! -j<cores>` and lets the kernel share the cores, so no core idles while a target is still
-//! compiling. Goal: wall <= 1.05x the floor. Needs the Docker engine and the bookworm builder
-//! image (made on first use); all targets build on that image (as `cargo bench --bench build`).
+//! compiling. Goal: wall <= 1.05x the floor. Needs the Docker engine; each target builds in its
+//! own builder image (bookworm, trixie), made by `valkey-release images` before any timing.
+//! The releases are signed with the repository's throwaway test key
+//! (tests/fixtures/release/test-signing-key.asc), so the sign and repositories steps run as in a
+//! real release and the dist's store (`<dist>/bucket`) holds the signed apt repositories.
 //!
 //! For the same targets it also runs a tarball-only release (`release --no-packages`: no .debs,
 //! no package repositories) and prints both walls, and how many compiles each ran (the `==> make`
@@ -15,6 +18,10 @@
 //!     cargo bench --bench release
 //!     VALKEY_RELEASE_BENCH_TARGETS=2 cargo bench --bench release     # only the 2-target runs
 //!     VALKEY_RELEASE_BENCH_ONLY=tarball-only cargo bench --bench release   # or `full`
+//!     VALKEY_RELEASE_BENCH_KEEP=/tmp/rb cargo bench --bench release   # keep the dists there
+//!
+//! A kept full release's packages can then be install-checked: `bash .ci/acceptance-debs
+//! /tmp/rb/dist4-full/bucket`.
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -41,11 +48,14 @@ fn tool() -> Command {
     c
 }
 
-/// The bookworm builder image: prepared (or reused) through `valkey-release images`.
-fn image() -> String {
-    let out = sh(tool().args(["--json", "images", "--target", "bookworm-x86_64"]));
-    let v: serde_json::Value = serde_json::from_str(&out).expect("images --json");
-    v["images"][0]["id"].as_str().expect("image id").to_string()
+/// The targets' builder images: prepared (or reused) through `valkey-release images`.
+fn images(targets: &[&str]) {
+    let mut c = tool();
+    c.arg("images");
+    for t in targets {
+        c.args(["--target", t]);
+    }
+    sh(&mut c);
 }
 
 /// CPU seconds of one target's build, from the `==> cpu: N s` line of its log.
@@ -76,12 +86,14 @@ fn compiles(dist: &Path) -> usize {
 
 /// One whole dev release of `targets` (with `extra` arguments, e.g. `--no-packages`); returns
 /// (wall seconds, CPU seconds of the builds).
-fn release(image: &str, archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> (f64, f64) {
+fn release(archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> (f64, f64) {
     let _ = std::fs::remove_dir_all(dist);
     let mut c = tool();
     c.args(["release", "--version", "8.1.1", "--environment", "dev", "--source"])
         .arg(archive)
-        .args(["--builder-image", image, "--dist"])
+        .arg("--signing-key")
+        .arg(root().join("tests/fixtures/release/test-signing-key.asc"))
+        .arg("--dist")
         .arg(dist)
         .args(extra);
     for t in targets {
@@ -105,16 +117,18 @@ fn main() {
         Ok(other) if !other.is_empty() => panic!("VALKEY_RELEASE_BENCH_ONLY={other:?}: expected full or tarball-only"),
         _ => vec![("full", &[]), ("tarball-only", &["--no-packages"])],
     };
-    let img = image();
+    images(&TARGETS);
     let tmp = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("VALKEY_RELEASE_BENCH_KEEP").map(std::path::PathBuf::from);
+    let base = keep.as_deref().unwrap_or(tmp.path());
     println!("release benchmark: real Valkey 8.1.1, dev release, {cores} cores, make -j{cores} per container");
     for n in [2usize, 4] {
         if only.is_some_and(|o| o != n) {
             continue;
         }
         for (kind, extra) in &kinds {
-            let dist = tmp.path().join(format!("dist{n}-{kind}"));
-            let (wall, cpu) = release(&img, &archive, &TARGETS[..n], &dist, extra);
+            let dist = base.join(format!("dist{n}-{kind}"));
+            let (wall, cpu) = release(&archive, &TARGETS[..n], &dist, extra);
             let floor = cpu / cores as f64;
             println!(
                 "  {n} targets, {kind:<12}: wall {wall:7.1} s   compiles {}   CPU floor {floor:7.1} s ({cpu:.1} CPU s of builds / {cores} cores)   ratio {:.3}x  (goal <= 1.05x)",
