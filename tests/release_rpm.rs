@@ -160,6 +160,24 @@ fn dev_releases_sign_rpms_before_sboms_and_merge_the_yum_repository_in_the_store
         .map(|c| c["checksumValue"].as_str().unwrap())
         .collect();
     assert_eq!(sums, [want.as_str()], "{art}");
+    // The .rpm's SBOM names it by its rpm purl and passes the real validators (issue 14.1).
+    let purls: Vec<&str> = art["externalRefs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["referenceType"] == "purl")
+        .map(|r| r["referenceLocator"].as_str().unwrap())
+        .collect();
+    assert!(
+        purls.len() == 1 && purls[0].starts_with("pkg:rpm/debian/valkey@8.1.1-1.1.debian12?arch=x86_64"),
+        "{purls:?}"
+    );
+    let sbom_file = dist.join(format!("{main}.spdx.json"));
+    let o = run_ok(Command::new("pyspdxtools").arg("-i").arg(&sbom_file));
+    eprintln!("pyspdxtools: {}", String::from_utf8_lossy(&o.stdout));
+    let o = run_ok(Command::new("ntia-checker").arg(&sbom_file));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("Conformant: True"), "ntia-checker: {report}");
     let db = w.join("rpmdb");
     std::fs::create_dir_all(&db).unwrap();
     run_ok(
