@@ -10,7 +10,7 @@ mod packages_support;
 mod release_support;
 
 use packages_support::engine::{ensure_builder, ensure_install_image, fixture, Box};
-use release_support::{all_step_states, cmd, run, test_public_key, Moto};
+use release_support::{all_step_states, cmd, dev_release, run, run_report, step, test_public_key, Moto};
 use std::path::Path;
 
 const BUCKET: &str = "relpkg-test";
@@ -27,33 +27,12 @@ fn want(s: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// `release --version V --environment dev` of `src` into `dist`, against `endpoint`.
 fn release(work: &Path, moto: &Moto, endpoint: Option<&str>, v: &str, src: &Path, dist: &str) -> (i32, serde_json::Value, String) {
-    let mut c = cmd(work);
-    moto.env(&mut c);
+    let mut c = dev_release(work, moto, BUCKET, v, TARGET, dist);
     if let Some(e) = endpoint {
         c.env("AWS_ENDPOINT_URL", e).env("AWS_MAX_ATTEMPTS", "2");
     }
-    c.env("AWS_TEST_BUCKET", BUCKET)
-        .args([
-            "--json",
-            "release",
-            "--version",
-            v,
-            "--environment",
-            "dev",
-            "--target",
-            TARGET,
-            "--dist",
-            dist,
-            "--source",
-        ])
-        .arg(src);
-    let (code, out, err) = run(&mut c);
-    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("report: {e}\n{out}\n{err}"));
-    (code, v, format!("{out}\n{err}"))
-}
-
-fn step<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    v["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap()
+    c.arg("--source").arg(src);
+    run_report(&mut c)
 }
 
 #[tokio::test(flavor = "multi_thread")]

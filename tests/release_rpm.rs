@@ -11,7 +11,7 @@ mod release_support;
 
 use packages_support::engine::{ensure_builder, fixture, rpm_targets_toml};
 use packages_support::{require_tool, run_ok};
-use release_support::{cmd, run, test_public_key, Moto};
+use release_support::{dev_release, run_report, step, test_public_key, Moto};
 use sha2::Digest;
 use std::path::Path;
 use std::process::Command;
@@ -21,32 +21,9 @@ const TARGET: &str = "bookworm-x86_64";
 const REPO: &str = "packaging/valkey-8.1/rpm/debian12/x86_64";
 
 fn release(work: &Path, moto: &Moto, toml: &Path, v: &str, src: &Path, dist: &str) -> (i32, serde_json::Value, String) {
-    let mut c = cmd(work);
-    moto.env(&mut c);
-    c.env("AWS_TEST_BUCKET", BUCKET)
-        .arg("--targets")
-        .arg(toml)
-        .args([
-            "--json",
-            "release",
-            "--version",
-            v,
-            "--environment",
-            "dev",
-            "--target",
-            TARGET,
-            "--dist",
-            dist,
-            "--source",
-        ])
-        .arg(src);
-    let (code, out, err) = run(&mut c);
-    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("report: {e}\n{out}\n{err}"));
-    (code, v, format!("{out}\n{err}"))
-}
-
-fn step<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    v["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap()
+    let mut c = dev_release(work, moto, BUCKET, v, TARGET, dist);
+    c.arg("--targets").arg(toml).arg("--source").arg(src);
+    run_report(&mut c)
 }
 
 fn sha(b: &[u8]) -> String {

@@ -9,7 +9,7 @@ mod packages_support;
 mod release_support;
 
 use packages_support::engine::{ensure_builder, fixture};
-use release_support::{cmd, run, test_public_key, Moto};
+use release_support::{cmd, dev_release, run, run_report, step, test_public_key, Moto};
 use std::path::Path;
 
 const BUCKET: &str = "trust-published";
@@ -18,32 +18,15 @@ const V: &str = "8.1.1";
 
 /// `release --environment dev` of `src` into `dist` (against moto unless `store` is given).
 fn release(w: &Path, moto: &Moto, src: &Path, dist: &str, store: Option<&str>) {
-    let mut c = cmd(w);
-    moto.env(&mut c);
-    c.env("AWS_TEST_BUCKET", BUCKET)
-        .args([
-            "--json",
-            "release",
-            "--version",
-            V,
-            "--environment",
-            "dev",
-            "--target",
-            TARGET,
-            "--dist",
-            dist,
-        ])
-        .arg("--source")
-        .arg(src);
+    let mut c = dev_release(w, moto, BUCKET, V, TARGET, dist);
+    c.arg("--source").arg(src);
     if let Some(s) = store {
         c.args(["--store", s]);
     }
-    let (code, out, err) = run(&mut c);
-    assert_eq!(code, 0, "release: {out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (code, v, out) = run_report(&mut c);
+    assert_eq!(code, 0, "release: {out}");
     for s in ["sbom", "sign", "provenance", "upload", "verify"] {
-        let st = v["steps"].as_array().unwrap().iter().find(|x| x["step"] == s).unwrap();
-        assert_eq!(st["state"], "done", "{s}: {out}");
+        assert_eq!(step(&v, s)["state"], "done", "{s}: {out}");
     }
 }
 

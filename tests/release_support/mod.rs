@@ -393,3 +393,35 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `--json release --version V --environment dev --target T --dist D` against moto (its
+/// environment, `AWS_TEST_BUCKET=bucket`); the caller adds `--source` and any other flag.
+pub fn dev_release(cwd: &Path, moto: &Moto, bucket: &str, version: &str, target: &str, dist: &str) -> std::process::Command {
+    let mut c = cmd(cwd);
+    moto.env(&mut c);
+    c.env("AWS_TEST_BUCKET", bucket).args([
+        "--json",
+        "release",
+        "--version",
+        version,
+        "--environment",
+        "dev",
+        "--target",
+        target,
+        "--dist",
+        dist,
+    ]);
+    c
+}
+
+/// Run a `--json` command: (exit code, its report, stdout and stderr for messages).
+pub fn run_report(c: &mut std::process::Command) -> (i32, serde_json::Value, String) {
+    let (code, out, err) = run(c);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("report: {e}\n{out}\n{err}"));
+    (code, v, format!("{out}\n{err}"))
+}
+
+/// The entry of step `name` in a release report.
+pub fn step<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap()
+}
