@@ -31,6 +31,12 @@ fn build_rpm_at(top: &std::path::Path, epoch: &str) -> std::path::PathBuf {
             .arg(format!("_topdir {}", top.display()))
             .arg("--define")
             .arg("_binary_payload w9.gzdio")
+            // The build time and host from the inputs, as the real recipe has them: otherwise two
+            // builds in the same second are the same package whatever SOURCE_DATE_EPOCH says.
+            .arg("--define")
+            .arg("use_source_date_epoch_as_buildtime 1")
+            .arg("--define")
+            .arg("_buildhost fixture.valkey.io")
             .arg(&spec)
             .env("SOURCE_DATE_EPOCH", epoch),
     );
