@@ -45,6 +45,10 @@ pub async fn adopt_published(
     let v = &manifest.version;
     let sums_key = format!("{}valkey-{v}.SHA256SUMS", opts.prefix);
     let ours = manifest.sha256sums();
+    // A HEAD first: a release not published yet (the common case) costs no download.
+    if store.head(&sums_key).await?.is_none() {
+        return Ok(Vec::new());
+    }
     match store.get_small(&sums_key, LIMIT).await? {
         Some(theirs) if theirs == ours.as_bytes() => {}
         _ => return Ok(Vec::new()), // not this release, or not published yet
