@@ -1,9 +1,12 @@
-//! A target's log: the file under `<out>/logs/` plus its last lines kept in memory.
+//! A target's log: the file under `<out>/logs/` plus its last lines kept in memory. Each of the
+//! tool's own lines (`==> ...`) ends with the seconds since the log was opened (`[+12.3s]`), so
+//! a log shows where a target's time went (container, source upload, make, checks, hooks).
 
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
 
 /// How many log lines a failure summary shows.
 pub const LOG_TAIL_LINES: usize = 20;
@@ -13,6 +16,7 @@ pub(super) struct Log {
     file: std::fs::File,
     tail: VecDeque<String>,
     partial: Vec<u8>,
+    opened: Instant,
 }
 
 impl Log {
@@ -25,6 +29,7 @@ impl Log {
             file,
             tail: VecDeque::new(),
             partial: Vec::new(),
+            opened: Instant::now(),
         })
     }
     pub(super) fn write(&mut self, bytes: &[u8]) {
@@ -43,7 +48,8 @@ impl Log {
         }
     }
     pub(super) fn note(&mut self, msg: &str) {
-        self.write(format!("==> {msg}\n").as_bytes());
+        let t = self.opened.elapsed().as_secs_f64();
+        self.write(format!("==> {msg} [+{t:.1}s]\n").as_bytes());
     }
     pub(super) fn tail(&self) -> Vec<String> {
         let mut t: Vec<String> = self.tail.iter().cloned().collect();
@@ -70,5 +76,17 @@ mod tests {
         assert_eq!(t.len(), LOG_TAIL_LINES + 1);
         assert_eq!(t.last().unwrap(), "partial");
         assert_eq!(t[0], "line 30");
+    }
+
+    #[test]
+    fn notes_end_with_the_time_since_the_log_was_opened() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Log::create(&d.path().join("x.log")).unwrap();
+        l.note("make: make -j2");
+        let line = l.tail().pop().unwrap();
+        let (msg, t) = line.rsplit_once(" [+").unwrap();
+        assert_eq!(msg, "==> make: make -j2");
+        let secs: f64 = t.strip_suffix("s]").unwrap().parse().unwrap();
+        assert!(secs >= 0.0, "{line}");
     }
 }

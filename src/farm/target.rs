@@ -234,6 +234,11 @@ async fn build_once<E: ContainerEngine>(
         } else {
             vec![]
         };
+        if let Some(cpu) = cpu_seconds(engine, &id).await {
+            log.note(&format!(
+                "{CPU_ALL_NOTE}{cpu:.1} s (user+sys in the container: make, checks and hooks)"
+            ));
+        }
         Ok((built, info, produced))
     }
     .await;
@@ -319,6 +324,9 @@ async fn make_in<E: ContainerEngine>(
 
 /// The start of the log line giving the CPU time a build used (read by `cargo bench --bench release`).
 pub const CPU_NOTE: &str = "cpu: ";
+/// The start of the log line giving the CPU time of all the work in a build's container (make,
+/// `--version`, the hooks), read just before the container is removed.
+pub const CPU_ALL_NOTE: &str = "cpu in all: ";
 
 /// CPU seconds used in container `id` so far, from its cgroup (v2 `cpu.stat`, v1 `cpuacct.usage`);
 /// `None` when the engine does not show it.

@@ -159,7 +159,9 @@ async fn fake_engine_build_checks_packages_and_removes_its_container() {
     assert_eq!(calls[4], "upload c0 / (1 files)"); // the git stand-in for mkreleasehdr.sh
     assert!(calls[5].starts_with("exec c0 make -j2 -C src all"), "{calls:?}");
     assert!(calls.iter().any(|c| c == "download c0 /build/src/valkey-server"));
-    assert!(calls[calls.len() - 2].ends_with("/build/src/valkey-server --version"), "{calls:?}");
+    assert!(calls[calls.len() - 3].ends_with("/build/src/valkey-server --version"), "{calls:?}");
+    // The container's CPU in all, read just before it is removed.
+    assert!(calls[calls.len() - 2].contains("cpuacct.usage"), "{calls:?}");
     assert_eq!(calls.last().unwrap(), "remove c0");
     assert_eq!(fake.live(), 0);
 }

@@ -403,13 +403,14 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
             rows.push(r);
             continue;
         }
+        let started = std::time::Instant::now();
         let must_rerun = step.rechecks_after().iter().any(|s| ran.contains(s));
         let probed = if must_rerun { Ok(None) } else { stages.probe(step, &ctx).await };
         let result = match probed {
             Ok(Some(outcome)) => {
                 st.record(step, StepState::SkippedAlreadyDone, Some(outcome.clone()), None, false);
                 st.save(&opts.dist)?;
-                rows.push(report::StepReport::new(step, StepState::SkippedAlreadyDone, Some(outcome)));
+                rows.push(report::StepReport::new(step, StepState::SkippedAlreadyDone, Some(outcome)).timed(started));
                 continue;
             }
             Ok(None) => {
@@ -422,12 +423,12 @@ pub async fn execute<S: Stages>(stages: &mut S, req: &Request, opts: &RunOptions
             Ok(outcome) => {
                 st.record(step, StepState::Done, Some(outcome.clone()), None, true);
                 st.save(&opts.dist)?;
-                rows.push(report::StepReport::new(step, StepState::Done, Some(outcome)));
+                rows.push(report::StepReport::new(step, StepState::Done, Some(outcome)).timed(started));
             }
             Err(e) => {
                 st.record(step, StepState::Failed, None, Some(e.to_string()), ran.contains(&step));
                 st.save(&opts.dist)?;
-                let mut r = report::StepReport::new(step, StepState::Failed, None);
+                let mut r = report::StepReport::new(step, StepState::Failed, None).timed(started);
                 r.error = Some(e.to_string());
                 rows.push(r);
                 failure = Some(e);

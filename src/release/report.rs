@@ -31,6 +31,9 @@ pub struct StepReport {
     pub handoff: Vec<String>,
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub data: serde_json::Value,
+    /// Wall seconds the step took in this run (a step that ran, failed or was found done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 impl StepReport {
@@ -47,7 +50,14 @@ impl StepReport {
             to_merge: o.to_merge,
             handoff: o.handoff,
             data: o.data,
+            seconds: None,
         }
+    }
+
+    /// This report with the wall time since `started` (rounded to 0.1 s).
+    pub fn timed(mut self, started: std::time::Instant) -> StepReport {
+        self.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        self
     }
 }
 
@@ -186,6 +196,9 @@ impl ReleaseReport {
             }
             if let Some(e) = &s.error {
                 detail = e.clone();
+            }
+            if let (Some(t), StepState::Done | StepState::Failed) = (s.seconds, s.state) {
+                detail = format!("{detail} ({t:.1} s)");
             }
             o.push_str(format!("  {:<12} {:<32} {}\n", s.step.as_str(), s.label, detail).trim_end());
             o.push('\n');
