@@ -37,6 +37,11 @@ fn build_under(markers: &[&str], limits: &str) -> (Option<i32>, serde_json::Valu
             containers_with(&format!("io.valkey.release.run={rid}")).is_empty(),
             "containers remain"
         );
+        let o = Command::new("docker")
+            .args(["volume", "ls", "-q", "--filter", &format!("label=io.valkey.release.run={rid}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success() && o.stdout.is_empty(), "build volumes remain: {o:?}");
     }
     (o.status.code(), report, log)
 }
@@ -105,6 +110,11 @@ fn the_build_runs_unprivileged_as_a_non_root_user() {
     assert!(log.contains("pids.max: 512"), "{log}");
     assert!(log.contains(&format!("{}", 3u64 << 30)), "{log}");
     assert!(log.contains("==> limits: memory 3072 MiB, pids 512"), "{log}");
+    // The build tree is a volume of its own and /tmp a tmpfs: neither goes through the
+    // container's layered root filesystem.
+    assert!(log.contains("limits: mount /tmp tmpfs"), "{log}");
+    let build = last(&log, "limits: mount /build ").unwrap_or_else(|| panic!("/build is not a mount of its own:\n{log}"));
+    assert!(!build.contains("overlay"), "{build}");
 }
 
 #[test]
