@@ -1,15 +1,16 @@
 //! A prod release re-run into a fresh dist (a CI job re-run on a new runner after its upload
-//! finished), through the binary, with the real farm (fixture source, bookworm-x86_64, .debs),
+//! finished), through the binary, with the real farm (fixture source, bookworm-x86_64, .debs and
+//! .rpms, so both the apt and the yum repository are published create-only),
 //! a real S3 server (moto, create-only writes) and a throwaway signing key. The re-run makes the
 //! same artifacts but a new manifest.json (build seconds) and provenance (start/finish times):
 //! it adopts the published ones (its dist then holds the store's bytes), writes nothing to the
-//! store and exits 0. A re-run whose artifact differs (one byte more in the source) is refused
+//! store and exits 0. Published records that do not describe its files are not adopted (exit 4). A re-run whose artifact differs (one byte more in the source) is refused
 //! (exit 4, naming the object) and changes nothing.
 
 mod packages_support;
 mod release_support;
 
-use packages_support::engine::{ensure_builder, fixture};
+use packages_support::engine::{ensure_builder, fixture, rpm_targets_toml};
 use release_support::{cmd, copy_tree, publish_repos, run, Moto};
 use std::path::Path;
 
@@ -20,6 +21,7 @@ const V: &str = "9.1.2"; // not yet in the fixture copy of valkey-hashes
 fn release(work: &Path, moto: &Moto, src: &Path, dist: &str) -> (i32, serde_json::Value, String) {
     let mut c = cmd(work);
     moto.env(&mut c);
+    c.arg("--targets").arg(work.join("targets.toml"));
     c.args(["--json", "release", "--version", V, "--environment", "prod", "--target", TARGET])
         .args(["--bucket", BUCKET, "--date", "2026-12-07", "--dist", dist])
         .arg("--repos")
@@ -92,6 +94,7 @@ fn a_prod_rerun_into_a_fresh_dist_adopts_the_published_run_records_and_writes_no
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     copy_tree(&publish_repos(), &w.join("repos"));
+    rpm_targets_toml(w);
     let (_f, tree) = fixture(V);
     let src = w.join(format!("valkey-{V}.tar.gz"));
     archive(&tree, &src);
@@ -106,6 +109,15 @@ fn a_prod_rerun_into_a_fresh_dist_adopts_the_published_run_records_and_writes_no
     ];
     for r in &records {
         assert!(before.iter().any(|(k, _)| k == r), "{r} not published: {before:?}");
+    }
+    // Both package repositories, signed, with the packages they list.
+    for k in [
+        "packaging/valkey-9.1/deb/debian12/amd64/InRelease",
+        "packaging/valkey-9.1/rpm/debian12/x86_64/repodata/repomd.xml.asc",
+        &format!("packaging/valkey-9.1/rpm/debian12/x86_64/valkey-{V}-1.1.debian12.x86_64.rpm"),
+        &format!("releases/rpm/valkey-{V}-1.1.debian12.x86_64.rpm"),
+    ] {
+        assert!(before.iter().any(|(key, _)| key == k), "{k} not published: {before:?}");
     }
 
     // Run 2: a fresh dist, the same source: same artifacts, new run records. Adopted.
@@ -131,6 +143,33 @@ fn a_prod_rerun_into_a_fresh_dist_adopts_the_published_run_records_and_writes_no
         object(&moto, &records[1])
     );
     assert_eq!(listing(&moto), before, "run 2 wrote to the store");
+
+    // Run 2b: the same source again, but the published manifest.json no longer describes the
+    // release's files (a tarball's size altered in the store, outside the tool). SHA256SUMS still
+    // matches, yet the records are not adopted: the upload refuses (exit 4), naming the object,
+    // and writes nothing.
+    let mut m: serde_json::Value = serde_json::from_slice(&object(&moto, &records[0])).unwrap();
+    let size = m["artifacts"][0]["size"].as_u64().unwrap();
+    m["artifacts"][0]["size"] = (size + 1).into();
+    let altered = w.join("altered-manifest.json");
+    std::fs::write(&altered, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let mut c = std::process::Command::new("aws");
+    moto.env(&mut c);
+    let o = c
+        .args(["s3", "cp"])
+        .arg(&altered)
+        .args([&format!("s3://{BUCKET}/{}", records[0]), "--endpoint-url", &moto.endpoint()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = listing(&moto);
+    let (code, v, out) = release(w, &moto, &src, "dist-2b");
+    assert_eq!(code, 4, "{out}");
+    let up = step(&v, "upload");
+    assert_eq!(up["state"], "failed", "{out}");
+    assert!(out.contains("not adopting the published run records"), "{out}");
+    assert!(out.contains(&format!("releases/valkey-{V}.manifest.json (stored:")), "{out}");
+    assert_eq!(listing(&moto), before, "run 2b wrote to the store");
 
     // Run 3: one more byte in the source: other artifacts. Refused, nothing written.
     std::fs::write(tree.join("src/version.h"), format!("#define VALKEY_VERSION \"{V}\"\n\n")).unwrap();

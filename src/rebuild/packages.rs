@@ -211,4 +211,54 @@ mod tests {
         );
         assert!(diff_debs(&a, &a).unwrap().is_empty());
     }
+
+    /// A .rpm of `files` (each with mtime 100) built at `built`.
+    fn rpm(path: &Path, built: u32, files: &[(&str, &[u8])]) {
+        let mut b = rpm::PackageBuilder::new("v", "1", "BSD-3-Clause", "x86_64", "fixture");
+        b.using_config(
+            rpm::BuildConfig::default()
+                .source_date(built)
+                .compression(rpm::CompressionType::None),
+        );
+        for (name, data) in files {
+            b.with_file_contents(data.to_vec(), rpm::FileOptions::new(*name).modified_at(100.into()))
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        b.build().unwrap().write(&mut out).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn rpm_differences_name_the_file_or_else_the_header_and_its_build_time() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("p/v-1.x86_64.rpm"), d.path().join("r/v-1.x86_64.rpm"));
+        let what = |a: &Path, b: &Path| -> Vec<(String, Vec<String>)> {
+            diff_rpms(a, b).unwrap().into_iter().map(|m| (m.member, m.what)).collect()
+        };
+        rpm(&a, 1000, &[("/usr/bin/x", b"one"), ("/etc/v.conf", b"c")]);
+        // A file's bytes differ: that file, by its digest.
+        rpm(&b, 1000, &[("/usr/bin/x", b"two"), ("/etc/v.conf", b"c")]);
+        assert_eq!(
+            what(&a, &b),
+            vec![("v-1.x86_64.rpm: /usr/bin/x".to_string(), vec!["content".to_string()])]
+        );
+        // A file only in the rebuilt package.
+        rpm(&b, 1000, &[("/usr/bin/x", b"one"), ("/etc/v.conf", b"c"), ("/usr/bin/y", b"y")]);
+        assert_eq!(
+            what(&a, &b),
+            vec![("v-1.x86_64.rpm: /usr/bin/y".to_string(), vec!["only in rebuilt".to_string()])]
+        );
+        // The same files, another build time: the header, with both times.
+        rpm(&b, 2000, &[("/usr/bin/x", b"one"), ("/etc/v.conf", b"c")]);
+        let got = what(&a, &b);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "v-1.x86_64.rpm: (header)");
+        assert_eq!(got[0].1[0], "build time 1000 -> 2000", "{got:?}");
+        // Not a package: a clear error naming the file.
+        std::fs::write(&b, b"not an rpm").unwrap();
+        let e = diff_rpms(&a, &b).unwrap_err().to_string();
+        assert!(e.contains(&b.display().to_string()) && e.contains("not a readable .rpm"), "{e}");
+    }
 }
