@@ -2,7 +2,9 @@
 //! Valkey 8.1.1 source (../shared/valkey) for 2 and for 4 targets, each run timed as a whole
 //! (`valkey-release release`: build, checks, packages, tarballs, upload to a local store, verify),
 //! printed beside its CPU floor: the CPU seconds of all the builds (each container's cgroup, logged
-//! as `==> cpu: N s` after make) divided by the cores. The farm gives every container `make
+//! as `==> cpu: N s` after make) divided by the cores. A second line gives the floor of all the
+//! work (each container's CPU in all, `==> cpu in all: N s`, with hooks and checks, plus the tool's
+//! own CPU on the host) and the share of the machine's core-time that sat idle (/proc/stat). The farm gives every container `make
 //! -j<cores>` and lets the kernel share the cores, so no core idles while a target is still
 //! compiling. Goal: wall <= 1.05x the floor. Needs the Docker engine; each target builds in its
 //! own builder image (bookworm, trixie), made by `valkey-release images` before any timing.
@@ -69,6 +71,56 @@ fn build_cpu(dist: &Path, target: &str) -> f64 {
         .unwrap_or_else(|| panic!("{}: no `==> cpu:` line (the engine shows no cgroup CPU time)", log.display()))
 }
 
+/// CPU seconds of all the work in one target's build container (make, `--version`, the hooks),
+/// from the `==> cpu in all: N s` line of its log (0 when the log has none: a resumed build).
+fn container_cpu(dist: &Path, target: &str) -> f64 {
+    let log = dist.join("logs").join(format!("{target}.log"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("==> cpu in all: "))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back()
+        .unwrap_or(0.0)
+}
+
+/// User+system CPU seconds of this process's finished children (the tool's own work on the host).
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(ru.ru_utime) + s(ru.ru_stime)
+}
+
+/// The machine's (total, idle) jiffies from the first line of /proc/stat.
+fn machine_jiffies() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (v.iter().sum(), idle)
+}
+
+/// What one release measured.
+struct Measured {
+    wall: f64,
+    /// CPU seconds of make in every target's container.
+    make_cpu: f64,
+    /// CPU seconds of all the work in the containers, and of the tool itself on the host.
+    container_cpu: f64,
+    driver_cpu: f64,
+    /// Share of the machine's core-time that was idle during the release.
+    idle: f64,
+    /// CPU seconds the whole machine spent during the release (all its cores' busy time).
+    machine_cpu: f64,
+}
+
 /// How many compiles ran for a release in `dist`: the `==> make` lines (`make: ...`, `make (2nd): ...`)
 /// of all the targets' logs.
 fn compiles(dist: &Path) -> usize {
@@ -84,9 +136,8 @@ fn compiles(dist: &Path) -> usize {
         .sum()
 }
 
-/// One whole dev release of `targets` (with `extra` arguments, e.g. `--no-packages`); returns
-/// (wall seconds, CPU seconds of the builds).
-fn release(archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> (f64, f64) {
+/// One whole dev release of `targets` (with `extra` arguments, e.g. `--no-packages`).
+fn release(archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> Measured {
     let _ = std::fs::remove_dir_all(dist);
     let mut c = tool();
     c.args(["release", "--version", "8.1.1", "--environment", "dev", "--source"])
@@ -99,11 +150,20 @@ fn release(archive: &Path, targets: &[&str], dist: &Path, extra: &[&str]) -> (f6
     for t in targets {
         c.args(["--target", t]);
     }
+    let (cpu0, (tot0, idle0)) = (children_cpu(), machine_jiffies());
     let t0 = Instant::now();
     sh(&mut c);
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = targets.iter().map(|t| build_cpu(dist, t)).sum();
-    (wall, cpu)
+    let (tot1, idle1) = machine_jiffies();
+    Measured {
+        wall,
+        make_cpu: targets.iter().map(|t| build_cpu(dist, t)).sum(),
+        container_cpu: targets.iter().map(|t| container_cpu(dist, t)).sum(),
+        driver_cpu: children_cpu() - cpu0,
+        idle: (idle1 - idle0) as f64 / (tot1 - tot0).max(1) as f64,
+        // SAFETY: sysconf reads a constant.
+        machine_cpu: ((tot1 - tot0) - (idle1 - idle0)) as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64,
+    }
 }
 
 fn main() {
@@ -128,12 +188,29 @@ fn main() {
         }
         for (kind, extra) in &kinds {
             let dist = base.join(format!("dist{n}-{kind}"));
-            let (wall, cpu) = release(&archive, &TARGETS[..n], &dist, extra);
-            let floor = cpu / cores as f64;
+            let m = release(&archive, &TARGETS[..n], &dist, extra);
+            let floor = m.make_cpu / cores as f64;
             println!(
-                "  {n} targets, {kind:<12}: wall {wall:7.1} s   compiles {}   CPU floor {floor:7.1} s ({cpu:.1} CPU s of builds / {cores} cores)   ratio {:.3}x  (goal <= 1.05x)",
+                "  {n} targets, {kind:<12}: wall {:7.1} s   compiles {}   CPU floor {floor:7.1} s ({:.1} CPU s of make / {cores} cores)   ratio {:.3}x  (goal <= 1.05x)",
+                m.wall,
                 compiles(&dist),
-                wall / floor
+                m.make_cpu,
+                m.wall / floor
+            );
+            let all = m.container_cpu + m.driver_cpu;
+            println!(
+                "    all the work: {all:.1} CPU s (containers {:.1}: make, checks, hooks; the tool on the host {:.1}) / {cores} cores = {:.1} s, ratio {:.3}x",
+                m.container_cpu,
+                m.driver_cpu,
+                all / cores as f64,
+                m.wall * cores as f64 / all
+            );
+            println!(
+                "    the machine: {:.1} CPU s busy, of which {:.1} outside the containers and the tool (the engine: its storage driver, dockerd); cores idle {:.1}% of the wall, ratio {:.3}x",
+                m.machine_cpu,
+                m.machine_cpu - all,
+                m.idle * 100.0,
+                m.wall * cores as f64 / m.machine_cpu
             );
             let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap_or_default();
             let debs = sums.lines().filter(|l| l.ends_with(".deb")).count();
