@@ -4,7 +4,9 @@
 //! printed beside its CPU floor: the CPU seconds of all the builds (each container's cgroup, logged
 //! as `==> cpu: N s` after make) divided by the cores. A second line gives the floor of all the
 //! work (each container's CPU in all, `==> cpu in all: N s`, with hooks and checks, plus the tool's
-//! own CPU on the host) and the share of the machine's core-time that sat idle (/proc/stat). The farm gives every container `make
+//! own CPU on the host), and the machine's busy CPU during the release (/proc/stat): the part
+//! outside the containers and the tool (the engine's storage driver, e.g. fuse-overlayfs, is in
+//! no container's cgroup) and the share of core-time that sat idle. The farm gives every container `make
 //! -j<cores>` and lets the kernel share the cores, so no core idles while a target is still
 //! compiling. Goal: wall <= 1.05x the floor. Needs the Docker engine; each target builds in its
 //! own builder image (bookworm, trixie), made by `valkey-release images` before any timing.
