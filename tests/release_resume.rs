@@ -208,7 +208,18 @@ async fn prod_runs_every_step_in_order_and_rerun_does_nothing() {
     let docs = out.report.steps.iter().find(|s| s.step == Step::Handoff("docs")).unwrap();
     assert_eq!(docs.state, StepState::SkippedNotForEnvironment);
     assert_eq!(f.world.dispatches, vec!["9.1.1".to_string()]);
+    // Every step that ran says how long it took (its value is not asserted); a step that did
+    // not apply has no time, in the JSON or the text.
+    for s in &out.report.steps {
+        assert_eq!(s.seconds.is_some(), s.state == StepState::Done, "{s:?}");
+    }
+    let json = serde_json::to_value(&out.report).unwrap();
+    assert!(json["steps"][0]["seconds"].is_number(), "{json}");
     let text = out.report.to_text();
+    let build_line = text.lines().find(|l| l.trim_start().starts_with("build ")).unwrap();
+    assert!(build_line.ends_with(" s)"), "{text}");
+    let docs_line = text.lines().find(|l| l.trim_start().starts_with("docs ")).unwrap();
+    assert!(!docs_line.ends_with(" s)"), "{text}");
     assert!(
         text.contains("A person must review and merge this pull request: https://github.example/pr/update-9.1.1"),
         "{text}"
