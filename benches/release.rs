@@ -62,27 +62,26 @@ fn images(targets: &[&str]) {
     sh(&mut c);
 }
 
-/// CPU seconds of one target's build, from the `==> cpu: N s` line of its log.
-fn build_cpu(dist: &Path, target: &str) -> f64 {
+/// The CPU seconds on the last `==> <note>N s` line of one target's log.
+fn log_cpu(dist: &Path, target: &str, note: &str) -> Option<f64> {
     let log = dist.join("logs").join(format!("{target}.log"));
     let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     text.lines()
-        .filter_map(|l| l.strip_prefix("==> cpu: "))
+        .filter_map(|l| l.strip_prefix("==> ")?.strip_prefix(note))
         .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
         .next_back()
-        .unwrap_or_else(|| panic!("{}: no `==> cpu:` line (the engine shows no cgroup CPU time)", log.display()))
+}
+
+/// CPU seconds of one target's make, from the `==> cpu: N s` line of its log.
+fn build_cpu(dist: &Path, target: &str) -> f64 {
+    log_cpu(dist, target, "cpu: ")
+        .unwrap_or_else(|| panic!("{target}: no `==> cpu:` line in its log (the engine shows no cgroup CPU time)"))
 }
 
 /// CPU seconds of all the work in one target's build container (make, `--version`, the hooks),
 /// from the `==> cpu in all: N s` line of its log (0 when the log has none: a resumed build).
 fn container_cpu(dist: &Path, target: &str) -> f64 {
-    let log = dist.join("logs").join(format!("{target}.log"));
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("==> cpu in all: "))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .next_back()
-        .unwrap_or(0.0)
+    log_cpu(dist, target, "cpu in all: ").unwrap_or(0.0)
 }
 
 /// User+system CPU seconds of this process's finished children (the tool's own work on the host).
