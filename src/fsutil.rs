@@ -106,6 +106,11 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// SHA-256 of bytes in memory, lowercase hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
 /// Streaming SHA-256 of a reader; returns (lowercase hex, bytes read).
 pub fn sha256_reader<R: Read>(mut r: R) -> std::io::Result<(String, u64)> {
     let mut h = Sha256::new();

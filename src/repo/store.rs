@@ -12,10 +12,10 @@
 
 use super::{Have, Repository};
 use crate::error::{Error, Result};
+use crate::fsutil::sha256_hex;
 use crate::sign::SigningKey;
 use crate::store::{Body, PutOutcome, PutRequest, Store};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Index files are small; anything bigger is not an index.
@@ -33,10 +33,6 @@ pub struct RepoReport {
     pub already: Vec<String>,
     /// Every entry the index holds.
     pub indexed: Vec<String>,
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
 }
 
 fn join(key: &str, name: &str) -> String {

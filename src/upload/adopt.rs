@@ -8,6 +8,7 @@
 
 use super::{PlannedObject, UploadOptions};
 use crate::error::Result;
+use crate::fsutil::sha256_hex as sha;
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::store::{Body, Store};
@@ -22,10 +23,6 @@ fn run_records(v: &str) -> [(String, &'static str); 2] {
         (format!("valkey-{v}.manifest.json"), "manifest"),
         (crate::provenance::file_name(v), "provenance"),
     ]
-}
-
-fn sha(b: &[u8]) -> String {
-    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b))
 }
 
 /// Prod without --force-overwrite: adopt the published run records where they differ from
